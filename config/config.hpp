@@ -1,0 +1,138 @@
+#pragma once
+// Typed configuration of shardline (../shared/SPEC.md section 3). Loaded from YAML by
+// config/loader.hpp; every field has the default a PostgreSQL proxy user would expect.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace shardline::config {
+
+struct Endpoint {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 5432;
+};
+
+/// How a client proves who it is to the proxy. SCRAM is the default, as in PostgreSQL 14+.
+enum class AuthMethod { ScramSha256, Md5, Trust };
+
+struct User {
+  std::string name;
+  std::string password;
+  std::string database;  ///< the database this user may connect to ("" = any)
+  AuthMethod auth = AuthMethod::ScramSha256;
+};
+
+/// Client-facing TLS: enabled when both files are set; SSLRequest is then answered 'S'.
+struct Tls {
+  std::string cert_file;
+  std::string key_file;
+  bool enabled() const { return !cert_file.empty() && !key_file.empty(); }
+};
+
+/// TLS from the proxy to the shards, with libpq's sslmode names.
+enum class BackendTlsMode { Disable, Prefer, Require };
+
+struct Backend {
+  std::string user;
+  std::string password;
+  std::string database;
+  BackendTlsMode tls = BackendTlsMode::Disable;
+  int connect_timeout_ms = 5000;
+};
+
+enum class PoolMode { Transaction, Session };
+
+struct Pool {
+  PoolMode mode = PoolMode::Transaction;
+  int size = 20;                        ///< server connections per (shard, role)
+  int max_client_conn = 10000;          ///< more clients get 53300
+  int query_wait_timeout_ms = 10000;    ///< how long a client waits for a server (then 53300)
+  int server_idle_timeout_ms = 600000;  ///< idle server connections are closed after this
+  int server_lifetime_ms = 3600000;     ///< a server older than this is closed when released
+};
+
+struct Admin {
+  std::uint16_t http_port = 0;        ///< 0: no HTTP endpoint
+  std::vector<std::string> users;     ///< users allowed on the admin database `shardline`
+};
+
+struct Listen {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 6432;
+};
+
+/// A sharded table: its rows are spread over logical shards by `key`.
+struct ShardedTable {
+  std::string name;
+  std::string key;                 ///< defaults to Sharding::key
+  std::optional<std::string> type; ///< key type; unset: learned from the shards' catalog
+};
+
+enum class CrossShard { Allow, Deny };
+enum class CrossShardTransactions { Deny, TwoPhaseCommit };
+
+struct Sharding {
+  int logical_shards = 1024;
+  std::string key = "tenant_id";
+  std::vector<ShardedTable> tables;
+  std::vector<std::string> reference_tables;
+  std::string home_shard;  ///< defaults to the first shard in `shards`
+  CrossShard cross_shard = CrossShard::Allow;
+  CrossShardTransactions cross_shard_transactions = CrossShardTransactions::Deny;
+};
+
+/// One bootstrap directory entry: logical shards [first, last] live on physical `shard`.
+struct DirectoryRange {
+  int first = 0;
+  int last = 0;
+  std::string shard;
+};
+
+struct Shard {
+  std::string name;
+  Endpoint primary;
+  std::vector<Endpoint> replicas;
+};
+
+enum class Consistency { Strong, Session, Eventual };
+
+struct Replicas {
+  std::int64_t max_lag_bytes = 16 * 1024 * 1024;
+  int max_lag_ms = 1000;
+  int poll_interval_ms = 50;
+  Consistency default_consistency = Consistency::Session;
+  int read_after_wait_ms = 0;
+};
+
+enum class LogLevel { Debug, Info, Warn, Error };
+
+struct Config {
+  std::string path;  ///< file it was loaded from (for messages and RELOAD)
+  Listen listen;
+  Tls tls;
+  Admin admin;
+  std::vector<User> users;
+  Backend backend;
+  Pool pool;
+  Sharding sharding;
+  std::vector<DirectoryRange> directory;
+  std::vector<Shard> shards;  ///< in file order; shards.front() is the default home shard
+  Replicas replicas;
+  LogLevel log_level = LogLevel::Info;
+  int shutdown_timeout_ms = 30000;  ///< SIGTERM: how long in-flight transactions may finish
+
+  const Shard* find_shard(const std::string& name) const {
+    for (const auto& s : shards)
+      if (s.name == name) return &s;
+    return nullptr;
+  }
+  const User* find_user(const std::string& name) const {
+    for (const auto& u : users)
+      if (u.name == name) return &u;
+    return nullptr;
+  }
+};
+
+}  // namespace shardline::config
