@@ -1,0 +1,44 @@
+#pragma once
+// The admin console: database `shardline` on the proxy port, for the users in admin.users.
+// Answers SHOW POOLS/CLIENTS/SERVERS/STATS/CONFIG, PAUSE, RESUME, RELOAD as ordinary result
+// sets so psql prints them (in the spirit of PgBouncer's console).
+
+#include <boost/asio/awaitable.hpp>
+#include <string>
+#include <vector>
+
+#include "proxy/session/services.hpp"
+
+namespace shardline::proxy::session {
+class ClientSession;
+}
+
+namespace shardline::proxy::admin {
+
+/// A result set in text form.
+struct Table {
+  std::vector<std::string> columns;
+  std::vector<std::vector<std::string>> rows;
+};
+
+class AdminConsole {
+ public:
+  AdminConsole(session::Services& services, session::ClientSession& session)
+      : services_(services), session_(session) {}
+  boost::asio::awaitable<void> run();
+
+  /// Executes one command; the reply messages (without ReadyForQuery) are appended to `out`.
+  boost::asio::awaitable<void> execute(std::string_view command, std::string& out);
+
+  Table show_pools() const;
+  Table show_clients() const;
+  Table show_servers() const;
+  Table show_stats() const;
+  Table show_config() const;
+
+ private:
+  session::Services& services_;
+  session::ClientSession& session_;
+};
+
+}  // namespace shardline::proxy::admin

@@ -1,0 +1,165 @@
+#include "proxy/backend/pool.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "proxy/backend/cluster.hpp"
+
+namespace shardline::proxy::backend {
+
+namespace sqlstate = protocol::sqlstate;
+
+void ServerLease::reset() {
+  if (conn_) {
+    Pool* pool = conn_->pool;
+    pool->release(std::move(conn_));
+  }
+}
+
+Pool::Pool(Cluster& cluster, std::string shard, int replica, config::Endpoint endpoint)
+    : cluster_(cluster), shard_(std::move(shard)), replica_(replica), endpoint_(std::move(endpoint)) {}
+
+boost::asio::awaitable<ServerLease> Pool::acquire(Clock::time_point deadline, protocol::SqlError& err) {
+  const auto& cfg = cluster_.config();
+  bool waited = false;
+  const auto started = Clock::now();
+  for (;;) {
+    while (cluster_.paused()) {
+      if (!co_await cluster_.resumed_event().wait_until(deadline) && cluster_.paused()) {
+        err = protocol::SqlError::error(sqlstate::kTooManyConnections,
+                                        fmt::format("pool {} is paused (PAUSE) and was not resumed "
+                                                    "within query_wait_timeout ({} ms)",
+                                                    name(), cfg.pool.query_wait_timeout_ms));
+        co_return ServerLease{};
+      }
+    }
+    while (!idle_.empty()) {
+      auto c = std::move(idle_.back());
+      idle_.pop_back();
+      // A connection idle for a while may have been closed by the server (restart,
+      // idle_session_timeout): one non-blocking peek before reuse. Hot connections skip it.
+      if (Clock::now() - c->last_used() > std::chrono::seconds(1) && c->stream().peer_closed()) {
+        discard(std::move(c));
+        continue;
+      }
+      ++active_;
+      if (waited) {
+        ++stats.wait_count;
+        stats.wait_us_total += std::uint64_t(
+            std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started).count());
+      }
+      co_return ServerLease(std::move(c));
+    }
+    if (total_ < cfg.pool.size) {
+      ++total_;
+      auto ex = co_await boost::asio::this_coro::executor;
+      auto r = co_await ServerConnection::connect(ex, endpoint_, cfg.backend, cluster_.backend_tls());
+      if (!r.ok()) {
+        --total_;
+        ++stats.connect_failures;
+        wake_one_for_slot();
+        err = protocol::SqlError::error(
+            sqlstate::kConnectionFailure,
+            fmt::format("shard {} {} is unreachable: {}", shard_, role(), r.error()));
+        co_return ServerLease{};
+      }
+      ++stats.connects;
+      auto c = std::move(r).value();
+      c->pool = this;
+      all_.insert(c.get());
+      cluster_.remember_server_parameters(c->startup_parameters());
+      ++active_;
+      co_return ServerLease(std::move(c));
+    }
+    // Queue for a connection.
+    waited = true;
+    boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, deadline);
+    Waiter w{&timer, nullptr, false, Clock::now()};
+    waiters_.push_back(&w);
+    auto [ec] = co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+    if (auto it = std::find(waiters_.begin(), waiters_.end(), &w); it != waiters_.end()) waiters_.erase(it);
+    if (w.handed) {
+      ++active_;
+      ++stats.wait_count;
+      stats.wait_us_total += std::uint64_t(
+          std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started).count());
+      co_return ServerLease(std::move(w.handed));
+    }
+    if (w.may_connect || cluster_.paused()) continue;
+    if (Clock::now() >= deadline) {
+      err = protocol::SqlError::error(
+          sqlstate::kTooManyConnections,
+          fmt::format("no server connection for shard {} {} became free within query_wait_timeout "
+                      "({} ms): all {} are in use",
+                      shard_, role(), cfg.pool.query_wait_timeout_ms, cfg.pool.size));
+      co_return ServerLease{};
+    }
+  }
+}
+
+void Pool::release(std::unique_ptr<ServerConnection> conn) {
+  --active_;
+  conn->client_id = 0;
+  const auto& cfg = cluster_.config();
+  const auto now = Clock::now();
+  if (conn->broken || cluster_.stopping() ||
+      now - conn->created_at() > std::chrono::milliseconds(cfg.pool.server_lifetime_ms) ||
+      total_ > cfg.pool.size) {
+    discard(std::move(conn));
+    wake_one_for_slot();
+    return;
+  }
+  conn->touch();
+  if (!waiters_.empty()) {
+    Waiter* w = waiters_.front();
+    waiters_.pop_front();
+    w->handed = std::move(conn);
+    w->timer->cancel();
+    return;
+  }
+  idle_.push_back(std::move(conn));
+}
+
+void Pool::wake_one_for_slot() {
+  if (waiters_.empty()) return;
+  Waiter* w = waiters_.front();
+  waiters_.pop_front();
+  w->may_connect = true;
+  w->timer->cancel();
+}
+
+void Pool::discard(std::unique_ptr<ServerConnection> conn) {
+  all_.erase(conn.get());
+  --total_;
+  conn->stream().close();
+}
+
+void Pool::sweep(Clock::time_point now) {
+  const auto& cfg = cluster_.config();
+  const auto idle_limit = std::chrono::milliseconds(cfg.pool.server_idle_timeout_ms);
+  const auto life_limit = std::chrono::milliseconds(cfg.pool.server_lifetime_ms);
+  std::vector<std::unique_ptr<ServerConnection>> keep;
+  for (auto& c : idle_) {
+    if (now - c->last_used() > idle_limit || now - c->created_at() > life_limit) {
+      spdlog::debug("closing idle server connection {} to {}", c->id(), name());
+      discard(std::move(c));
+    } else {
+      keep.push_back(std::move(c));
+    }
+  }
+  idle_ = std::move(keep);
+}
+
+void Pool::close_idle() {
+  for (auto& c : idle_) discard(std::move(c));
+  idle_.clear();
+}
+
+Clock::duration Pool::longest_wait(Clock::time_point now) const {
+  return waiters_.empty() ? Clock::duration::zero() : now - waiters_.front()->since;
+}
+
+}  // namespace shardline::proxy::backend

@@ -1,0 +1,104 @@
+#include "proxy/cli/commands.hpp"
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/io_context.hpp>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "config/loader.hpp"
+#include "proxy/control/local_cluster.hpp"
+#include "proxy/session/proxy_server.hpp"
+
+namespace shardline::proxy::cli {
+
+namespace {
+
+void setup_logging(config::LogLevel level) {
+  auto logger = spdlog::stderr_color_mt("shardline");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
+  switch (level) {
+    case config::LogLevel::Debug: spdlog::set_level(spdlog::level::debug); break;
+    case config::LogLevel::Info: spdlog::set_level(spdlog::level::info); break;
+    case config::LogLevel::Warn: spdlog::set_level(spdlog::level::warn); break;
+    case config::LogLevel::Error: spdlog::set_level(spdlog::level::err); break;
+  }
+}
+
+/// Loads and validates; prints every problem as FILE:LINE:COL: message.
+std::shared_ptr<const config::Config> load_or_report(const std::string& path) {
+  auto r = config::load_config_file(path);
+  for (const auto& p : r.problems) std::cerr << p.str() << "\n";
+  if (!r.ok()) return nullptr;
+  return std::make_shared<const config::Config>(std::move(*r.config));
+}
+
+int serve(std::shared_ptr<const config::Config> cfg) {
+  boost::asio::io_context io(1);
+  session::ProxyServer server(io, cfg);
+  try {
+    server.start();
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    return 2;
+  }
+  io.run();
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace
+
+int run_check(const std::string& config_path) {
+  auto cfg = load_or_report(config_path);
+  if (!cfg) return 1;
+  std::cout << config_path << ": OK (" << cfg->shards.size() << " shards, " << cfg->users.size()
+            << " users, " << cfg->sharding.logical_shards << " logical shards)\n";
+  return 0;
+}
+
+int run_serve(const std::string& config_path) {
+  auto cfg = load_or_report(config_path);
+  if (!cfg) return 1;
+  setup_logging(cfg->log_level);
+  return serve(cfg);
+}
+
+int run_demo(const DemoOptions& o) {
+  setup_logging(config::LogLevel::Info);
+  control::LocalClusterOptions lo;
+  lo.dir = std::filesystem::absolute(o.dir);
+  lo.shards = o.shards;
+  lo.replicas = o.replicas;
+  lo.base_port = o.base_port;
+  control::LocalCluster cluster(lo);
+  try {
+    spdlog::info("starting {} primaries with {} replica(s) each under {}", o.shards, o.replicas, lo.dir.string());
+    cluster.start();
+  } catch (const std::exception& e) {
+    spdlog::error("demo cluster: {}", e.what());
+    return 2;
+  }
+  const auto config_path = lo.dir / "shardline.yaml";
+  {
+    std::ofstream f(config_path);
+    f << cluster.config_yaml(o.port);
+  }
+  auto cfg = load_or_report(config_path.string());
+  if (!cfg) return 2;
+  std::cout << "\nshardline demo is up: " << o.shards << " shards, config " << config_path.string() << "\n"
+            << "  connect:  psql \"host=127.0.0.1 port=" << o.port << " user=" << lo.user
+            << " password=" << lo.password << " dbname=" << lo.database << "\"\n"
+            << "  admin:    psql \"host=127.0.0.1 port=" << o.port << " user=" << lo.user
+            << " password=" << lo.password << " dbname=shardline\" -c 'SHOW POOLS'\n"
+            << "  Ctrl-C stops the proxy and every PostgreSQL server it started.\n\n"
+            << std::flush;
+  int rc = serve(cfg);
+  cluster.stop();
+  return rc;
+}
+
+}  // namespace shardline::proxy::cli

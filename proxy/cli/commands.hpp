@@ -1,0 +1,22 @@
+#pragma once
+// The subcommands of the `shardline` binary (SPEC.md section 2). Each returns the process exit
+// code: 0 success, 1 user error (bad config or arguments), 2 runtime failure.
+
+#include <cstdint>
+#include <string>
+
+namespace shardline::proxy::cli {
+
+int run_serve(const std::string& config_path);
+int run_check(const std::string& config_path);
+
+struct DemoOptions {
+  std::string dir = "demo-data";
+  int shards = 2;
+  int replicas = 1;
+  std::uint16_t port = 6432;
+  std::uint16_t base_port = 15400;
+};
+int run_demo(const DemoOptions& options);
+
+}  // namespace shardline::proxy::cli

@@ -1,0 +1,38 @@
+// shardline: a transparent sharding proxy for PostgreSQL. Subcommands per SPEC.md section 2.
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "proxy/cli/commands.hpp"
+
+int main(int argc, char** argv) {
+  using namespace shardline::proxy::cli;
+  CLI::App app{"shardline: a transparent sharding proxy for PostgreSQL"};
+  app.require_subcommand(1);
+
+  std::string config_path;
+  auto* serve = app.add_subcommand("serve", "run the proxy");
+  serve->add_option("--config,-c", config_path, "configuration file (YAML)")->required();
+
+  auto* check = app.add_subcommand("check", "validate a configuration file");
+  check->add_option("--config,-c", config_path, "configuration file (YAML)")->required();
+
+  DemoOptions demo_opts;
+  auto* demo = app.add_subcommand("demo", "start a local sharded cluster and the proxy in the foreground");
+  demo->add_option("--dir", demo_opts.dir, "work directory for the PostgreSQL servers");
+  demo->add_option("--shards", demo_opts.shards, "number of primaries")->check(CLI::Range(1, 64));
+  demo->add_option("--replicas", demo_opts.replicas, "streaming replicas per primary")->check(CLI::Range(0, 9));
+  demo->add_option("--port", demo_opts.port, "proxy port");
+  demo->add_option("--base-port", demo_opts.base_port, "first PostgreSQL port");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 1;
+  }
+  if (*serve) return run_serve(config_path);
+  if (*check) return run_check(config_path);
+  if (*demo) return run_demo(demo_opts);
+  return 1;
+}

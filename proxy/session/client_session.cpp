@@ -1,0 +1,745 @@
+#include "proxy/session/client_session.hpp"
+
+#include <openssl/rand.h>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "proxy/admin/admin_console.hpp"
+#include "proxy/protocol/message_writer.hpp"
+#include "router/parser/statement.hpp"
+
+namespace shardline::proxy::session {
+
+using protocol::Frame;
+using protocol::SqlError;
+namespace sqlstate = protocol::sqlstate;
+
+asio::awaitable<void> run_session(tcp::socket socket, Services& services) {
+  ClientSession session(std::move(socket), services);
+  co_await session.run();
+}
+
+ClientSession::ClientSession(tcp::socket socket, Services& services)
+    : services_(services), stream_(std::move(socket)), pump_state_(services.ex) {
+  boost::system::error_code ec;
+  auto ep = stream_.socket().remote_endpoint(ec);
+  peer_ = ec ? "?" : fmt::format("{}:{}", ep.address().to_string(), ep.port());
+  do {
+    pid_ = services_.next_session_pid++;
+    if (services_.next_session_pid <= 0) services_.next_session_pid = 1;
+  } while (services_.sessions.count(pid_));
+  RAND_bytes(reinterpret_cast<unsigned char*>(&secret_), sizeof secret_);
+  connected_at_ = std::chrono::system_clock::now();
+  services_.sessions[pid_] = this;
+  ++services_.total_clients;
+}
+
+ClientSession::~ClientSession() { services_.sessions.erase(pid_); }
+
+const char* ClientSession::state() const {
+  if (waiting_for_server_) return "waiting";
+  if (server_) return tx_status_ == 'I' ? "active" : "active (in transaction)";
+  return "idle";
+}
+
+asio::awaitable<void> ClientSession::run() {
+  bool ok = co_await startup();
+  if (ok) {
+    startup_vars_ = vars_;
+    if (admin_) {
+      admin::AdminConsole console(services_, *this);
+      co_await console.run();
+    } else {
+      co_await client_loop();
+    }
+  }
+  // Teardown: a server mid-transaction cannot be reused (its state is unknown); an idle one
+  // goes back to its pool.
+  if (pump_running_) {
+    stop_pump_ = true;
+    if (server_ && (!tracker_.empty() || tx_status_ != 'I')) server_->broken = true;
+    boost::system::error_code ec;
+    server_->stream().socket().cancel(ec);
+    while (pump_running_) co_await pump_state_.wait();
+  }
+  if (server_) detach_server(services_.cluster.config().pool.mode == config::PoolMode::Session);
+  stream_.close();
+}
+
+void ClientSession::cancel_running_query() {
+  if (!server_) return;
+  // A CancelRequest goes on a new connection to the server that runs the query, with that
+  // server's own key (never another client's: the lease is this session's).
+  auto endpoint = server_->endpoint();
+  std::int32_t pid = server_->backend_pid(), secret = server_->backend_secret();
+  asio::co_spawn(
+      services_.ex,
+      [](asio::any_io_executor ex, config::Endpoint endpoint, std::int32_t pid,
+         std::int32_t secret) -> asio::awaitable<void> {
+        tcp::resolver resolver(ex);
+        auto [rerr, results] = co_await resolver.async_resolve(
+            endpoint.host, std::to_string(endpoint.port), asio::as_tuple(asio::use_awaitable));
+        if (rerr) co_return;
+        tcp::socket sock(ex);
+        auto [cerr, ep] = co_await asio::async_connect(sock, results, asio::as_tuple(asio::use_awaitable));
+        if (cerr) co_return;
+        std::string out;
+        protocol::MessageWriter w(out);
+        w.begin(0).i32(80877102).i32(pid).i32(secret).end();
+        auto [werr, n] = co_await asio::async_write(sock, asio::buffer(out), asio::as_tuple(asio::use_awaitable));
+        char c;
+        auto [e2, m] = co_await sock.async_read_some(asio::buffer(&c, 1), asio::as_tuple(asio::use_awaitable));
+      }(services_.ex, endpoint, pid, secret),
+      asio::detached);
+}
+
+void ClientSession::shutdown_when_idle() {
+  closing_ = true;
+  if (!server_ && !waiting_for_server_) {
+    boost::system::error_code ec;
+    stream_.socket().cancel(ec);
+  }
+}
+
+// ---- writing to the client --------------------------------------------------------------------
+
+asio::awaitable<bool> ClientSession::write_client(std::string_view bytes) {
+  if (client_gone_) co_return false;
+  while (client_writing_) co_await pump_state_.wait();
+  client_writing_ = true;
+  boost::system::error_code ec;
+  co_await stream_.write_all(bytes, ec);
+  client_writing_ = false;
+  pump_state_.notify();
+  if (ec) client_gone_ = true;
+  co_return !ec;
+}
+
+asio::awaitable<bool> ClientSession::write_client(OutBatch& batch) {
+  if (client_gone_) co_return false;
+  while (client_writing_) co_await pump_state_.wait();
+  client_writing_ = true;
+  boost::system::error_code ec;
+  const auto& bufs = batch.buffers();
+  co_await stream_.write_all(std::span<const asio::const_buffer>(bufs.data(), bufs.size()), ec);
+  client_writing_ = false;
+  pump_state_.notify();
+  if (ec) client_gone_ = true;
+  co_return !ec;
+}
+
+asio::awaitable<void> ClientSession::send_fatal(const SqlError& e) {
+  std::string out;
+  protocol::MessageWriter(out).error(e);
+  co_await write_client(out);
+}
+
+asio::awaitable<bool> ClientSession::fail_request(const SqlError& e, bool extended) {
+  std::string out;
+  protocol::MessageWriter w(out);
+  w.error(e);
+  if (extended) {
+    skip_until_sync_ = true;  // like PostgreSQL: discard until Sync, which gets ReadyForQuery
+  } else {
+    w.ready_for_query(tx_status_);
+  }
+  co_return co_await write_client(out);
+}
+
+void ClientSession::add_synthetic(std::string bytes) {
+  Pending p{Expect::Synthetic};
+  p.synthetic = std::move(bytes);
+  tracker_.push(std::move(p));
+}
+
+// ---- client -> server ---------------------------------------------------------------------------
+
+asio::awaitable<void> ClientSession::client_loop() {
+  for (;;) {
+    Frame f;
+    auto st = protocol::decode_frame(in_.readable(), f);
+    if (st == protocol::DecodeStatus::Malformed) {
+      co_await flush_to_server();
+      spdlog::info("client {} (pid {}): malformed message, closing", peer_, pid_);
+      co_await send_fatal(SqlError::fatal(sqlstate::kProtocolViolation,
+                                          "invalid message length or format; closing the connection"));
+      co_return;
+    }
+    if (st == protocol::DecodeStatus::NeedMoreData) {
+      if (!co_await flush_to_server()) co_return;
+      if (closing_ && !server_) {
+        co_await send_fatal(SqlError::fatal(sqlstate::kAdminShutdown,
+                                            "terminating connection: the proxy is shutting down"));
+        co_return;
+      }
+      boost::system::error_code ec;
+      if (in_.empty()) {
+        in_.release_if_empty();
+        co_await stream_.wait_readable(ec);
+        if (ec) {
+          if (ec == asio::error::operation_aborted && closing_) continue;
+          co_return;
+        }
+      }
+      auto n = co_await stream_.read_some(in_.prepare(4096), ec);
+      if (ec) {
+        if (ec == asio::error::operation_aborted && closing_) continue;
+        co_return;
+      }
+      in_.commit(n);
+      continue;
+    }
+    bool keep = co_await handle(f);
+    in_.consume(f.total_size);
+    if (!keep) {
+      co_await flush_to_server();
+      co_return;
+    }
+  }
+}
+
+asio::awaitable<bool> ClientSession::flush_to_server() {
+  if (to_server_.empty()) {
+    // Proxy-made replies that are first in line (no server reply pending before them).
+    if (!tracker_.empty()) {
+      OutBatch replies;
+      tracker_.emit_ready_synthetic(replies);
+      if (!replies.empty() && !co_await write_client(replies)) co_return false;
+    }
+    co_return true;
+  }
+  if (!server_) {
+    to_server_.clear();
+    co_return true;
+  }
+  OutBatch replies;
+  tracker_.emit_ready_synthetic(replies);
+  if (!replies.empty() && !co_await write_client(replies)) co_return false;
+  boost::system::error_code ec;
+  const auto& bufs = to_server_.buffers();
+  pool_->stats.bytes_received += to_server_.bytes();
+  auto* server = server_.get();
+  co_await server->stream().write_all(std::span<const asio::const_buffer>(bufs.data(), bufs.size()), ec);
+  to_server_.clear();
+  if (ec) {
+    // The pump sees the dead connection too and tells the client.
+    server->broken = true;
+    server->stream().close();
+  }
+  co_return true;
+}
+
+asio::awaitable<bool> ClientSession::ensure_server() {
+  const auto& cfg = services_.cluster.config();
+  pool_ = &services_.cluster.primary(services_.cluster.home_shard());
+  waiting_for_server_ = true;
+  SqlError err;
+  auto lease = co_await pool_->acquire(
+      backend::Clock::now() + std::chrono::milliseconds(cfg.pool.query_wait_timeout_ms), err);
+  waiting_for_server_ = false;
+  if (!lease) {
+    last_error_ = err;
+    co_return false;
+  }
+  server_ = std::move(lease);
+  server_->client_id = std::uint64_t(pid_);
+  pump_running_ = true;
+  stop_pump_ = false;
+  asio::co_spawn(services_.ex, pump(), asio::detached);
+  co_return true;
+}
+
+void ClientSession::sync_server_state() {
+  if (server_->vars.fingerprint() == vars_.fingerprint()) return;
+  std::string sql = vars_.diff_from(server_->vars);
+  if (sql.empty()) {
+    server_->vars = vars_;
+    return;
+  }
+  sync_target_ = vars_;
+  protocol::MessageWriter w = to_server_.writer();
+  w.begin('Q').cstr(sql).end();
+  to_server_.sealed();
+  tracker_.push(Pending{Expect::StateSync});
+}
+
+asio::awaitable<bool> ClientSession::handle(const Frame& f) {
+  const std::string_view whole(f.body.data() - 5, f.total_size);
+  const bool extended = f.tag == 'P' || f.tag == 'B' || f.tag == 'D' || f.tag == 'E' ||
+                        f.tag == 'C' || f.tag == 'H' || f.tag == 'S';
+  switch (f.tag) {
+    case 'X':
+      co_return false;
+    case 'Q': case 'P': case 'B': case 'D': case 'E': case 'C': case 'S': case 'H': case 'F':
+    case 'd': case 'c': case 'f':
+      break;
+    default:
+      co_await flush_to_server();
+      co_await send_fatal(SqlError::fatal(sqlstate::kProtocolViolation,
+                                          fmt::format("invalid frontend message type {}", int(f.tag))));
+      co_return false;
+  }
+  if (skip_until_sync_) {
+    if (f.tag == 'S') {
+      skip_until_sync_ = false;
+      std::string out;
+      protocol::MessageWriter(out).ready_for_query(server_ ? tx_status_ : 'I');
+      if (server_) {
+        add_synthetic(std::move(out));
+        co_return true;
+      }
+      co_return co_await write_client(out);
+    }
+    if (extended) co_return true;
+  }
+  if (!server_) {
+    if (f.tag == 'd' || f.tag == 'c' || f.tag == 'f' || f.tag == 'H') co_return true;  // no COPY running
+    if (!co_await ensure_server()) {
+      co_return co_await fail_request(last_error_, f.tag != 'Q' && f.tag != 'F');
+    }
+  }
+  sync_server_state();
+  switch (f.tag) {
+    case 'Q': {
+      protocol::BodyReader r(f.body);
+      auto sql = r.cstr();
+      if (!sql) {
+        co_await send_fatal(SqlError::fatal(sqlstate::kProtocolViolation, "invalid Query message"));
+        co_return false;
+      }
+      Pending p{Expect::SimpleQuery};
+      if (!track_simple_query(*sql, p)) co_return true;  // answered by the proxy
+      ++pool_->stats.query_count;
+      to_server_.ref(whole.data(), whole.size());
+      tracker_.push(std::move(p));
+      break;
+    }
+    case 'F':
+      to_server_.ref(whole.data(), whole.size());
+      tracker_.push(Pending{Expect::SimpleQuery});
+      break;
+    case 'P':
+      if (!handle_parse(f)) {
+        co_await send_fatal(last_error_);
+        co_return false;
+      }
+      break;
+    case 'B':
+      if (!handle_bind(f)) {
+        co_await send_fatal(last_error_);
+        co_return false;
+      }
+      break;
+    case 'D':
+    case 'C':
+      if (!handle_describe_or_close(f)) {
+        co_await send_fatal(last_error_);
+        co_return false;
+      }
+      break;
+    case 'E':
+      ++pool_->stats.query_count;
+      to_server_.ref(whole.data(), whole.size());
+      tracker_.push(Pending{Expect::Execute});
+      break;
+    case 'S':
+      to_server_.ref(whole.data(), whole.size());
+      tracker_.push(Pending{Expect::Sync});
+      break;
+    default:  // Flush, CopyData, CopyDone, CopyFail: no reply of their own
+      to_server_.ref(whole.data(), whole.size());
+      break;
+  }
+  co_return true;
+}
+
+namespace {
+bool contains_keyword_prefix(std::string_view sql) {
+  // Only statements that may change tracked session state need a full parse here.
+  static constexpr std::string_view kWords[] = {"set", "reset", "discard", "deallocate"};
+  for (std::size_t i = 0; i < sql.size(); ++i) {
+    char c = char(std::tolower(static_cast<unsigned char>(sql[i])));
+    if (c != 's' && c != 'r' && c != 'd') continue;
+    for (auto w : kWords) {
+      if (i + w.size() > sql.size()) continue;
+      bool eq = true;
+      for (std::size_t k = 0; k < w.size() && eq; ++k)
+        eq = std::tolower(static_cast<unsigned char>(sql[i + k])) == w[k];
+      if (eq) return true;
+    }
+  }
+  return false;
+}
+}  // namespace
+
+bool ClientSession::track_simple_query(std::string_view sql, Pending& p) {
+  std::vector<router::Statement> stmts;
+  if (auto s = router::classify_simple(sql)) {
+    stmts.push_back(std::move(*s));
+  } else if (contains_keyword_prefix(sql)) {
+    auto a = router::analyze(sql);
+    stmts = std::move(a.statements);
+  }
+  for (const auto& s : stmts) {
+    if (s.kind == router::StatementKind::Set && s.set) {
+      using K = router::SetCommand::Kind;
+      switch (s.set->kind) {
+        case K::Value:
+          p.sets.push_back({SetChange::Kind::Set, s.set->name, s.set->text});
+          break;
+        case K::Default:
+        case K::Reset:
+          p.sets.push_back({SetChange::Kind::Reset, s.set->name, {}});
+          break;
+        case K::ResetAll:
+          p.sets.push_back({SetChange::Kind::ResetAll, {}, {}});
+          break;
+        case K::Local:
+          break;
+      }
+    } else if (s.kind == router::StatementKind::Discard) {
+      std::string up(s.text);
+      for (auto& ch : up) ch = char(std::toupper(static_cast<unsigned char>(ch)));
+      if (up.find("ALL") != std::string::npos) p.discard_all = true;
+    } else if (s.kind == router::StatementKind::Deallocate && s.deallocate_name) {
+      const std::string& name = *s.deallocate_name;
+      if (name.empty()) {
+        p.deallocate_all = true;
+      } else if (stmts.size() == 1 && statements_.count(name)) {
+        // A protocol-level statement: it exists on servers under a shared name, so the proxy
+        // forgets the client's name and answers itself.
+        statements_.erase(name);
+        std::string out;
+        protocol::MessageWriter w(out);
+        w.command_complete("DEALLOCATE");
+        w.ready_for_query(tx_status_);
+        add_synthetic(std::move(out));
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+void ClientSession::push_failing_parse(SqlError e) {
+  // The server must skip to Sync exactly as if it had raised this error itself, so it is
+  // given a Parse that fails, and its error is replaced by ours.
+  protocol::MessageWriter w = to_server_.writer();
+  w.begin('P').cstr("").cstr("shardline proxy error").i16(0).end();
+  to_server_.sealed();
+  Pending p{Expect::FailingParse};
+  p.replacement = std::make_shared<const SqlError>(std::move(e));
+  tracker_.push(std::move(p));
+}
+
+void ClientSession::ensure_prepared(const PreparedStatement& st) {
+  if (server_->prepared.count(st.id)) return;
+  server_->prepared.insert(st.id);
+  to_server_.own_bytes(st.parse_message);
+  Pending p{Expect::InjectedParse};
+  p.statement_id = st.id;
+  tracker_.push(std::move(p));
+}
+
+bool ClientSession::handle_parse(const Frame& f) {
+  protocol::BodyReader r(f.body);
+  auto name = r.cstr();
+  auto query = r.cstr();
+  const char* types_at = r.pos();
+  auto nparams = r.i16();
+  if (nparams && *nparams >= 0) r.bytes(std::size_t(*nparams) * 4);
+  if (!name || !query || !nparams || *nparams < 0 || !r.ok() || !r.at_end()) {
+    last_error_ = SqlError::fatal(sqlstate::kProtocolViolation, "invalid Parse message");
+    return false;
+  }
+  if (name->empty()) {
+    to_server_.ref(f.body.data() - 5, f.total_size);
+    tracker_.push(Pending{Expect::Parse});
+    return true;
+  }
+  std::string client_name(*name);
+  if (statements_.count(client_name)) {
+    push_failing_parse(SqlError::error(sqlstate::kDuplicatePreparedStatement,
+                                       fmt::format("prepared statement \"{}\" already exists", client_name)));
+    return true;
+  }
+  auto st = services_.statements.intern(*query, std::string_view(types_at, std::size_t(r.pos() - types_at)));
+  statements_[client_name] = st;
+  if (server_->prepared.count(st->id)) {
+    std::string out;
+    protocol::MessageWriter(out).parse_complete();
+    add_synthetic(std::move(out));
+    return true;
+  }
+  server_->prepared.insert(st->id);
+  to_server_.own_bytes(st->parse_message);
+  Pending p{Expect::Parse};
+  p.statement_id = st->id;
+  p.client_name = std::move(client_name);
+  tracker_.push(std::move(p));
+  return true;
+}
+
+bool ClientSession::handle_bind(const Frame& f) {
+  protocol::BodyReader r(f.body);
+  auto portal = r.cstr();
+  auto stmt = r.cstr();
+  if (!portal || !stmt) {
+    last_error_ = SqlError::fatal(sqlstate::kProtocolViolation, "invalid Bind message");
+    return false;
+  }
+  if (stmt->empty()) {
+    to_server_.ref(f.body.data() - 5, f.total_size);
+    tracker_.push(Pending{Expect::Bind});
+    return true;
+  }
+  auto it = statements_.find(std::string(*stmt));
+  if (it == statements_.end()) {
+    push_failing_parse(SqlError::error(sqlstate::kUndefinedPreparedStatement,
+                                       fmt::format("prepared statement \"{}\" does not exist", *stmt)));
+    return true;
+  }
+  ensure_prepared(*it->second);
+  protocol::MessageWriter w = to_server_.writer();
+  w.begin('B').cstr(*portal).cstr(it->second->server_name).raw(std::string_view(r.pos(), r.remaining())).end();
+  to_server_.sealed();
+  tracker_.push(Pending{Expect::Bind});
+  return true;
+}
+
+bool ClientSession::handle_describe_or_close(const Frame& f) {
+  protocol::BodyReader r(f.body);
+  auto kind = r.byte();
+  auto name = r.cstr();
+  if (!kind || !name || (*kind != 'S' && *kind != 'P')) {
+    last_error_ = SqlError::fatal(sqlstate::kProtocolViolation,
+                                  f.tag == 'D' ? "invalid Describe message" : "invalid Close message");
+    return false;
+  }
+  const Expect reply = f.tag == 'D' ? Expect::Describe : Expect::ClosePortal;
+  if (*kind == 'P' || name->empty()) {
+    to_server_.ref(f.body.data() - 5, f.total_size);
+    tracker_.push(Pending{reply});
+    return true;
+  }
+  std::string client_name(*name);
+  if (f.tag == 'C') {
+    // The shared server-side statement stays for other clients; only the name goes.
+    statements_.erase(client_name);
+    std::string out;
+    protocol::MessageWriter(out).close_complete();
+    add_synthetic(std::move(out));
+    return true;
+  }
+  auto it = statements_.find(client_name);
+  if (it == statements_.end()) {
+    push_failing_parse(SqlError::error(sqlstate::kUndefinedPreparedStatement,
+                                       fmt::format("prepared statement \"{}\" does not exist", client_name)));
+    return true;
+  }
+  ensure_prepared(*it->second);
+  protocol::MessageWriter w = to_server_.writer();
+  w.begin('D').byte('S').cstr(it->second->server_name).end();
+  to_server_.sealed();
+  tracker_.push(Pending{Expect::Describe});
+  return true;
+}
+
+// ---- server -> client -----------------------------------------------------------------------------
+
+bool ClientSession::filter_parameter_status(std::string_view body) {
+  auto z = body.find('\0');
+  if (z == std::string_view::npos) return true;
+  std::string name(body.substr(0, z));
+  auto rest = body.substr(z + 1);
+  std::string value(rest.substr(0, rest.find('\0')));
+  auto it = reported_.find(name);
+  if (it != reported_.end() && it->second == value) return false;
+  reported_[name] = value;
+  if (name == "application_name") application_name_ = value;
+  return true;
+}
+
+asio::awaitable<void> ClientSession::pump() {
+  backend::ServerConnection* server = server_.get();
+  auto& in = server->input();
+  const bool transaction_mode = services_.cluster.config().pool.mode == config::PoolMode::Transaction;
+  bool lost = false;
+  for (;;) {
+    boost::system::error_code ec;
+    if (in.empty()) {
+      co_await server->stream().wait_readable(ec);
+      if (ec) {
+        lost = !stop_pump_;
+        break;
+      }
+    }
+    auto n = co_await server->stream().read_some(in.prepare(8192), ec);
+    if (ec) {
+      lost = !stop_pump_;
+      break;
+    }
+    in.commit(n);
+    auto data = in.readable();
+    std::size_t used = 0;
+    bool malformed = false;
+    for (;;) {
+      Frame f;
+      auto st = protocol::decode_frame(data.subspan(used), f);
+      if (st == protocol::DecodeStatus::NeedMoreData) break;
+      if (st == protocol::DecodeStatus::Malformed) {
+        malformed = true;
+        break;
+      }
+      std::string_view whole(data.data() + used, f.total_size);
+      std::string_view body(f.body.data(), f.body.size());
+      used += f.total_size;
+      if (f.tag == 'S' && !filter_parameter_status(body)) continue;
+      tracker_.on_server_message(f.tag, whole, body, to_client_, *this);
+    }
+    if (malformed) {
+      spdlog::warn("server {} sent a malformed message; closing it", pool_->name());
+      lost = true;
+      break;
+    }
+    if (!to_client_.empty()) {
+      pool_->stats.bytes_sent += to_client_.bytes();
+      bool ok = co_await write_client(to_client_);
+      to_client_.clear();
+      if (!ok) {
+        // The client is gone; finish this exchange only if the server is idle now.
+        in.consume(used);
+        if (!(tracker_.empty() && tx_status_ == 'I')) server->broken = true;
+        stream_.socket().cancel(ec);
+        break;
+      }
+    }
+    in.consume(used);
+    if (stop_pump_) break;
+    if (tracker_.empty() && tx_status_ == 'I' && in.empty() && (transaction_mode || closing_)) {
+      detach_server(false);
+      if (closing_) {
+        boost::system::error_code ignored;
+        stream_.socket().cancel(ignored);
+      }
+      break;
+    }
+  }
+  if (lost && server_) {
+    server->broken = true;
+    if (!client_gone_) {
+      to_client_.clear();
+      SqlError e = SqlError::fatal(sqlstate::kConnectionFailure,
+                                   fmt::format("server connection to shard {} {} ({}:{}) was lost",
+                                               pool_->shard(), pool_->role(), server->endpoint().host,
+                                               server->endpoint().port));
+      std::string out;
+      protocol::MessageWriter(out).error(e);
+      co_await write_client(out);
+    }
+    client_gone_ = true;
+    detach_server(true);
+    stream_.close();
+  }
+  pump_running_ = false;
+  pump_state_.notify();
+}
+
+void ClientSession::detach_server(bool broken) {
+  if (!server_) return;
+  if (broken) server_->broken = true;
+  tracker_.clear();
+  server_.reset();
+}
+
+// ---- TrackerHooks ---------------------------------------------------------------------------------
+
+void ClientSession::parse_not_applied(const Pending& p) {
+  if (server_) server_->prepared.erase(p.statement_id);
+  if (p.kind == Expect::Parse && !p.client_name.empty()) {
+    auto it = statements_.find(p.client_name);
+    if (it != statements_.end() && it->second->id == p.statement_id) statements_.erase(it);
+  }
+}
+
+void ClientSession::apply_sets(const std::vector<SetChange>& sets) {
+  for (const auto& c : sets) {
+    switch (c.kind) {
+      case SetChange::Kind::Set:
+        vars_.set(c.name, c.sql);
+        if (server_) server_->vars.set(c.name, c.sql);
+        break;
+      case SetChange::Kind::Reset:
+        // RESET returns to the session default, which includes the startup packet's value.
+        if (auto it = startup_vars_.vars().find(c.name); it != startup_vars_.vars().end())
+          vars_.set(c.name, it->second);
+        else
+          vars_.reset(c.name);
+        if (server_) server_->vars.reset(c.name);
+        break;
+      case SetChange::Kind::ResetAll:
+        vars_ = startup_vars_;
+        if (server_) server_->vars.reset_all();
+        break;
+    }
+  }
+}
+
+void ClientSession::simple_query_succeeded(const Pending& p, char tx_status) {
+  if (p.discard_all) {
+    vars_ = startup_vars_;
+    statements_.clear();
+    if (server_) {
+      server_->vars.reset_all();
+      server_->prepared.clear();
+    }
+  }
+  if (p.deallocate_all) {
+    statements_.clear();
+    if (server_) server_->prepared.clear();
+  }
+  if (p.sets.empty()) return;
+  if (tx_status == 'I') {
+    apply_sets(p.sets);
+  } else {
+    tx_sets_.insert(tx_sets_.end(), p.sets.begin(), p.sets.end());
+  }
+}
+
+void ClientSession::state_sync_done(bool ok) {
+  if (!server_) return;
+  if (ok) {
+    server_->vars = sync_target_;
+  } else {
+    // Some setting was refused (e.g. a bad value in the startup packet): the server's state
+    // is unknown, so it must not serve anyone else.
+    spdlog::warn("client {} (pid {}): re-applying session settings on {} failed", peer_, pid_, pool_->name());
+    server_->broken = true;
+    server_->vars = sync_target_;
+  }
+}
+
+void ClientSession::command_complete(std::string_view tag) {
+  if (tx_sets_.empty()) return;
+  if (tag == "COMMIT") {
+    apply_sets(tx_sets_);
+    tx_sets_.clear();
+  } else if (tag == "ROLLBACK") {
+    tx_sets_.clear();
+  }
+}
+
+void ClientSession::ready_for_query(char tx_status) {
+  if (tx_status == 'I' && pool_) ++pool_->stats.xact_count;
+  tx_status_ = tx_status;
+  if (tx_status == 'I') tx_sets_.clear();
+}
+
+}  // namespace shardline::proxy::session

@@ -1,0 +1,140 @@
+#pragma once
+// One client connection: startup and authentication, then a loop that reads the client's
+// messages and forwards them to a server taken from a pool, while a second coroutine (the pump)
+// relays the server's replies back. In transaction pooling the server goes back to its pool at
+// every ReadyForQuery 'I'; in session pooling it stays until the client leaves.
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+
+#include "proxy/backend/async_event.hpp"
+#include "proxy/backend/pool.hpp"
+#include "proxy/backend/session_vars.hpp"
+#include "proxy/protocol/byte_buffer.hpp"
+#include "proxy/protocol/frame_reader.hpp"
+#include "proxy/protocol/sql_error.hpp"
+#include "proxy/protocol/stream.hpp"
+#include "proxy/session/out_batch.hpp"
+#include "proxy/session/prepared_statements.hpp"
+#include "proxy/session/response_tracker.hpp"
+#include "proxy/session/services.hpp"
+
+namespace shardline::proxy::admin {
+class AdminConsole;
+}
+
+namespace shardline::proxy::session {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+/// Runs a client connection to the end. A free function so the session's lifetime is the
+/// coroutine frame's (DESIGN.md: never co_spawn a member coroutine of a temporary).
+asio::awaitable<void> run_session(tcp::socket socket, Services& services);
+
+class ClientSession final : private TrackerHooks {
+ public:
+  ClientSession(tcp::socket socket, Services& services);
+  ~ClientSession() override;
+
+  asio::awaitable<void> run();
+
+  // ---- what the admin console and cancel requests read -------------------------------------
+  std::int32_t pid() const { return pid_; }
+  std::int32_t secret() const { return secret_; }
+  const std::string& user() const { return user_; }
+  const std::string& database() const { return database_; }
+  const std::string& application_name() const { return application_name_; }
+  std::string peer() const { return peer_; }
+  bool tls() const { return stream_.is_tls(); }
+  std::chrono::system_clock::time_point connected_at() const { return connected_at_; }
+  const char* state() const;
+  const backend::ServerConnection* server() const { return server_.get(); }
+  /// Forwards a CancelRequest to the server running this client's query, if any.
+  void cancel_running_query();
+  /// SIGTERM: close now if idle, else after the running transaction.
+  void shutdown_when_idle();
+
+ private:
+  // startup.cpp
+  asio::awaitable<bool> startup();
+  asio::awaitable<bool> authenticate(const Credentials& cred);
+  asio::awaitable<bool> read_startup_frame(protocol::Frame& f);
+  asio::awaitable<bool> read_frame(protocol::Frame& f);
+  void startup_parameters_for_client(std::string& out);
+
+  // client_session.cpp
+  asio::awaitable<void> client_loop();
+  asio::awaitable<bool> handle(const protocol::Frame& f);
+  asio::awaitable<bool> ensure_server();
+  asio::awaitable<void> pump();
+  asio::awaitable<bool> flush_to_server();
+  asio::awaitable<bool> write_client(std::string_view bytes);
+  asio::awaitable<bool> write_client(OutBatch& batch);
+  asio::awaitable<bool> fail_request(const protocol::SqlError& e, bool extended);
+  void add_synthetic(std::string bytes);
+  void sync_server_state();
+  asio::awaitable<void> send_fatal(const protocol::SqlError& e);
+  bool handle_parse(const protocol::Frame& f);
+  bool handle_bind(const protocol::Frame& f);
+  bool handle_describe_or_close(const protocol::Frame& f);
+  void ensure_prepared(const PreparedStatement& st);
+  void push_failing_parse(protocol::SqlError e);
+  bool track_simple_query(std::string_view sql, Pending& p);
+  void detach_server(bool broken);
+  bool filter_parameter_status(std::string_view body);
+  void wake_client_loop() { pump_state_.notify(); }
+
+  // TrackerHooks
+  void parse_not_applied(const Pending& p) override;
+  void simple_query_succeeded(const Pending& p, char tx_status) override;
+  void state_sync_done(bool ok) override;
+  void command_complete(std::string_view tag) override;
+  void ready_for_query(char tx_status) override;
+  void apply_sets(const std::vector<SetChange>& sets);
+
+  Services& services_;
+  protocol::Stream stream_;
+  std::string peer_;
+  protocol::ByteBuffer in_;
+  OutBatch to_server_;
+  OutBatch to_client_;
+
+  std::int32_t pid_;
+  std::int32_t secret_;
+  std::string user_;
+  std::string database_;
+  std::string application_name_;
+  std::chrono::system_clock::time_point connected_at_;
+  bool admin_ = false;
+
+  backend::ServerLease server_;
+  backend::Pool* pool_ = nullptr;
+  ResponseTracker tracker_;
+  bool pump_running_ = false;
+  backend::AsyncEvent pump_state_;     ///< pump ended / client write finished
+  bool client_writing_ = false;
+  bool closing_ = false;               ///< stop after the current transaction (SIGTERM)
+  bool client_gone_ = false;
+  bool skip_until_sync_ = false;       ///< an extended batch failed in the proxy: drop to Sync
+  bool waiting_for_server_ = false;
+  char tx_status_ = 'I';
+  protocol::SqlError last_error_;      ///< why the last proxy-side step failed
+  bool stop_pump_ = false;             ///< the client left: the pump ends without blaming the server
+
+  backend::SessionVars vars_;                   ///< committed SET state
+  backend::SessionVars startup_vars_;           ///< what RESET returns to (startup packet)
+  backend::SessionVars sync_target_;            ///< state a StateSync in flight establishes
+  std::vector<SetChange> tx_sets_;              ///< SETs inside the open transaction
+  std::unordered_map<std::string, std::string> reported_;  ///< ParameterStatus the client has seen
+  ClientStatements statements_;
+
+  friend asio::awaitable<void> run_session(tcp::socket, Services&);
+  friend class admin::AdminConsole;
+};
+
+}  // namespace shardline::proxy::session

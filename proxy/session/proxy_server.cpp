@@ -1,0 +1,140 @@
+#include "proxy/session/proxy_server.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "config/loader.hpp"
+#include "proxy/protocol/message_writer.hpp"
+#include "proxy/session/client_session.hpp"
+
+namespace shardline::proxy::session {
+
+namespace asio = boost::asio;
+
+ProxyServer::ProxyServer(asio::io_context& io, std::shared_ptr<const config::Config> cfg)
+    : io_(io),
+      services_(io.get_executor(), cfg),
+      acceptor_(io),
+      signals_(io, SIGTERM, SIGINT, SIGHUP),
+      shutdown_timer_(io) {
+  services_.reload = [this] { return reload(); };
+}
+
+void ProxyServer::start() {
+  const auto& cfg = services_.cluster.config();
+  boost::system::error_code ec;
+  auto addr = asio::ip::make_address(cfg.listen.host == "localhost" ? "127.0.0.1" : cfg.listen.host, ec);
+  if (ec) throw std::runtime_error(fmt::format("listen.host \"{}\" is not an IP address", cfg.listen.host));
+  tcp::endpoint ep(addr, cfg.listen.port);
+  acceptor_.open(ep.protocol());
+  acceptor_.set_option(tcp::acceptor::reuse_address(true));
+  acceptor_.bind(ep, ec);
+  if (ec) throw std::runtime_error(fmt::format("cannot listen on {}:{}: {}", cfg.listen.host, cfg.listen.port, ec.message()));
+  acceptor_.listen(asio::socket_base::max_listen_connections);
+  spdlog::info("shardline listening on {}:{} ({} shards, pool {} x {})", cfg.listen.host, cfg.listen.port,
+               cfg.shards.size(), cfg.pool.mode == config::PoolMode::Transaction ? "transaction" : "session",
+               cfg.pool.size);
+  services_.cluster.start_maintenance();
+  signals_.async_wait([this](boost::system::error_code e, int sig) {
+    if (!e) on_signal(sig);
+  });
+  asio::co_spawn(io_, accept_loop(), asio::detached);
+}
+
+asio::awaitable<void> ProxyServer::accept_loop() {
+  for (;;) {
+    auto [ec, socket] = co_await acceptor_.async_accept(asio::as_tuple(asio::use_awaitable));
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
+      spdlog::warn("accept failed: {}", ec.message());
+      if (ec == asio::error::no_descriptors) {
+        asio::steady_timer t(io_, std::chrono::milliseconds(100));  // EMFILE: back off, do not spin
+        co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+      }
+      continue;
+    }
+    if (int(services_.sessions.size()) >= services_.cluster.config().pool.max_client_conn) {
+      std::string out;
+      protocol::MessageWriter(out).error(protocol::SqlError::fatal(
+          protocol::sqlstate::kTooManyConnections,
+          fmt::format("too many client connections: max_client_conn is {}",
+                      services_.cluster.config().pool.max_client_conn)));
+      boost::system::error_code ignored;
+      asio::write(socket, asio::buffer(out), ignored);
+      continue;
+    }
+    asio::co_spawn(io_, run_session(std::move(socket), services_), asio::detached);
+  }
+}
+
+std::string ProxyServer::reload() {
+  const auto& old = services_.cluster.config();
+  auto loaded = config::load_config_file(old.path);
+  if (!loaded.ok()) {
+    std::string all;
+    for (const auto& p : loaded.problems) all += (all.empty() ? "" : "; ") + p.str();
+    spdlog::error("reload of {} refused, keeping the running configuration: {}", old.path, all);
+    return all;
+  }
+  auto fresh = std::make_shared<const config::Config>(std::move(*loaded.config));
+  if (fresh->shards.size() != old.shards.size()) return "the set of shards changed: restart the proxy";
+  for (std::size_t i = 0; i < fresh->shards.size(); ++i)
+    if (fresh->shards[i].name != old.shards[i].name ||
+        fresh->shards[i].replicas.size() != old.shards[i].replicas.size())
+      return "the set of shards changed: restart the proxy";
+  services_.load_credentials(*fresh);
+  services_.cluster.apply_config(fresh);
+  spdlog::info("configuration reloaded from {}", fresh->path);
+  return "";
+}
+
+void ProxyServer::on_signal(int sig) {
+  if (sig == SIGHUP) {
+    reload();
+  } else {
+    begin_shutdown(sig == SIGINT || services_.stopping);
+  }
+  signals_.async_wait([this](boost::system::error_code e, int s) {
+    if (!e) on_signal(s);
+  });
+}
+
+void ProxyServer::begin_shutdown(bool fast) {
+  boost::system::error_code ec;
+  acceptor_.close(ec);
+  if (fast) {
+    spdlog::info("shutting down now");
+    io_.stop();
+    return;
+  }
+  spdlog::info("SIGTERM: no new clients; waiting for {} session(s) to finish their transactions",
+               services_.sessions.size());
+  services_.stopping = true;
+  services_.cluster.set_stopping();
+  for (auto& [pid, s] : services_.sessions) s->shutdown_when_idle();
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(services_.cluster.config().shutdown_timeout_ms);
+  // Poll until every session is gone or the timeout passes.
+  shutdown_check_ = [this, deadline](boost::system::error_code e) {
+    if (e) return;
+    if (services_.sessions.empty() || std::chrono::steady_clock::now() >= deadline) {
+      if (!services_.sessions.empty())
+        spdlog::warn("shutdown timeout: closing {} session(s) still in a transaction", services_.sessions.size());
+      io_.stop();
+      return;
+    }
+    shutdown_timer_.expires_after(std::chrono::milliseconds(20));
+    shutdown_timer_.async_wait(shutdown_check_);
+  };
+  shutdown_timer_.expires_after(std::chrono::milliseconds(1));
+  shutdown_timer_.async_wait(shutdown_check_);
+}
+
+}  // namespace shardline::proxy::session

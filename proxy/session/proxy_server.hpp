@@ -1,0 +1,41 @@
+#pragma once
+// The data plane: accepts clients on the listen address, runs one session coroutine each, and
+// handles SIGHUP (reload), SIGTERM (graceful: stop accepting, let transactions finish, exit)
+// and SIGINT (fast exit).
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "config/config.hpp"
+#include "proxy/session/services.hpp"
+
+namespace shardline::proxy::session {
+
+class ProxyServer {
+ public:
+  ProxyServer(boost::asio::io_context& io, std::shared_ptr<const config::Config> cfg);
+  /// Binds the listen address; throws std::runtime_error naming the address on failure.
+  void start();
+  /// Re-reads the config file; returns "" on success or the problems found (old config kept).
+  std::string reload();
+  Services& services() { return services_; }
+
+ private:
+  boost::asio::awaitable<void> accept_loop();
+  void on_signal(int sig);
+  void begin_shutdown(bool fast);
+
+  boost::asio::io_context& io_;
+  Services services_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::signal_set signals_;
+  boost::asio::steady_timer shutdown_timer_;
+  std::function<void(boost::system::error_code)> shutdown_check_;
+};
+
+}  // namespace shardline::proxy::session

@@ -1,0 +1,99 @@
+#include "proxy/session/response_tracker.hpp"
+
+namespace shardline::proxy::session {
+
+void ResponseTracker::emit_ready_synthetic(OutBatch& out) {
+  while (!queue_.empty() && queue_.front().kind == Expect::Synthetic) {
+    out.own_bytes(queue_.front().synthetic);
+    queue_.pop_front();
+  }
+}
+
+void ResponseTracker::skip_to_sync(TrackerHooks& hooks) {
+  // After an error the server ignores everything up to Sync: those messages get no reply,
+  // and a Parse among them did not create its statement.
+  while (!queue_.empty() && queue_.front().kind != Expect::Sync &&
+         queue_.front().kind != Expect::SimpleQuery && queue_.front().kind != Expect::StateSync) {
+    const auto& p = queue_.front();
+    if (p.kind == Expect::Parse || p.kind == Expect::InjectedParse) hooks.parse_not_applied(p);
+    queue_.pop_front();
+  }
+}
+
+void ResponseTracker::on_server_message(char tag, std::string_view whole, std::string_view body,
+                                        OutBatch& out, TrackerHooks& hooks) {
+  emit_ready_synthetic(out);
+  if (queue_.empty()) {  // unsolicited: a FATAL before the server closes, async notices
+    out.ref(whole.data(), whole.size());
+    return;
+  }
+  Pending& front = queue_.front();
+  switch (front.kind) {
+    case Expect::SimpleQuery:
+      if (tag == 'E') query_failed_ = true;
+      if (tag == 'C') hooks.command_complete(body.substr(0, body.find('\0')));
+      out.ref(whole.data(), whole.size());
+      if (tag == 'Z') {
+        char status = body.empty() ? 'I' : body[0];
+        if (!query_failed_) hooks.simple_query_succeeded(front, status);
+        query_failed_ = false;
+        queue_.pop_front();
+        hooks.ready_for_query(status);
+      }
+      break;
+    case Expect::StateSync:
+      if (tag == 'E') query_failed_ = true;
+      if (tag == 'Z') {
+        hooks.state_sync_done(!query_failed_);
+        query_failed_ = false;
+        queue_.pop_front();
+      }
+      break;
+    case Expect::Sync:
+      out.ref(whole.data(), whole.size());
+      if (tag == 'Z') {
+        queue_.pop_front();
+        hooks.ready_for_query(body.empty() ? 'I' : body[0]);
+      }
+      break;
+    default: {
+      if (tag == 'E') {
+        if (front.kind == Expect::FailingParse && front.replacement) {
+          protocol::MessageWriter w = out.writer();
+          w.error(*front.replacement);
+          out.sealed();
+        } else {
+          out.ref(whole.data(), whole.size());
+        }
+        if (front.kind == Expect::Parse || front.kind == Expect::InjectedParse) hooks.parse_not_applied(front);
+        queue_.pop_front();
+        skip_to_sync(hooks);
+        break;
+      }
+      bool done = false;
+      switch (front.kind) {
+        case Expect::Parse: done = tag == '1'; break;
+        case Expect::InjectedParse:
+        case Expect::FailingParse:
+          if (tag == '1') {  // swallowed: the client did not send this Parse
+            queue_.pop_front();
+            emit_ready_synthetic(out);
+            return;
+          }
+          break;
+        case Expect::Bind: done = tag == '2'; break;
+        case Expect::ClosePortal: done = tag == '3'; break;
+        case Expect::Describe: done = tag == 'T' || tag == 'n'; break;
+        case Expect::Execute: done = tag == 'C' || tag == 'I' || tag == 's'; break;
+        default: break;
+      }
+      if (tag == 'C') hooks.command_complete(body.substr(0, body.find('\0')));
+      out.ref(whole.data(), whole.size());
+      if (done) queue_.pop_front();
+      break;
+    }
+  }
+  emit_ready_synthetic(out);
+}
+
+}  // namespace shardline::proxy::session

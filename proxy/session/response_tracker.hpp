@@ -1,0 +1,89 @@
+#pragma once
+// Which server reply answers which client message. The proxy sometimes sends messages the
+// client did not (re-preparing a statement on a newly assigned server, re-applying SET state)
+// and sometimes answers without the server (a statement the server already has, Close of a
+// shared statement). This queue, in protocol order, says for every reply whether to forward it,
+// swallow it, or replace it, and where proxy-made replies go, so the client sees exactly the
+// sequence PostgreSQL would have sent.
+// https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-EXT-QUERY
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "proxy/protocol/sql_error.hpp"
+#include "proxy/session/out_batch.hpp"
+
+namespace shardline::proxy::session {
+
+enum class Expect : std::uint8_t {
+  SimpleQuery,    ///< Query or FunctionCall: forward everything up to ReadyForQuery
+  StateSync,      ///< proxy's own SET/RESET query: swallow everything up to ReadyForQuery
+  Parse,          ///< client Parse: forward ParseComplete
+  InjectedParse,  ///< proxy's Parse of a statement this server lacks: swallow ParseComplete
+  FailingParse,   ///< proxy's Parse made to fail so the server skips to Sync: replace its error
+  Bind,
+  Describe,
+  Execute,
+  ClosePortal,
+  Sync,
+  Synthetic,      ///< a reply the proxy makes itself (bytes), emitted when its turn comes
+};
+
+/// A SET/RESET seen in a client's query, applied to the tracked state only if it succeeded.
+struct SetChange {
+  enum class Kind { Set, Reset, ResetAll } kind;
+  std::string name;
+  std::string sql;
+};
+
+struct Pending {
+  Expect kind;
+  std::uint64_t statement_id = 0;   ///< Parse / InjectedParse
+  std::string client_name;          ///< Parse: the client's statement name
+  std::string synthetic;            ///< Synthetic: the bytes to emit
+  std::shared_ptr<const protocol::SqlError> replacement;  ///< FailingParse
+  std::vector<SetChange> sets;      ///< SimpleQuery: SET/RESET to record on success
+  bool discard_all = false;         ///< SimpleQuery: DISCARD ALL on success
+  bool deallocate_all = false;      ///< SimpleQuery: DEALLOCATE ALL on success
+};
+
+/// What the session does when a tracked exchange ends.
+class TrackerHooks {
+ public:
+  virtual ~TrackerHooks() = default;
+  /// A Parse (client's or injected) was not applied: the server lacks the statement.
+  virtual void parse_not_applied(const Pending& p) = 0;
+  /// A simple query finished without error (its SETs took effect).
+  virtual void simple_query_succeeded(const Pending& p, char tx_status) = 0;
+  /// The proxy's SET/RESET query finished; `ok` false if the server refused part of it.
+  virtual void state_sync_done(bool ok) = 0;
+  virtual void command_complete(std::string_view tag) = 0;
+  virtual void ready_for_query(char tx_status) = 0;
+};
+
+class ResponseTracker {
+ public:
+  void push(Pending p) { queue_.push_back(std::move(p)); }
+  bool empty() const { return queue_.empty(); }
+  std::size_t size() const { return queue_.size(); }
+  void clear() { queue_.clear(); }
+
+  /// Emits every Synthetic reply at the front (their turn has come) into `out`.
+  void emit_ready_synthetic(OutBatch& out);
+
+  /// Handles one server message. `whole` is the message with its header, `body` without.
+  /// Appends to `out` what the client must see (by reference when forwarded untouched).
+  void on_server_message(char tag, std::string_view whole, std::string_view body, OutBatch& out,
+                         TrackerHooks& hooks);
+
+ private:
+  void skip_to_sync(TrackerHooks& hooks);
+  std::deque<Pending> queue_;
+  bool query_failed_ = false;  ///< an ErrorResponse arrived during the current simple query
+};
+
+}  // namespace shardline::proxy::session

@@ -1,0 +1,47 @@
+#pragma once
+// Everything the data plane shares between client sessions. One instance, owned by the
+// ProxyServer, used only from the data-plane thread.
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "config/config.hpp"
+#include "proxy/backend/cluster.hpp"
+#include "proxy/protocol/scram.hpp"
+#include "proxy/session/prepared_statements.hpp"
+
+namespace shardline::proxy::session {
+
+class ClientSession;
+
+/// A configured user with its SCRAM secret derived once (PBKDF2 is deliberately slow).
+struct Credentials {
+  config::User user;
+  protocol::ScramSecret scram;
+};
+
+struct Services {
+  Services(boost::asio::any_io_executor executor, std::shared_ptr<const config::Config> cfg);
+
+  /// Rebuilds the credentials from a (re)loaded configuration.
+  void load_credentials(const config::Config& cfg);
+
+  boost::asio::any_io_executor ex;
+  backend::Cluster cluster;
+  StatementRegistry statements;
+  std::unordered_map<std::string, Credentials> credentials;
+  std::unique_ptr<boost::asio::ssl::context> client_tls;  ///< null: SSLRequest answered 'N'
+  /// Live sessions by their proxy-issued BackendKeyData pid (cancel requests, SHOW CLIENTS).
+  std::unordered_map<std::int32_t, ClientSession*> sessions;
+  std::int32_t next_session_pid = 1;
+  bool stopping = false;          ///< SIGTERM: finish transactions, then close
+  std::uint64_t total_clients = 0;
+  /// Called by the admin console's RELOAD; set by the ProxyServer.
+  std::function<std::string()> reload;
+};
+
+}  // namespace shardline::proxy::session
