@@ -30,7 +30,7 @@ class AsyncEvent {
   boost::asio::awaitable<bool> wait_until(std::chrono::steady_clock::time_point deadline) {
     boost::asio::steady_timer t(ex_, deadline);
     waiters_.push_back(&t);
-    auto [ec] = co_await t.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+    (void)co_await t.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
     auto it = std::find(waiters_.begin(), waiters_.end(), &t);
     if (it == waiters_.end()) co_return true;
     waiters_.erase(it);

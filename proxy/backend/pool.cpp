@@ -79,7 +79,7 @@ boost::asio::awaitable<ServerLease> Pool::acquire(Clock::time_point deadline, pr
     boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, deadline);
     Waiter w{&timer, nullptr, false, Clock::now()};
     waiters_.push_back(&w);
-    auto [ec] = co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+    (void)co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
     if (auto it = std::find(waiters_.begin(), waiters_.end(), &w); it != waiters_.end()) waiters_.erase(it);
     if (w.handed) {
       ++active_;

@@ -93,9 +93,9 @@ void ClientSession::cancel_running_query() {
         std::string out;
         protocol::MessageWriter w(out);
         w.begin(0).i32(80877102).i32(pid).i32(secret).end();
-        auto [werr, n] = co_await asio::async_write(sock, asio::buffer(out), asio::as_tuple(asio::use_awaitable));
+        (void)co_await asio::async_write(sock, asio::buffer(out), asio::as_tuple(asio::use_awaitable));
         char c;
-        auto [e2, m] = co_await sock.async_read_some(asio::buffer(&c, 1), asio::as_tuple(asio::use_awaitable));
+        (void)co_await sock.async_read_some(asio::buffer(&c, 1), asio::as_tuple(asio::use_awaitable));
       }(services_.ex, endpoint, pid, secret),
       asio::detached);
 }

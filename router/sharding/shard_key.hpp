@@ -1,0 +1,58 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "router/sharding/key_type.hpp"
+
+/// The logical shard of a sharding key: exactly the REMAINDER of the partition that a table
+/// `PARTITION BY HASH (key)` with `MODULUS modulus` stores the key in (SPEC.md section 4), so
+/// shardline and PostgreSQL's own `satisfies_hash_partition` always agree on where a row lives.
+///
+/// PostgreSQL computes rowHash = hash_combine64(0, hash_extended(key, kHashPartitionSeed)) and
+/// takes rowHash % modulus (compute_partition_hash_value, get_partition_for_tuple). The key's
+/// hash is taken from its *binary value*, so text input is parsed exactly as the type's input
+/// function would parse it: ' 42' and '+42' are the integer 42, and so is the 8-byte binary 42.
+///
+/// Text keys are hashed as the bytes the server stores: the caller must hand over text in the
+/// server encoding (client_encoding equal to the server's, as it is by default). A column with
+/// a nondeterministic ICU collation hashes differently and is not supported as a key.
+///
+/// All functions require modulus >= 1 (PostgreSQL's MODULUS is a positive integer); the
+/// returned shard is in [0, modulus).
+namespace shardline::router {
+
+/// Logical shard of a key given as PostgreSQL text (a literal or a text-format Bind parameter).
+/// Integers accept what int2in/int4in/int8in accept in PostgreSQL 15: optional leading and
+/// trailing whitespace, an optional sign, decimal digits, range-checked for the key's own type.
+/// UUIDs accept what uuid_in accepts: 32 hex digits in either case, optionally split by a hyphen
+/// after any group of four, optionally wrapped in braces. Text is taken as its bytes.
+/// On bad input returns nullopt and, if `error` is not null, stores PostgreSQL's own message for
+/// it (e.g. `value "70000" is out of range for type smallint`).
+[[nodiscard]] std::optional<int> logical_shard_of_text(KeyType type, std::string_view text_value,
+                                                       int modulus, std::string* error);
+
+/// Logical shard of a binary-format Bind parameter. Integers are big-endian two's complement of
+/// 2, 4 or 8 bytes: any of the three widths is accepted for every integer key type, because the
+/// parameter's declared type (Parse) may be narrower or wider than the column and all integer
+/// types hash alike; the value must still fit the key type. uuid is its 16 bytes; text is its
+/// raw bytes (textrecv), which may not contain a zero byte.
+[[nodiscard]] std::optional<int> logical_shard_of_binary(KeyType type,
+                                                         std::span<const std::byte> value,
+                                                         int modulus, std::string* error);
+
+/// Logical shard of an integer key of any integer type (smallint, integer and bigint hash
+/// alike). Throws std::invalid_argument if modulus < 1: a validated config never gets there.
+[[nodiscard]] int logical_shard_of_int(std::int64_t value, int modulus);
+
+/// Logical shard of a NULL key. PostgreSQL skips NULL columns when it hashes a row, so a NULL
+/// single-column key has rowHash 0 and always lands in the REMAINDER 0 partition (hash
+/// partitioning, unlike list and range, accepts NULL keys without a default partition).
+/// Throws std::invalid_argument if modulus < 1.
+[[nodiscard]] int logical_shard_of_null(int modulus);
+
+}  // namespace shardline::router
