@@ -1,0 +1,680 @@
+#include "router/parser/statement.hpp"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <string>
+
+#include <pg_query/pg_query.pb-c.h>
+
+#include "router/parser/parse_tree.hpp"
+#include "router/parser/set_value.hpp"
+
+namespace shardline::router {
+namespace {
+
+using Msg = ProtobufCMessage;
+
+bool is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+/// Collects the relations of a subtree and the signals that make a statement a write or a
+/// locking read. It walks every message generically through protobuf-c's descriptors, so a
+/// RangeVar is found wherever the grammar puts one, and handles only the nodes whose meaning
+/// depends on context (CTE scope, DML targets, FOR UPDATE OF aliases, DROP name lists).
+class TreeWalker {
+ public:
+  std::vector<TableRef> tables;
+  bool saw_dml = false;      ///< INSERT/UPDATE/DELETE/MERGE anywhere (data-modifying CTE)
+  bool saw_locking = false;  ///< a locking clause anywhere
+  bool saw_into = false;     ///< SELECT ... INTO
+
+  void visit(const Msg* m) {
+    const ProtobufCMessageDescriptor* d = m->descriptor;
+    if (d == &pg_query__node__descriptor) {
+      const auto* node = reinterpret_cast<const PgQuery__Node*>(m);
+      if (node->node_case == PG_QUERY__NODE__NODE__NOT_SET) return;
+      const ProtobufCFieldDescriptor* f =
+          protobuf_c_message_descriptor_get_field(d, static_cast<unsigned>(node->node_case));
+      if (f == nullptr) return;
+      const Msg* child = field_message(m, *f);
+      if (child != nullptr) visit(child);
+    } else if (d == &pg_query__range_var__descriptor) {
+      const auto* rv = reinterpret_cast<const PgQuery__RangeVar*>(m);
+      if (!(rv->schemaname[0] == '\0' && cte_in_scope(rv->relname))) add_table(rv);
+    } else if (d == &pg_query__select_stmt__descriptor) {
+      const auto* s = reinterpret_cast<const PgQuery__SelectStmt*>(m);
+      if (s->into_clause != nullptr) saw_into = true;
+      visit_statement(m, s->with_clause, nullptr);
+    } else if (d == &pg_query__insert_stmt__descriptor) {
+      const auto* s = reinterpret_cast<const PgQuery__InsertStmt*>(m);
+      visit_dml(m, s->relation, s->with_clause);
+    } else if (d == &pg_query__update_stmt__descriptor) {
+      const auto* s = reinterpret_cast<const PgQuery__UpdateStmt*>(m);
+      visit_dml(m, s->relation, s->with_clause);
+    } else if (d == &pg_query__delete_stmt__descriptor) {
+      const auto* s = reinterpret_cast<const PgQuery__DeleteStmt*>(m);
+      visit_dml(m, s->relation, s->with_clause);
+    } else if (d == &pg_query__merge_stmt__descriptor) {
+      const auto* s = reinterpret_cast<const PgQuery__MergeStmt*>(m);
+      visit_dml(m, s->relation, s->with_clause);
+    } else if (d == &pg_query__into_clause__descriptor) {
+      // The table that SELECT INTO / CREATE TABLE AS creates is never a CTE reference.
+      const auto* into = reinterpret_cast<const PgQuery__IntoClause*>(m);
+      if (into->rel != nullptr) add_table(into->rel);
+      visit_children(m, into->rel, nullptr);
+    } else if (d == &pg_query__locking_clause__descriptor) {
+      // locked_rels (FOR UPDATE OF x) name range-table aliases, not relations.
+      saw_locking = true;
+    } else if (d == &pg_query__drop_stmt__descriptor) {
+      visit_drop(reinterpret_cast<const PgQuery__DropStmt*>(m));
+    } else {
+      visit_children(m, nullptr, nullptr);
+    }
+  }
+
+ private:
+  static const Msg* field_message(const Msg* m, const ProtobufCFieldDescriptor& f) {
+    const Msg* child = nullptr;
+    std::memcpy(&child, reinterpret_cast<const char*>(m) + f.offset, sizeof child);
+    return child;
+  }
+
+  /// Visits every sub-message of `m` except the two given (already handled by the caller).
+  void visit_children(const Msg* m, const void* skip1, const void* skip2) {
+    const ProtobufCMessageDescriptor* d = m->descriptor;
+    const char* base = reinterpret_cast<const char*>(m);
+    for (unsigned i = 0; i < d->n_fields; ++i) {
+      const ProtobufCFieldDescriptor& f = d->fields[i];
+      if (f.type != PROTOBUF_C_TYPE_MESSAGE) continue;
+      if ((f.flags & PROTOBUF_C_FIELD_FLAG_ONEOF) != 0) {
+        std::uint32_t which = 0;
+        std::memcpy(&which, base + f.quantifier_offset, sizeof which);
+        if (which != f.id) continue;
+      }
+      if (f.label == PROTOBUF_C_LABEL_REPEATED) {
+        std::size_t n = 0;
+        const Msg* const* items = nullptr;
+        std::memcpy(&n, base + f.quantifier_offset, sizeof n);
+        std::memcpy(&items, base + f.offset, sizeof items);
+        for (std::size_t k = 0; k < n; ++k) {
+          if (items[k] != nullptr) visit(items[k]);
+        }
+      } else {
+        const Msg* child = field_message(m, f);
+        if (child != nullptr && child != skip1 && child != skip2) visit(child);
+      }
+    }
+  }
+
+  /// A statement with an optional WITH clause: its CTE names shadow relations of the same
+  /// unqualified name inside the statement, and only there.
+  void visit_statement(const Msg* m, const PgQuery__WithClause* with, const void* skip) {
+    const std::size_t mark = cte_scope_.size();
+    if (with != nullptr) visit_with(*with);
+    visit_children(m, with, skip);
+    cte_scope_.resize(mark);
+  }
+
+  void visit_dml(const Msg* m, const PgQuery__RangeVar* target, const PgQuery__WithClause* with) {
+    saw_dml = true;
+    // The target of INSERT/UPDATE/DELETE/MERGE is always a relation, even if a CTE has its name.
+    if (target != nullptr) add_table(target);
+    visit_statement(m, with, target);
+  }
+
+  void visit_with(const PgQuery__WithClause& with) {
+    // WITH RECURSIVE: every name is visible in every body. Otherwise a body sees only the CTEs
+    // listed before it (PostgreSQL's parse_cte.c rules).
+    if (with.recursive) {
+      for (std::size_t i = 0; i < with.n_ctes; ++i) push_cte_name(with.ctes[i]);
+    }
+    for (std::size_t i = 0; i < with.n_ctes; ++i) {
+      visit(&with.ctes[i]->base);
+      if (!with.recursive) push_cte_name(with.ctes[i]);
+    }
+  }
+
+  void push_cte_name(const PgQuery__Node* node) {
+    if (node->node_case == PG_QUERY__NODE__NODE_COMMON_TABLE_EXPR) {
+      cte_scope_.emplace_back(node->common_table_expr->ctename);
+    }
+  }
+
+  bool cte_in_scope(std::string_view name) const {
+    for (auto n : cte_scope_) {
+      if (n == name) return true;
+    }
+    return false;
+  }
+
+  void visit_drop(const PgQuery__DropStmt* s) {
+    switch (s->remove_type) {
+      case PG_QUERY__OBJECT_TYPE__OBJECT_TABLE:
+      case PG_QUERY__OBJECT_TYPE__OBJECT_FOREIGN_TABLE:
+      case PG_QUERY__OBJECT_TYPE__OBJECT_VIEW:
+      case PG_QUERY__OBJECT_TYPE__OBJECT_MATVIEW:
+      case PG_QUERY__OBJECT_TYPE__OBJECT_SEQUENCE:
+      case PG_QUERY__OBJECT_TYPE__OBJECT_INDEX:
+        break;
+      default:
+        return;
+    }
+    // Each object is a List of String nodes: [name], [schema, name] or [catalog, schema, name].
+    for (std::size_t i = 0; i < s->n_objects; ++i) {
+      const PgQuery__Node* obj = s->objects[i];
+      if (obj->node_case != PG_QUERY__NODE__NODE_LIST) continue;
+      const PgQuery__List* list = obj->list;
+      TableRef ref;
+      for (std::size_t k = 0; k < list->n_items; ++k) {
+        if (list->items[k]->node_case != PG_QUERY__NODE__NODE_STRING) continue;
+        ref.schema = std::move(ref.name);
+        ref.name = list->items[k]->string->sval;
+      }
+      if (list->n_items == 1) ref.schema.clear();
+      add_table(std::move(ref));
+    }
+  }
+
+  void add_table(const PgQuery__RangeVar* rv) { add_table(TableRef{rv->schemaname, rv->relname}); }
+
+  void add_table(TableRef ref) {
+    for (const auto& t : tables) {
+      if (t == ref) return;
+    }
+    tables.push_back(std::move(ref));
+  }
+
+  std::vector<std::string_view> cte_scope_;  // names point into the parse tree being walked
+};
+
+bool is_ddl(PgQuery__Node__NodeCase c) {
+  // PostgreSQL's own classification (utility.c GetCommandLogLevel: LOGSTMT_DDL), plus TRUNCATE,
+  // which a sharding proxy must treat like DDL: it affects the whole table on every shard.
+  switch (c) {
+    case PG_QUERY__NODE__NODE_ALTER_TABLE_STMT:
+    case PG_QUERY__NODE__NODE_ALTER_DOMAIN_STMT:
+    case PG_QUERY__NODE__NODE_GRANT_STMT:
+    case PG_QUERY__NODE__NODE_GRANT_ROLE_STMT:
+    case PG_QUERY__NODE__NODE_ALTER_DEFAULT_PRIVILEGES_STMT:
+    case PG_QUERY__NODE__NODE_CREATE_STMT:
+    case PG_QUERY__NODE__NODE_DEFINE_STMT:
+    case PG_QUERY__NODE__NODE_DROP_STMT:
+    case PG_QUERY__NODE__NODE_TRUNCATE_STMT:
+    case PG_QUERY__NODE__NODE_COMMENT_STMT:
+    case PG_QUERY__NODE__NODE_INDEX_STMT:
+    case PG_QUERY__NODE__NODE_CREATE_FUNCTION_STMT:
+    case PG_QUERY__NODE__NODE_ALTER_FUNCTION_STMT:
+    case PG_QUERY__NODE__NODE_RENAME_STMT:
+    case PG_QUERY__NODE__NODE_RULE_STMT:
+    case PG_QUERY__NODE__NODE_VIEW_STMT:
+    case PG_QUERY__NODE__NODE_CREATE_DOMAIN_STMT:
+    case PG_QUERY__NODE__NODE_CREATEDB_STMT:
+    case PG_QUERY__NODE__NODE_DROPDB_STMT:
+    case PG_QUERY__NODE__NODE_CREATE_TABLE_AS_STMT:
+    case PG_QUERY__NODE__NODE_CREATE_SEQ_STMT:
+    case PG_QUERY__NODE__NODE_ALTER_SEQ_STMT:
+    case PG_QUERY__NODE__NODE_CREATE_TRIG_STMT:
+    case PG_QUERY__NODE__NODE_CREATE_PLANG_STMT:
+    case PG_QUERY__NODE__NODE_CREATE_ROLE_STMT:
+    case PG_QUERY__NODE__NODE_ALTER_ROLE_STMT:
+    case PG_QUERY__NODE__NODE_DROP_ROLE_STMT:
+    case PG_QUERY__NODE__NODE_CREATE_SCHEMA_STMT:
+    case PG_QUERY__NODE__NODE_ALTER_DATABASE_STMT:
+    case PG_QUERY__NODE__NODE_ALTER_DATABASE_REFRESH_COLL_STMT:
+    case PG_QUERY__NODE__NODE_ALTER_DATABASE_SET_STMT:
+    case PG_QUERY__NODE__NODE_ALTER_ROLE_SET_STMT:
+    case PG_QUERY__NODE__NODE_CREATE_CONVERSION_STMT:
+    case PG_QUERY__NODE__NODE_CREATE_CAST_STMT:
+    case PG_QUERY__NODE__NODE_CREATE_OP_CLASS_STMT:
+    case PG_QUERY__NODE__NODE_CREATE_OP_FAMILY_STMT:
+    case PG_QUERY__NODE__NODE_ALTER_OP_FAMILY_STMT:
+    case PG_QUERY__NODE__NODE_CREATE_TABLE_SPACE_STMT:
+    case PG_QUERY__NODE__NODE_DROP_TABLE_SPACE_STMT:
+    case PG_QUERY__NODE__NODE_ALTER_OBJECT_DEPENDS_STMT:
+    case PG_QUERY__NODE__NODE_ALTER_OBJECT_SCHEMA_STMT:
+    case PG_QUERY__NODE__NODE_ALTER_OWNER_STMT:
+    case PG_QUERY__NODE__NODE_ALTER_OPERATOR_STMT:
+    case PG_QUERY__NODE__NODE_ALTER_TYPE_STMT:
+    case PG_QUERY__NODE__NODE_DROP_OWNED_STMT:
+    case PG_QUERY__NODE__NODE_REASSIGN_OWNED_STMT:
+    case PG_QUERY__NODE__NODE_COMPOSITE_TYPE_STMT:
+    case PG_QUERY__NODE__NODE_CREATE_ENUM_STMT:
+    case PG_QUERY__NODE__NODE_CREATE_RANGE_STMT:
+    case PG_QUERY__NODE__NODE_ALTER_ENUM_STMT:
+    case PG_QUERY__NODE__NODE_ALTER_TSDICTIONARY_STMT:
+    case PG_QUERY__NODE__NODE_ALTER_TSCONFIGURATION_STMT:
+    case PG_QUERY__NODE__NODE_CREATE_FDW_STMT:
+    case PG_QUERY__NODE__NODE_ALTER_FDW_STMT:
+    case PG_QUERY__NODE__NODE_CREATE_FOREIGN_SERVER_STMT:
+    case PG_QUERY__NODE__NODE_ALTER_FOREIGN_SERVER_STMT:
+    case PG_QUERY__NODE__NODE_CREATE_USER_MAPPING_STMT:
+    case PG_QUERY__NODE__NODE_ALTER_USER_MAPPING_STMT:
+    case PG_QUERY__NODE__NODE_DROP_USER_MAPPING_STMT:
+    case PG_QUERY__NODE__NODE_ALTER_TABLE_SPACE_OPTIONS_STMT:
+    case PG_QUERY__NODE__NODE_ALTER_TABLE_MOVE_ALL_STMT:
+    case PG_QUERY__NODE__NODE_SEC_LABEL_STMT:
+    case PG_QUERY__NODE__NODE_CREATE_FOREIGN_TABLE_STMT:
+    case PG_QUERY__NODE__NODE_IMPORT_FOREIGN_SCHEMA_STMT:
+    case PG_QUERY__NODE__NODE_CREATE_EXTENSION_STMT:
+    case PG_QUERY__NODE__NODE_ALTER_EXTENSION_STMT:
+    case PG_QUERY__NODE__NODE_ALTER_EXTENSION_CONTENTS_STMT:
+    case PG_QUERY__NODE__NODE_CREATE_EVENT_TRIG_STMT:
+    case PG_QUERY__NODE__NODE_ALTER_EVENT_TRIG_STMT:
+    case PG_QUERY__NODE__NODE_REFRESH_MAT_VIEW_STMT:
+    case PG_QUERY__NODE__NODE_ALTER_SYSTEM_STMT:
+    case PG_QUERY__NODE__NODE_CREATE_POLICY_STMT:
+    case PG_QUERY__NODE__NODE_ALTER_POLICY_STMT:
+    case PG_QUERY__NODE__NODE_CREATE_TRANSFORM_STMT:
+    case PG_QUERY__NODE__NODE_CREATE_AM_STMT:
+    case PG_QUERY__NODE__NODE_CREATE_PUBLICATION_STMT:
+    case PG_QUERY__NODE__NODE_ALTER_PUBLICATION_STMT:
+    case PG_QUERY__NODE__NODE_CREATE_SUBSCRIPTION_STMT:
+    case PG_QUERY__NODE__NODE_ALTER_SUBSCRIPTION_STMT:
+    case PG_QUERY__NODE__NODE_DROP_SUBSCRIPTION_STMT:
+    case PG_QUERY__NODE__NODE_CREATE_STATS_STMT:
+    case PG_QUERY__NODE__NODE_ALTER_STATS_STMT:
+    case PG_QUERY__NODE__NODE_ALTER_COLLATION_STMT:
+    case PG_QUERY__NODE__NODE_REPLICA_IDENTITY_STMT:
+      return true;
+    default:
+      return false;
+  }
+}
+
+/// PostgreSQL's defGetBoolean() for an option's argument: absent means true.
+bool option_is_true(const PgQuery__Node* arg) {
+  if (arg == nullptr) return true;
+  switch (arg->node_case) {
+    case PG_QUERY__NODE__NODE_INTEGER:
+      return arg->integer->ival != 0;
+    case PG_QUERY__NODE__NODE_BOOLEAN:
+      return arg->boolean->boolval != 0;
+    case PG_QUERY__NODE__NODE_STRING: {
+      const std::string v = lower_ascii(arg->string->sval);
+      return v == "true" || v == "on";
+    }
+    case PG_QUERY__NODE__NODE_A_CONST:
+      if (arg->a_const->val_case == PG_QUERY__A__CONST__VAL_IVAL) return arg->a_const->ival->ival != 0;
+      return false;
+    default:
+      return false;
+  }
+}
+
+const PgQuery__DefElem* as_def_elem(const PgQuery__Node* n) {
+  return n->node_case == PG_QUERY__NODE__NODE_DEF_ELEM ? n->def_elem : nullptr;
+}
+
+std::int32_t a_const_int(const PgQuery__Node* n) {
+  if (n != nullptr && n->node_case == PG_QUERY__NODE__NODE_A_CONST &&
+      n->a_const->val_case == PG_QUERY__A__CONST__VAL_IVAL) {
+    return n->a_const->ival->ival;
+  }
+  return 0;
+}
+
+std::string_view a_const_string(const PgQuery__Node* n) {
+  if (n != nullptr && n->node_case == PG_QUERY__NODE__NODE_A_CONST &&
+      n->a_const->val_case == PG_QUERY__A__CONST__VAL_SVAL) {
+    return n->a_const->sval->sval;
+  }
+  return {};
+}
+
+/// BEGIN READ ONLY / READ WRITE: the last access mode given wins, as in PostgreSQL.
+bool read_only_transaction(const PgQuery__TransactionStmt& s) {
+  bool read_only = false;
+  for (std::size_t i = 0; i < s.n_options; ++i) {
+    const PgQuery__DefElem* opt = as_def_elem(s.options[i]);
+    if (opt != nullptr && std::strcmp(opt->defname, "transaction_read_only") == 0) {
+      read_only = a_const_int(opt->arg) != 0;
+    }
+  }
+  return read_only;
+}
+
+TxCommand tx_command(PgQuery__TransactionStmtKind kind) {
+  switch (kind) {
+    case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_BEGIN: return TxCommand::Begin;
+    case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_START: return TxCommand::Start;
+    case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_COMMIT: return TxCommand::Commit;
+    case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_ROLLBACK: return TxCommand::Rollback;
+    case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_SAVEPOINT: return TxCommand::Savepoint;
+    case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_RELEASE: return TxCommand::Release;
+    case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_ROLLBACK_TO: return TxCommand::RollbackTo;
+    case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_PREPARE: return TxCommand::Prepare;
+    case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_COMMIT_PREPARED:
+      return TxCommand::CommitPrepared;
+    case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_ROLLBACK_PREPARED:
+      return TxCommand::RollbackPrepared;
+    default:
+      return TxCommand::None;
+  }
+}
+
+/// SET TRANSACTION / SESSION CHARACTERISTICS AS TRANSACTION options, in SQL words.
+std::string transaction_modes(const PgQuery__VariableSetStmt& s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.n_args; ++i) {
+    const PgQuery__DefElem* opt = as_def_elem(s.args[i]);
+    if (opt == nullptr) continue;
+    if (!out.empty()) out += ", ";
+    const std::string_view name = opt->defname;
+    if (name == "transaction_isolation") {
+      out += "isolation level ";
+      out += a_const_string(opt->arg);
+    } else if (name == "transaction_read_only") {
+      out += a_const_int(opt->arg) != 0 ? "read only" : "read write";
+    } else if (name == "transaction_deferrable") {
+      out += a_const_int(opt->arg) != 0 ? "deferrable" : "not deferrable";
+    } else {
+      out += name;
+    }
+  }
+  return out;
+}
+
+/// flatten_set_variable_args(): returns false for an argument shape the grammar never makes.
+bool flatten_set_args(const PgQuery__VariableSetStmt& s, std::string_view lower_name,
+                      std::string& out) {
+  SetValue value(lower_name);
+  for (std::size_t i = 0; i < s.n_args; ++i) {
+    const PgQuery__Node* arg = s.args[i];
+    bool typed = false;
+    if (arg->node_case == PG_QUERY__NODE__NODE_TYPE_CAST && arg->type_cast->arg != nullptr) {
+      typed = true;  // SET TIME ZONE INTERVAL '...' [qualifier]
+      arg = arg->type_cast->arg;
+    }
+    if (arg->node_case != PG_QUERY__NODE__NODE_A_CONST) return false;
+    const PgQuery__AConst& c = *arg->a_const;
+    switch (c.val_case) {
+      case PG_QUERY__A__CONST__VAL_IVAL:
+        value.add_integer(c.ival->ival);
+        break;
+      case PG_QUERY__A__CONST__VAL_FVAL:
+        value.add_float(c.fval->fval);
+        break;
+      case PG_QUERY__A__CONST__VAL_SVAL:
+        if (typed) {
+          value.add_verbatim(c.sval->sval);
+        } else {
+          value.add_string(c.sval->sval);
+        }
+        break;
+      case PG_QUERY__A__CONST__VAL_BOOLVAL:
+        value.add_verbatim(c.boolval->boolval ? "true" : "false");
+        break;
+      default:
+        return false;
+    }
+  }
+  out = std::move(value).str();
+  return true;
+}
+
+/// Fills `st` for a VariableSetStmt; returns an error message for an argument it cannot read.
+std::optional<std::string> describe_set(const PgQuery__VariableSetStmt& s, Statement& st) {
+  SetCommand set;
+  set.text = std::string(st.text);
+  set.name = lower_ascii(s.name);
+  const auto scoped = [&](SetCommand::Kind k) { return s.is_local ? SetCommand::Kind::Local : k; };
+  switch (s.kind) {
+    case PG_QUERY__VARIABLE_SET_KIND__VAR_SET_VALUE:
+      set.kind = scoped(SetCommand::Kind::Value);
+      if (!flatten_set_args(s, set.name, set.value)) {
+        return "unsupported argument in SET " + set.name;
+      }
+      break;
+    case PG_QUERY__VARIABLE_SET_KIND__VAR_SET_DEFAULT:
+      set.kind = scoped(SetCommand::Kind::Default);
+      break;
+    case PG_QUERY__VARIABLE_SET_KIND__VAR_SET_CURRENT:
+      set.kind = scoped(SetCommand::Kind::Value);
+      break;
+    case PG_QUERY__VARIABLE_SET_KIND__VAR_SET_MULTI:
+      // SET TRANSACTION ... and SET TRANSACTION SNAPSHOT last only for the transaction.
+      set.kind = set.name == "session characteristics" ? scoped(SetCommand::Kind::Value)
+                                                       : SetCommand::Kind::Local;
+      if (set.name == "transaction snapshot") {
+        set.value = std::string(a_const_string(s.n_args > 0 ? s.args[0] : nullptr));
+      } else {
+        set.value = transaction_modes(s);
+      }
+      break;
+    case PG_QUERY__VARIABLE_SET_KIND__VAR_RESET:
+      set.kind = SetCommand::Kind::Reset;
+      break;
+    case PG_QUERY__VARIABLE_SET_KIND__VAR_RESET_ALL:
+      set.kind = SetCommand::Kind::ResetAll;
+      set.name.clear();
+      break;
+    default:
+      return "unrecognized SET form";
+  }
+  st.set = std::move(set);
+  return std::nullopt;
+}
+
+/// Fills kind, flags and details of `st` for one statement node; tables go to `walker`.
+std::optional<std::string> describe(const PgQuery__Node& node, TreeWalker& walker,
+                                    Statement& st) {
+  const auto walk = [&] { walker.visit(&node.base); };
+  switch (node.node_case) {
+    case PG_QUERY__NODE__NODE_SELECT_STMT:
+      st.kind = StatementKind::Select;
+      walk();
+      st.writes = walker.saw_dml || walker.saw_into;
+      st.locking = walker.saw_locking;
+      break;
+    case PG_QUERY__NODE__NODE_INSERT_STMT:
+    case PG_QUERY__NODE__NODE_UPDATE_STMT:
+    case PG_QUERY__NODE__NODE_DELETE_STMT:
+      st.kind = node.node_case == PG_QUERY__NODE__NODE_INSERT_STMT   ? StatementKind::Insert
+                : node.node_case == PG_QUERY__NODE__NODE_UPDATE_STMT ? StatementKind::Update
+                                                                     : StatementKind::Delete;
+      walk();
+      st.writes = true;
+      st.locking = walker.saw_locking;
+      break;
+    case PG_QUERY__NODE__NODE_MERGE_STMT:
+      st.kind = StatementKind::Other;
+      walk();
+      st.writes = true;
+      st.locking = walker.saw_locking;
+      break;
+    case PG_QUERY__NODE__NODE_COPY_STMT:
+      st.kind = StatementKind::Copy;
+      st.copy_direction = node.copy_stmt->is_from ? "from" : "to";
+      walk();
+      st.writes = node.copy_stmt->is_from || walker.saw_dml;
+      st.locking = walker.saw_locking;
+      break;
+    case PG_QUERY__NODE__NODE_EXPLAIN_STMT: {
+      st.kind = StatementKind::Explain;
+      const PgQuery__ExplainStmt& e = *node.explain_stmt;
+      bool analyze = false;
+      for (std::size_t i = 0; i < e.n_options; ++i) {
+        const PgQuery__DefElem* opt = as_def_elem(e.options[i]);
+        if (opt != nullptr && std::strcmp(opt->defname, "analyze") == 0) {
+          analyze = option_is_true(opt->arg);
+        }
+      }
+      if (e.query != nullptr) {
+        Statement inner;
+        if (auto err = describe(*e.query, walker, inner)) return err;
+        // Only EXPLAIN ANALYZE executes the statement.
+        st.writes = analyze && inner.writes;
+        st.locking = analyze && inner.locking;
+      }
+      break;
+    }
+    case PG_QUERY__NODE__NODE_TRANSACTION_STMT:
+      st.kind = StatementKind::Transaction;
+      st.tx = tx_command(node.transaction_stmt->kind);
+      if (st.tx == TxCommand::Begin || st.tx == TxCommand::Start) {
+        st.read_only_tx = read_only_transaction(*node.transaction_stmt);
+      }
+      break;
+    case PG_QUERY__NODE__NODE_VARIABLE_SET_STMT:
+      st.kind = StatementKind::Set;
+      return describe_set(*node.variable_set_stmt, st);
+    case PG_QUERY__NODE__NODE_VARIABLE_SHOW_STMT:
+      st.kind = StatementKind::Show;
+      st.show_name = lower_ascii(node.variable_show_stmt->name);
+      break;
+    case PG_QUERY__NODE__NODE_DISCARD_STMT:
+      st.kind = StatementKind::Discard;
+      break;
+    case PG_QUERY__NODE__NODE_DEALLOCATE_STMT:
+      st.kind = StatementKind::Deallocate;
+      st.deallocate_name = node.deallocate_stmt->name;  // "" for DEALLOCATE ALL
+      break;
+    case PG_QUERY__NODE__NODE_LISTEN_STMT:
+    case PG_QUERY__NODE__NODE_UNLISTEN_STMT:
+      st.kind = StatementKind::Listen;
+      break;
+    case PG_QUERY__NODE__NODE_LOCK_STMT:
+      st.kind = StatementKind::Other;
+      walk();
+      st.locking = true;
+      break;
+    case PG_QUERY__NODE__NODE_DECLARE_CURSOR_STMT:
+      st.kind = StatementKind::Other;
+      walk();
+      st.writes = walker.saw_dml;
+      st.locking = walker.saw_locking;
+      break;
+    case PG_QUERY__NODE__NODE_PREPARE_STMT:
+      // Preparing executes nothing; EXECUTE is what may write.
+      st.kind = StatementKind::Other;
+      walk();
+      break;
+    case PG_QUERY__NODE__NODE_CALL_STMT:
+    case PG_QUERY__NODE__NODE_DO_STMT:
+    case PG_QUERY__NODE__NODE_EXECUTE_STMT:
+    case PG_QUERY__NODE__NODE_VACUUM_STMT:
+    case PG_QUERY__NODE__NODE_CLUSTER_STMT:
+    case PG_QUERY__NODE__NODE_REINDEX_STMT:
+    case PG_QUERY__NODE__NODE_CHECK_POINT_STMT:
+    case PG_QUERY__NODE__NODE_NOTIFY_STMT:
+      st.kind = StatementKind::Other;
+      walk();
+      st.writes = true;
+      break;
+    default:
+      if (is_ddl(node.node_case)) {
+        st.kind = StatementKind::Ddl;
+        walk();
+        st.writes = true;
+      } else {
+        st.kind = StatementKind::Other;
+        walk();
+        st.locking = walker.saw_locking;
+      }
+      break;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+Analysis analyze(std::string_view sql) {
+  Analysis out;
+  const ParseTree tree = ParseTree::parse(sql);
+  if (!tree.ok()) {
+    out.error = tree.error()->message;
+    out.error_pos = tree.error()->cursor_pos;
+    return out;
+  }
+  const auto raw = tree.statements();
+  if (raw.empty()) {
+    Statement empty;
+    empty.kind = StatementKind::Empty;
+    empty.text = trim(sql);
+    out.statements.push_back(std::move(empty));
+    return out;
+  }
+  out.statements.reserve(raw.size());
+  for (const PgQuery__RawStmt* rs : raw) {
+    Statement st;
+    const auto loc = static_cast<std::size_t>(std::max(rs->stmt_location, 0));
+    const std::size_t begin = std::min(loc, sql.size());
+    const std::size_t len =
+        rs->stmt_len > 0 ? static_cast<std::size_t>(rs->stmt_len) : sql.size() - begin;
+    st.text = trim(sql.substr(begin, len));
+    if (rs->stmt == nullptr) {
+      out.statements.clear();
+      out.error = "libpg_query returned a statement without a parse tree";
+      return out;
+    }
+    TreeWalker walker;
+    if (auto err = describe(*rs->stmt, walker, st)) {
+      out.statements.clear();
+      out.error = std::move(*err);
+      out.error_pos = 0;
+      return out;
+    }
+    st.tables = std::move(walker.tables);
+    out.statements.push_back(std::move(st));
+  }
+  return out;
+}
+
+std::string_view to_string(StatementKind kind) {
+  switch (kind) {
+    case StatementKind::Select: return "Select";
+    case StatementKind::Insert: return "Insert";
+    case StatementKind::Update: return "Update";
+    case StatementKind::Delete: return "Delete";
+    case StatementKind::Copy: return "Copy";
+    case StatementKind::Ddl: return "Ddl";
+    case StatementKind::Transaction: return "Transaction";
+    case StatementKind::Set: return "Set";
+    case StatementKind::Show: return "Show";
+    case StatementKind::Discard: return "Discard";
+    case StatementKind::Deallocate: return "Deallocate";
+    case StatementKind::Listen: return "Listen";
+    case StatementKind::Explain: return "Explain";
+    case StatementKind::Other: return "Other";
+    case StatementKind::Empty: return "Empty";
+  }
+  return "?";
+}
+
+std::string_view to_string(TxCommand tx) {
+  switch (tx) {
+    case TxCommand::None: return "None";
+    case TxCommand::Begin: return "Begin";
+    case TxCommand::Start: return "Start";
+    case TxCommand::Commit: return "Commit";
+    case TxCommand::Rollback: return "Rollback";
+    case TxCommand::Savepoint: return "Savepoint";
+    case TxCommand::Release: return "Release";
+    case TxCommand::RollbackTo: return "RollbackTo";
+    case TxCommand::Prepare: return "Prepare";
+    case TxCommand::CommitPrepared: return "CommitPrepared";
+    case TxCommand::RollbackPrepared: return "RollbackPrepared";
+  }
+  return "?";
+}
+
+std::string_view to_string(SetCommand::Kind kind) {
+  switch (kind) {
+    case SetCommand::Kind::Value: return "Value";
+    case SetCommand::Kind::Default: return "Default";
+    case SetCommand::Kind::Reset: return "Reset";
+    case SetCommand::Kind::ResetAll: return "ResetAll";
+    case SetCommand::Kind::Local: return "Local";
+  }
+  return "?";
+}
+
+}  // namespace shardline::router

@@ -1,0 +1,46 @@
+#pragma once
+// What the router decided for one request: where it runs and how the replies are combined.
+// Plans are plain values; the proxy's exec layer carries them out and the admin command
+// SHOW ROUTE prints explain().
+
+#include <string>
+#include <vector>
+
+namespace shardline::router {
+
+enum class RouteKind {
+  Any,        ///< touches no table: the session's bound shard, else the home shard
+  Single,     ///< one physical shard
+  Scatter,    ///< a read on several shards; rows concatenated, counts summed
+  Broadcast,  ///< a write (or DDL) on several shards, all-or-nothing
+  Split,      ///< a multi-row INSERT cut into one INSERT per shard
+  Refuse,     ///< cannot be done correctly: an error, never a wrong answer
+};
+
+struct RouteError {
+  std::string sqlstate;
+  std::string message;
+};
+
+/// One shard's part of a split INSERT; `rows` are the original VALUES row indices it holds.
+struct ShardPart {
+  int shard = 0;
+  std::string sql;
+  std::vector<int> rows;
+};
+
+struct Plan {
+  RouteKind kind = RouteKind::Any;
+  std::vector<int> shards;   ///< physical shard indices, ascending
+  bool writes = false;
+  /// Broadcast to keep reference tables equal: the command tag is one shard's, not the sum.
+  bool same_rows_everywhere = false;
+  bool ddl = false;
+  RouteError error;          ///< for Refuse
+  std::vector<ShardPart> parts;  ///< for Split
+  std::string reason;        ///< why: which key/hint/rule decided (for explain)
+
+  std::string explain(const std::vector<std::string>& shard_names) const;
+};
+
+}  // namespace shardline::router

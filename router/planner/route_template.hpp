@@ -1,0 +1,78 @@
+#pragma once
+// What routing needs to know about a query string, computed once per distinct text from
+// PostgreSQL's own parse tree and cached: for each statement its tables by class (sharded,
+// reference, unsharded), the tenant key values it pins (literals, or $n bound later), and the
+// features that make a multi-shard answer differ from one database's (ORDER BY, LIMIT, ...).
+// A cache hit then routes with a few comparisons and one hash, without parsing.
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "router/parser/statement.hpp"
+#include "router/plan/plan.hpp"
+#include "router/sharding/key_type.hpp"
+#include "router/sharding/sharding_schema.hpp"
+
+namespace shardline::router {
+
+/// One value the key is compared with.
+struct KeyValue {
+  enum class Kind { Literal, Param, Null } kind = Kind::Literal;
+  std::string text;             ///< Literal: the constant as PostgreSQL's input function sees it
+  bool string_literal = false;  ///< Literal was a quoted string (matters when the type is unknown)
+  int param = 0;                ///< Param: $n (1-based)
+};
+
+/// The key values a group of co-located sharded tables is restricted to.
+struct KeySet {
+  bool constrained = false;  ///< false: any tenant (no usable predicate)
+  std::vector<KeyValue> values;
+};
+
+struct TemplateStatement {
+  Statement info;  ///< kind, tx command, SET details... (text points into the template's sql)
+  bool has_sharded = false;
+  bool has_reference = false;
+  bool has_unsharded = false;
+  std::vector<std::string> sharded_names;    ///< for messages
+  std::vector<std::string> unsharded_names;
+  std::optional<KeyType> key_type;           ///< of the sharded tables (they must agree)
+  /// One entry per group of sharded tables joined on their keys. One group: all co-located.
+  std::vector<KeySet> groups;
+  /// Reason a multi-shard read cannot be answered by concatenation (ORDER BY, LIMIT, ...).
+  std::string needs_merge;
+  bool updates_key = false;                  ///< UPDATE ... SET key = ...
+  /// INSERT ... VALUES into a sharded table: the key of each row (empty if not found).
+  bool insert_values = false;
+  std::vector<std::optional<KeyValue>> insert_keys;
+  std::string insert_problem;                ///< why the rows' keys cannot be known
+  bool copy_from_sharded = false;            ///< COPY sharded FROM STDIN
+  int copy_key_column = -1;                  ///< position of the key among COPY's columns
+  std::vector<std::string> copy_columns;
+};
+
+struct RouteTemplate {
+  std::string sql;  ///< owned copy; Statement::text views point into it
+  std::vector<TemplateStatement> statements;
+  std::optional<std::string> parse_error;  ///< PostgreSQL will report its own syntax error
+  std::optional<std::string> hint_tenant;  ///< /* shardline: tenant=42 */
+  std::optional<std::string> hint_consistency;
+  std::optional<std::string> hint_read_after;
+};
+
+/// Builds the template for `sql` (never throws for bad SQL).
+std::shared_ptr<const RouteTemplate> build_route_template(std::string_view sql, const ShardingSchema& schema);
+
+/// Reads `/* shardline: tenant=42, consistency=strong */` hints anywhere in the text.
+void read_comment_hints(std::string_view sql, RouteTemplate& out);
+
+/// The per-shard INSERT statements of a multi-row INSERT: row groups by shard, re-written from
+/// the parse tree. Returns the SQL per group in `groups` order, or an error message.
+std::optional<std::vector<std::string>> split_insert_sql(std::string_view sql,
+                                                         const std::vector<std::vector<int>>& groups,
+                                                         std::string* error);
+
+}  // namespace shardline::router

@@ -1,0 +1,265 @@
+#include "router/planner/router.hpp"
+
+#include <algorithm>
+#include <cstddef>
+#include <set>
+
+#include "router/sharding/shard_key.hpp"
+
+namespace shardline::router {
+
+namespace {
+
+Plan refuse(std::string sqlstate, std::string message) {
+  Plan p;
+  p.kind = RouteKind::Refuse;
+  p.error = {std::move(sqlstate), std::move(message)};
+  return p;
+}
+
+bool looks_integer(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size() && s[i] == ' ') ++i;
+  if (i < s.size() && (s[i] == '-' || s[i] == '+')) ++i;
+  std::size_t digits = 0;
+  while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i, ++digits;
+  while (i < s.size() && s[i] == ' ') ++i;
+  return digits > 0 && i == s.size();
+}
+
+/// Logical shard of one key value; nullopt with `error` set if it is not a valid key.
+std::optional<int> logical_of(const KeyValue& v, std::optional<KeyType> type, const RouteContext& ctx,
+                              std::string* error) {
+  const int modulus = ctx.schema.logical_shards();
+  switch (v.kind) {
+    case KeyValue::Kind::Null:
+      return logical_shard_of_null(modulus);
+    case KeyValue::Kind::Literal: {
+      KeyType t = type ? *type : (v.string_literal && !looks_integer(v.text) ? KeyType::Text
+                                  : v.string_literal ? KeyType::Text : KeyType::BigInt);
+      return logical_shard_of_text(t, v.text, modulus, error);
+    }
+    case KeyValue::Kind::Param: {
+      if (!ctx.bind || v.param < 1 || std::size_t(v.param) > ctx.bind->values.size()) {
+        if (error) *error = "no value bound for parameter $" + std::to_string(v.param);
+        return std::nullopt;
+      }
+      const auto& val = ctx.bind->values[std::size_t(v.param - 1)];
+      if (!val) return logical_shard_of_null(modulus);
+      const bool binary = ctx.bind->formats[std::size_t(v.param - 1)] == 1;
+      KeyType t = type ? *type : KeyType::Text;
+      if (!type) {
+        if (binary) t = val->size() == 16 ? KeyType::Uuid : val->size() <= 8 ? KeyType::BigInt : KeyType::Text;
+        else t = looks_integer(*val) ? KeyType::BigInt : KeyType::Text;
+      }
+      if (binary)
+        return logical_shard_of_binary(t, std::as_bytes(std::span<const char>(val->data(), val->size())), modulus, error);
+      return logical_shard_of_text(t, *val, modulus, error);
+    }
+  }
+  return std::nullopt;
+}
+
+/// Physical shards of a key set; nullopt (error set) on an invalid key.
+std::optional<std::set<int>> shards_of(const KeySet& ks, std::optional<KeyType> type, const RouteContext& ctx,
+                                       std::string* error) {
+  std::set<int> out;
+  for (const auto& v : ks.values) {
+    auto l = logical_of(v, type, ctx, error);
+    if (!l) return std::nullopt;
+    out.insert(ctx.directory.physical(*l));
+  }
+  return out;
+}
+
+std::string join(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
+  return s;
+}
+
+Plan route_statement(const RouteTemplate& t, const TemplateStatement& s, const RouteContext& ctx) {
+  Plan p;
+  p.writes = s.info.writes;
+  const int nshards = int(ctx.directory.shard_names().size());
+  const int home = ctx.schema.home_shard();
+  auto all_shards = [&] {
+    std::vector<int> v;
+    for (int i = 0; i < nshards; ++i) v.push_back(i);
+    return v;
+  };
+  const bool ddl = s.info.kind == StatementKind::Ddl;
+
+  if (!s.has_sharded && !s.has_reference && !s.has_unsharded) return p;  // Any
+  if (!s.has_sharded) {
+    if (s.has_unsharded) {  // unsharded tables live on the home shard (reference tables too)
+      p.kind = RouteKind::Single;
+      p.shards = {home};
+      p.reason = "unsharded table " + s.unsharded_names.front();
+      return p;
+    }
+    if (ddl || s.info.writes) {
+      p.kind = RouteKind::Broadcast;
+      p.shards = all_shards();
+      p.ddl = ddl;
+      p.same_rows_everywhere = !ddl;
+      p.reason = "reference table";
+      return p;
+    }
+    p.reason = "reference tables only";
+    return p;  // Any: every shard has the same rows
+  }
+  if (ddl) {
+    p.kind = RouteKind::Broadcast;
+    p.shards = all_shards();
+    p.ddl = true;
+    p.reason = "DDL on sharded table " + s.sharded_names.front();
+    return p;
+  }
+  if (s.has_unsharded) {
+    return refuse("0A000", "statement joins sharded table " + s.sharded_names.front() + " with unsharded table " +
+                               s.unsharded_names.front() + ", which lives only on the home shard");
+  }
+
+  // A hint fixes the tenant for every sharded table of the statement.
+  std::optional<std::string> hint = ctx.session_tenant ? ctx.session_tenant : t.hint_tenant;
+  std::string error;
+  if (hint) {
+    KeyValue v;
+    v.text = *hint;
+    v.string_literal = true;
+    KeyType type = s.key_type ? *s.key_type : looks_integer(*hint) ? KeyType::BigInt : KeyType::Text;
+    auto l = logical_shard_of_text(type, *hint, ctx.schema.logical_shards(), &error);
+    if (!l) return refuse("22P02", "shardline.tenant hint: " + error);
+    p.kind = RouteKind::Single;
+    p.shards = {ctx.directory.physical(*l)};
+    p.reason = std::string(ctx.session_tenant ? "SET shardline.tenant" : "comment hint") + " tenant=" + *hint +
+               " (logical " + std::to_string(*l) + ")";
+    return p;
+  }
+
+  if (s.copy_from_sharded) {
+    p.kind = RouteKind::Split;
+    p.shards = all_shards();
+    p.reason = "COPY rows routed one by one";
+    return p;
+  }
+
+  if (s.insert_values || !s.insert_problem.empty()) {
+    if (!s.insert_problem.empty()) return refuse("0A000", s.insert_problem);
+    std::map<int, std::vector<int>> by_shard;
+    for (std::size_t r = 0; r < s.insert_keys.size(); ++r) {
+      auto l = logical_of(*s.insert_keys[r], s.key_type, ctx, &error);
+      if (!l) return refuse("22P02", error);
+      by_shard[ctx.directory.physical(*l)].push_back(int(r));
+    }
+    if (by_shard.size() == 1) {
+      p.kind = RouteKind::Single;
+      p.shards = {by_shard.begin()->first};
+      p.reason = "INSERT key";
+      return p;
+    }
+    p.kind = RouteKind::Split;
+    std::vector<std::vector<int>> groups;
+    for (auto& [shard, rows] : by_shard) {
+      p.shards.push_back(shard);
+      p.parts.push_back(ShardPart{shard, {}, rows});
+      groups.push_back(rows);
+    }
+    auto sqls = split_insert_sql(s.info.text, groups, &error);
+    if (!sqls) return refuse("0A000", "cannot split the multi-row INSERT: " + error);
+    for (std::size_t i = 0; i < sqls->size(); ++i) p.parts[i].sql = (*sqls)[i];
+    p.reason = "INSERT rows split by key";
+    return p;
+  }
+
+  if (s.updates_key)
+    return refuse("0A000", "UPDATE of the sharding key of " + s.sharded_names.front() +
+                               " could move rows between shards; delete and re-insert instead");
+
+  // Keys of every group of co-located tables.
+  std::set<int> targets;
+  bool unconstrained = false;
+  for (const auto& g : s.groups) {
+    if (!g.constrained) {
+      unconstrained = true;
+      continue;
+    }
+    auto sh = shards_of(g, s.key_type, ctx, &error);
+    if (!sh) return refuse("22P02", error);
+    targets.insert(sh->begin(), sh->end());
+  }
+  if (!unconstrained) {
+    if (targets.empty()) targets.insert(home);  // e.g. key IN () cannot match: any shard answers
+    if (targets.size() == 1) {
+      p.kind = RouteKind::Single;
+      p.shards = {*targets.begin()};
+      p.reason = "key of " + s.sharded_names.front();
+      return p;
+    }
+    if (s.groups.size() > 1)
+      return refuse("0A000", "tables " + join(s.sharded_names) + " are not joined on their sharding keys and "
+                             "their tenants live on different shards");
+  } else {
+    if (s.groups.size() > 1)
+      return refuse("0A000", "tables " + join(s.sharded_names) + " are not joined on their sharding keys; "
+                             "add the tenant key of each, or join them on it");
+    if (!ctx.schema.cross_shard_allowed())
+      return refuse("0A000", "cross-shard query refused (cross_shard: deny): no tenant key for sharded table " +
+                                 s.sharded_names.front());
+    targets.clear();
+    for (int i = 0; i < nshards; ++i) targets.insert(i);
+  }
+  p.shards.assign(targets.begin(), targets.end());
+  if (s.info.writes) {
+    p.kind = RouteKind::Broadcast;
+    p.reason = unconstrained ? "no tenant key: every shard" : "keys on several shards";
+    return p;
+  }
+  if (!s.needs_merge.empty())
+    return refuse("0A000", "cross-shard " + s.needs_merge + " on sharded table " + s.sharded_names.front() +
+                               " is not supported yet; add a tenant key or a /* shardline: tenant=... */ hint");
+  if (s.info.locking)
+    return refuse("0A000", "cross-shard SELECT ... FOR UPDATE/SHARE on " + s.sharded_names.front() + " is not supported");
+  p.kind = RouteKind::Scatter;
+  p.reason = unconstrained ? "no tenant key: every shard" : "keys on several shards";
+  return p;
+}
+
+}  // namespace
+
+Plan route(const RouteTemplate& t, const RouteContext& ctx) {
+  if (t.parse_error) {
+    Plan p;  // PostgreSQL reports its own syntax error from the home shard
+    p.kind = RouteKind::Single;
+    p.shards = {ctx.schema.home_shard()};
+    p.reason = "syntax error";
+    return p;
+  }
+  std::vector<Plan> plans;
+  for (const auto& s : t.statements) plans.push_back(route_statement(t, s, ctx));
+  for (auto& p : plans)
+    if (p.kind == RouteKind::Refuse) return p;
+  std::vector<Plan*> routed;
+  for (auto& p : plans)
+    if (p.kind != RouteKind::Any) routed.push_back(&p);
+  if (routed.empty()) {
+    Plan p;
+    p.writes = std::any_of(plans.begin(), plans.end(), [](const Plan& x) { return x.writes; });
+    return p;
+  }
+  if (routed.size() == 1 && plans.size() == 1) return std::move(*routed.front());
+  // Several statements: fine when they all go to the same single shard, or all broadcast.
+  Plan first = *routed.front();
+  for (auto* p : routed) {
+    if (p->kind != first.kind || p->shards != first.shards || p->kind == RouteKind::Split ||
+        (p->kind == RouteKind::Broadcast && (p->ddl != first.ddl || p->same_rows_everywhere != first.same_rows_everywhere)))
+      return refuse("0A000", "the statements of this query string go to different shards; send them separately");
+    first.writes = first.writes || p->writes;
+  }
+  if (first.kind == RouteKind::Scatter && routed.size() != plans.size())
+    return refuse("0A000", "a cross-shard read cannot share a query string with other statements");
+  return first;
+}
+
+}  // namespace shardline::router

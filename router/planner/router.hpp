@@ -1,0 +1,34 @@
+#pragma once
+// Statement in, Plan out: pure and synchronous (no sockets), so every rule is unit-tested with
+// golden cases. The key of each statement comes from its cached RouteTemplate, the values of
+// `$n` from the Bind message, and hints from the session or a comment.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "router/directory/directory_snapshot.hpp"
+#include "router/plan/plan.hpp"
+#include "router/planner/route_template.hpp"
+#include "router/sharding/sharding_schema.hpp"
+
+namespace shardline::router {
+
+/// The parameters of a Bind message: each value (nullopt = NULL) and its format (0 text, 1 binary).
+struct BindValues {
+  std::vector<std::optional<std::string_view>> values;
+  std::vector<std::int16_t> formats;  ///< already expanded to one per value
+};
+
+struct RouteContext {
+  const DirectorySnapshot& directory;
+  const ShardingSchema& schema;
+  const std::optional<std::string>& session_tenant;  ///< SET shardline.tenant
+  const BindValues* bind = nullptr;
+};
+
+Plan route(const RouteTemplate& t, const RouteContext& ctx);
+
+}  // namespace shardline::router

@@ -1,0 +1,52 @@
+#pragma once
+// Which tables are sharded (and by which key column and type), which are reference tables,
+// and where unsharded tables live. Immutable; rebuilt when key types are learned from the
+// shards' catalogs or the configuration is reloaded.
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "config/config.hpp"
+#include "router/parser/statement.hpp"
+#include "router/sharding/key_type.hpp"
+
+namespace shardline::router {
+
+struct ShardedTableInfo {
+  std::string schema = "public";
+  std::string name;
+  std::string key;                ///< key column
+  std::optional<KeyType> type;    ///< configured or learned; unset until known
+};
+
+class ShardingSchema {
+ public:
+  /// `learned` maps "schema.table" or "table" to a key type name from the shards' catalogs;
+  /// a type given in the config wins.
+  static std::shared_ptr<const ShardingSchema> from_config(const config::Config& cfg,
+                                                           const std::map<std::string, std::string>& learned = {});
+
+  const ShardedTableInfo* sharded(const TableRef& t) const;
+  bool is_reference(const TableRef& t) const;
+  int logical_shards() const { return logical_shards_; }
+  int home_shard() const { return home_shard_; }
+  int shard_count() const { return shard_count_; }
+  bool cross_shard_allowed() const { return cross_shard_allowed_; }
+  const std::map<std::string, ShardedTableInfo>& tables() const { return sharded_; }
+
+ private:
+  static std::string qualified(const TableRef& t) {
+    return (t.schema.empty() ? std::string("public") : t.schema) + "." + t.name;
+  }
+  std::map<std::string, ShardedTableInfo> sharded_;  ///< by "schema.table"
+  std::set<std::string> reference_;                  ///< "schema.table"
+  int logical_shards_ = 1024;
+  int home_shard_ = 0;
+  int shard_count_ = 1;
+  bool cross_shard_allowed_ = true;
+};
+
+}  // namespace shardline::router

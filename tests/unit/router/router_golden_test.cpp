@@ -1,0 +1,105 @@
+// Golden plan cases (Vitess-style): tests/unit/router/plans/*.yaml hold {sql, explain}; the
+// router's explain() must match exactly. Run with SHARDLINE_PRINT_PLANS=1 to print every plan.
+
+#include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+
+#include "config/loader.hpp"
+#include "router/planner/router.hpp"
+
+namespace shardline::router {
+namespace {
+
+const char* kConfig = R"(
+listen: {host: 127.0.0.1, port: 6432}
+users: [{name: app, password: secret, database: app}]
+backend: {user: app, password: secret, database: app}
+sharding:
+  logical_shards: 1024
+  key: tenant_id
+  tables:
+    orders: {type: bigint}
+    items: {type: bigint}
+    events: {key: account_id, type: text}
+    users: {}
+  reference_tables: [plans, countries]
+directory:
+  - {logical: 0-511, shard: s0}
+  - {logical: 512-1023, shard: s1}
+shards:
+  s0: {primary: {host: 127.0.0.1, port: 15400}}
+  s1: {primary: {host: 127.0.0.1, port: 15410}}
+)";
+
+std::filesystem::path plans_dir() { return std::filesystem::path(__FILE__).parent_path() / "plans"; }
+
+struct Fixture {
+  Fixture(const std::string& yaml) {
+    auto r = config::parse_config(yaml, "golden.yaml");
+    if (!r.ok()) {
+      for (auto& p : r.problems) std::cerr << p.str() << "\n";
+      throw std::runtime_error("bad golden config");
+    }
+    cfg = *r.config;
+    schema = ShardingSchema::from_config(cfg);
+    dir = DirectorySnapshot::from_config(cfg);
+  }
+  std::string explain(const std::string& sql, const std::vector<std::optional<std::string>>& params,
+                      const std::optional<std::string>& tenant) {
+    auto t = build_route_template(sql, *schema);
+    BindValues bind;
+    for (const auto& p : params) {
+      bind.values.push_back(p ? std::optional<std::string_view>(*p) : std::nullopt);
+      bind.formats.push_back(0);
+    }
+    RouteContext ctx{*dir, *schema, tenant, &bind};
+    return route(*t, ctx).explain(dir->shard_names());
+  }
+  config::Config cfg;
+  std::shared_ptr<const ShardingSchema> schema;
+  std::shared_ptr<const DirectorySnapshot> dir;
+};
+
+TEST(RouterGolden, AllCases) {
+  Fixture fx(kConfig);
+  const bool print = std::getenv("SHARDLINE_PRINT_PLANS") != nullptr;
+  int count = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(plans_dir())) {
+    if (entry.path().extension() != ".yaml") continue;
+    YAML::Node doc = YAML::LoadFile(entry.path().string());
+    for (const auto& c : doc["cases"]) {
+      std::string sql = c["sql"].as<std::string>();
+      std::vector<std::optional<std::string>> params;
+      if (c["params"])
+        for (const auto& p : c["params"]) params.push_back(p.IsNull() ? std::nullopt : std::optional(p.as<std::string>()));
+      std::optional<std::string> tenant;
+      if (c["tenant"]) tenant = c["tenant"].as<std::string>();
+      if (print) std::cout << "- sql: " << sql << std::endl;
+      std::string got = fx.explain(sql, params, tenant);
+      if (print) std::cout << "  explain: " << got << std::endl;
+      if (c["explain"]) {
+        EXPECT_EQ(got, c["explain"].as<std::string>()) << entry.path().filename() << ": " << sql;
+        ++count;
+      }
+    }
+  }
+  if (!print) {
+    EXPECT_GT(count, 40);
+  }
+}
+
+TEST(RouterKeys, HashMatchesDocumentedTenants) {
+  Fixture fx(kConfig);
+  // The header of plans/routing.yaml states these; keep it honest.
+  EXPECT_EQ(fx.explain("SELECT * FROM orders WHERE tenant_id = 1", {}, {}), "Single(s1) by key of orders");
+  EXPECT_EQ(fx.explain("SELECT * FROM orders WHERE tenant_id = 2", {}, {}), "Single(s0) by key of orders");
+  EXPECT_EQ(fx.explain("SELECT * FROM orders WHERE tenant_id = 3", {}, {}), "Single(s0) by key of orders");
+  EXPECT_EQ(fx.explain("SELECT * FROM orders WHERE tenant_id = 42", {}, {}), "Single(s1) by key of orders");
+}
+
+}  // namespace
+}  // namespace shardline::router
