@@ -48,6 +48,7 @@ class ServerLease {
   ~ServerLease() { reset(); }
   void reset();
   ServerConnection* operator->() const { return conn_.get(); }
+  ServerConnection& operator*() const { return *conn_; }
   ServerConnection* get() const { return conn_.get(); }
   explicit operator bool() const { return conn_ != nullptr; }
 

@@ -196,6 +196,19 @@ asio::awaitable<void> ClientSession::client_loop() {
       in_.commit(n);
       continue;
     }
+    if (!unit_routed_ && !skip_until_sync_ &&
+        (f.tag == 'P' || f.tag == 'B' || f.tag == 'D' || f.tag == 'E' || f.tag == 'C')) {
+      auto routed = co_await route_unit();
+      if (!routed) {  // the unit's routing message has not arrived yet
+        if (!co_await flush_to_server()) co_return;
+        boost::system::error_code ec;
+        auto n = co_await stream_.read_some(in_.prepare(4096), ec);
+        if (ec) co_return;
+        in_.commit(n);
+        continue;
+      }
+      continue;  // re-decode: attaching may have changed nothing in the input, but be exact
+    }
     bool keep = co_await handle(f);
     in_.consume(f.total_size);
     if (!keep) {
@@ -236,9 +249,9 @@ asio::awaitable<bool> ClientSession::flush_to_server() {
   co_return true;
 }
 
-asio::awaitable<bool> ClientSession::ensure_server() {
+asio::awaitable<bool> ClientSession::ensure_server(int shard) {
   const auto& cfg = services_.cluster.config();
-  pool_ = &services_.cluster.primary(services_.cluster.home_shard());
+  pool_ = &services_.cluster.primary(shard);
   waiting_for_server_ = true;
   SqlError err;
   auto lease = co_await pool_->acquire(
@@ -249,11 +262,75 @@ asio::awaitable<bool> ClientSession::ensure_server() {
     co_return false;
   }
   server_ = std::move(lease);
+  shard_ = shard;
   server_->client_id = std::uint64_t(pid_);
   pump_running_ = true;
   stop_pump_ = false;
   asio::co_spawn(services_.ex, pump(), asio::detached);
+  if (held_) {
+    // The transaction the client opened earlier starts now, on the shard it is bound to; the
+    // client already had its replies.
+    held_ = false;
+    sync_server_state();
+    protocol::MessageWriter w = to_server_.writer();
+    w.begin('Q').cstr(held_sql_).end();
+    to_server_.sealed();
+    tracker_.push(Pending{Expect::Swallow});
+    held_sql_.clear();
+  }
   co_return true;
+}
+
+asio::awaitable<void> ClientSession::release_idle_server() {
+  if (!server_) co_return;
+  co_await flush_to_server();
+  while (server_ && (!tracker_.empty() || tx_status_ != 'I')) co_await pump_state_.wait();
+  if (!server_) co_return;
+  // Idle, but the pump may be parked on a read: stop it and hand the server back ourselves.
+  stop_pump_ = true;
+  boost::system::error_code ec;
+  server_->stream().socket().cancel(ec);
+  while (pump_running_) co_await pump_state_.wait();
+  stop_pump_ = false;
+  detach_server(false);
+}
+
+asio::awaitable<bool> ClientSession::attach(int shard) {
+  if (server_ && shard_ == shard) co_return true;
+  if (server_ || held_) {
+    const auto& names = services_.directory->shard_names();
+    if (server_ && tx_status_ != 'I') {
+      last_error_ = SqlError::error(
+          sqlstate::kFeatureNotSupported,
+          fmt::format("transaction is bound to shard {}; this statement needs shard {} (cross-shard "
+                      "transactions are disabled: cross_shard_transactions is deny)",
+                      names[std::size_t(shard_)], names[std::size_t(shard)]));
+      co_return false;
+    }
+    if (server_ && services_.cluster.config().pool.mode == config::PoolMode::Session) {
+      last_error_ = SqlError::error(
+          sqlstate::kFeatureNotSupported,
+          fmt::format("session pooling keeps this connection on shard {}; this statement needs shard {}",
+                      names[std::size_t(shard_)], names[std::size_t(shard)]));
+      co_return false;
+    }
+    co_await release_idle_server();
+  }
+  co_return co_await ensure_server(shard);
+}
+
+router::Plan ClientSession::plan_for(const router::RouteTemplate& t, const router::BindValues* bind) {
+  router::RouteContext ctx{*services_.directory, *services_.schema, tenant_, bind};
+  return router::route(t, ctx);
+}
+
+asio::awaitable<bool> ClientSession::reply_local(std::string bytes) {
+  if (!tracker_.empty()) {
+    add_synthetic(std::move(bytes));
+    co_return true;
+  }
+  co_await flush_to_server();
+  co_return co_await write_client(bytes);
 }
 
 void ClientSession::sync_server_state() {
@@ -286,41 +363,34 @@ asio::awaitable<bool> ClientSession::handle(const Frame& f) {
                                           fmt::format("invalid frontend message type {}", int(f.tag))));
       co_return false;
   }
+  if (f.tag == 'S') unit_routed_ = false;
   if (skip_until_sync_) {
     if (f.tag == 'S') {
       skip_until_sync_ = false;
-      std::string out;
-      protocol::MessageWriter(out).ready_for_query(server_ ? tx_status_ : 'I');
-      if (server_) {
-        add_synthetic(std::move(out));
+      if (forward_sync_ && server_) {  // the server saw the failing Parse: its Sync answers
+        forward_sync_ = false;
+        to_server_.ref(whole.data(), whole.size());
+        tracker_.push(Pending{Expect::Sync});
         co_return true;
       }
-      co_return co_await write_client(out);
+      forward_sync_ = false;
+      std::string out;
+      protocol::MessageWriter(out).ready_for_query(held_ ? (held_failed_ ? 'E' : 'T') : tx_status_);
+      co_return co_await reply_local(std::move(out));
     }
     if (extended) co_return true;
   }
+  if (f.tag == 'Q') co_return co_await handle_query(f, whole);
   if (!server_) {
     if (f.tag == 'd' || f.tag == 'c' || f.tag == 'f' || f.tag == 'H') co_return true;  // no COPY running
-    if (!co_await ensure_server()) {
-      co_return co_await fail_request(last_error_, f.tag != 'Q' && f.tag != 'F');
-    }
+    if (f.tag == 'F' && !co_await attach(default_shard())) co_return co_await fail_request(last_error_, false);
+  }
+  if (!server_ && extended) {
+    // route_unit() has attached the unit's server unless it failed, which skips to Sync.
+    co_return co_await fail_request(SqlError::error(sqlstate::kInternalError, "no server for this request"), true);
   }
   sync_server_state();
   switch (f.tag) {
-    case 'Q': {
-      protocol::BodyReader r(f.body);
-      auto sql = r.cstr();
-      if (!sql) {
-        co_await send_fatal(SqlError::fatal(sqlstate::kProtocolViolation, "invalid Query message"));
-        co_return false;
-      }
-      Pending p{Expect::SimpleQuery};
-      if (!track_simple_query(*sql, p)) co_return true;  // answered by the proxy
-      ++pool_->stats.query_count;
-      to_server_.ref(whole.data(), whole.size());
-      tracker_.push(std::move(p));
-      break;
-    }
     case 'F':
       to_server_.ref(whole.data(), whole.size());
       tracker_.push(Pending{Expect::SimpleQuery});
@@ -357,6 +427,221 @@ asio::awaitable<bool> ClientSession::handle(const Frame& f) {
       to_server_.ref(whole.data(), whole.size());
       break;
   }
+  co_return true;
+}
+
+asio::awaitable<bool> ClientSession::handle_query(const Frame& f, std::string_view whole) {
+  protocol::BodyReader r(f.body);
+  auto sql_opt = r.cstr();
+  if (!sql_opt) {
+    co_await send_fatal(SqlError::fatal(sqlstate::kProtocolViolation, "invalid Query message"));
+    co_return false;
+  }
+  const std::string_view sql = *sql_opt;
+  auto tmpl = services_.templates.get(sql, *services_.schema);
+  const auto& stmts = tmpl->statements;
+  std::string out;
+  protocol::MessageWriter w(out);
+  auto status = [&] { return held_ ? (held_failed_ ? 'E' : 'T') : tx_status_; };
+
+  // shardline's own settings never reach a server.
+  if (stmts.size() == 1) {
+    const auto& st = stmts[0].info;
+    if (st.kind == router::StatementKind::Set && st.set && st.set->name.starts_with("shardline.")) {
+      const std::string& name = st.set->name;
+      using K = router::SetCommand::Kind;
+      if (name == "shardline.tenant") {
+        if (st.set->kind == K::Value) tenant_ = st.set->value;
+        else tenant_.reset();
+      } else {
+        w.error(SqlError::error(sqlstate::kUndefinedObject,
+                                fmt::format("unrecognized configuration parameter \"{}\"", name)));
+        w.ready_for_query(status());
+        co_return co_await reply_local(std::move(out));
+      }
+      w.command_complete(st.set->kind == K::Value ? "SET" : "RESET");
+      w.ready_for_query(status());
+      co_return co_await reply_local(std::move(out));
+    }
+    if (st.kind == router::StatementKind::Show && st.show_name && st.show_name->starts_with("shardline.")) {
+      if (*st.show_name == "shardline.tenant") {
+        w.row_description_text({"shardline.tenant"});
+        w.data_row({tenant_.value_or("")});
+        w.command_complete("SHOW");
+      } else {
+        w.error(SqlError::error(sqlstate::kUndefinedObject,
+                                fmt::format("unrecognized configuration parameter \"{}\"", *st.show_name)));
+      }
+      w.ready_for_query(status());
+      co_return co_await reply_local(std::move(out));
+    }
+    // A transaction is bound to a shard by its first routable statement: hold BEGIN until then.
+    if (st.kind == router::StatementKind::Transaction && !server_ &&
+        services_.cluster.config().pool.mode == config::PoolMode::Transaction) {
+      using T = router::TxCommand;
+      if ((st.tx == T::Begin || st.tx == T::Start) && !held_) {
+        held_ = true;
+        held_failed_ = false;
+        held_sql_ = std::string(st.text) + ";";
+        w.command_complete("BEGIN");
+        w.ready_for_query('T');
+        co_return co_await reply_local(std::move(out));
+      }
+      if (held_) {
+        if (st.tx == T::Commit || st.tx == T::Rollback) {
+          w.command_complete(held_failed_ || st.tx == T::Rollback ? "ROLLBACK" : "COMMIT");
+          held_ = held_failed_ = false;
+          held_sql_.clear();
+          w.ready_for_query('I');
+          co_return co_await reply_local(std::move(out));
+        }
+        if (!held_failed_ && (st.tx == T::Savepoint || st.tx == T::Release || st.tx == T::RollbackTo)) {
+          held_sql_ += std::string(st.text) + ";";
+          w.command_complete(st.tx == T::Savepoint ? "SAVEPOINT" : st.tx == T::Release ? "RELEASE" : "ROLLBACK");
+          w.ready_for_query('T');
+          co_return co_await reply_local(std::move(out));
+        }
+        if (st.tx == T::Begin || st.tx == T::Start) {
+          w.notice(SqlError{"25001", "there is already a transaction in progress", "WARNING", {}, {}});
+          w.command_complete("BEGIN");
+          w.ready_for_query(status());
+          co_return co_await reply_local(std::move(out));
+        }
+      }
+    }
+  }
+  if (held_ && held_failed_) {
+    w.error(SqlError::error("25P02", "current transaction is aborted, commands ignored until end of transaction block"));
+    w.ready_for_query('E');
+    co_return co_await reply_local(std::move(out));
+  }
+
+  router::Plan plan = plan_for(*tmpl, nullptr);
+  int target = -1;
+  switch (plan.kind) {
+    case router::RouteKind::Any: target = default_shard(); break;
+    case router::RouteKind::Single: target = plan.shards.front(); break;
+    case router::RouteKind::Refuse: break;
+    default:
+      if (in_transaction()) {
+        plan.kind = router::RouteKind::Refuse;
+        plan.error = {sqlstate::kFeatureNotSupported,
+                      "this statement spans several shards, which is not possible inside a transaction "
+                      "(cross_shard_transactions is deny)"};
+        break;
+      }
+      co_await release_idle_server();
+      co_return co_await run_multi(plan, sql);
+  }
+  SqlError refusal;
+  if (plan.kind == router::RouteKind::Refuse) {
+    refusal = SqlError::error(plan.error.sqlstate, plan.error.message);
+  } else if (!co_await attach(target)) {
+    refusal = last_error_;
+  }
+  if (!refusal.sqlstate.empty()) {
+    if (server_ && tx_status_ != 'I') {
+      // Abort the server's transaction too, exactly as an error there would.
+      sync_server_state();
+      protocol::MessageWriter fw = to_server_.writer();
+      fw.begin('Q').cstr("shardline proxy error").end();
+      to_server_.sealed();
+      Pending p{Expect::FailingQuery};
+      p.replacement = std::make_shared<const SqlError>(refusal);
+      tracker_.push(std::move(p));
+      co_return true;
+    }
+    if (held_) held_failed_ = true;
+    w.error(refusal);
+    w.ready_for_query(status());
+    co_return co_await reply_local(std::move(out));
+  }
+  sync_server_state();
+  Pending p{Expect::SimpleQuery};
+  if (!track_simple_query(sql, p)) co_return true;  // answered by the proxy
+  ++pool_->stats.query_count;
+  to_server_.ref(whole.data(), whole.size());
+  tracker_.push(std::move(p));
+  co_return true;
+}
+
+asio::awaitable<std::optional<bool>> ClientSession::route_unit() {
+  // Scan the buffered messages of this unit (up to Sync or Flush) without consuming them.
+  auto data = in_.readable();
+  std::size_t pos = 0;
+  std::unordered_map<std::string, std::string> parsed;  // names parsed in this unit
+  std::string unnamed = unnamed_query_;
+  std::optional<router::Plan> decided;
+  bool complete = false;
+  for (;;) {
+    Frame g;
+    auto st = protocol::decode_frame(data.subspan(pos), g);
+    if (st != protocol::DecodeStatus::Ok) break;  // malformed input is reported by the loop
+    pos += g.total_size;
+    protocol::BodyReader r(g.body);
+    if (g.tag == 'P') {
+      auto name = r.cstr();
+      auto query = r.cstr();
+      if (name && query) {
+        if (name->empty()) unnamed = std::string(*query);
+        else parsed[std::string(*name)] = std::string(*query);
+      }
+    } else if (g.tag == 'B' && !decided) {
+      auto portal = r.cstr();
+      auto stmt = r.cstr();
+      if (!portal || !stmt) break;
+      std::string query;
+      if (stmt->empty()) query = unnamed;
+      else if (auto it = parsed.find(std::string(*stmt)); it != parsed.end()) query = it->second;
+      else if (auto it2 = statements_.find(std::string(*stmt)); it2 != statements_.end()) query = it2->second->query;
+      // Parameter values, expanded to one format per value.
+      router::BindValues bind;
+      auto nfmt = r.i16();
+      std::vector<std::int16_t> fmts;
+      for (int i = 0; nfmt && i < *nfmt; ++i) fmts.push_back(r.i16().value_or(0));
+      auto nval = r.i16();
+      for (int i = 0; nval && i < *nval && r.ok(); ++i) {
+        auto len = r.i32();
+        if (!len) break;
+        if (*len < 0) bind.values.push_back(std::nullopt);
+        else bind.values.push_back(r.bytes(std::size_t(*len)));
+        bind.formats.push_back(fmts.empty() ? 0 : fmts.size() == 1 ? fmts[0] : (std::size_t(i) < fmts.size() ? fmts[std::size_t(i)] : 0));
+      }
+      auto tmpl = services_.templates.get(query, *services_.schema);
+      auto plan = plan_for(*tmpl, &bind);
+      if (plan.kind != router::RouteKind::Any) decided = std::move(plan);
+    } else if (g.tag == 'S' || g.tag == 'H') {
+      complete = true;
+      break;
+    } else if (g.tag != 'D' && g.tag != 'E' && g.tag != 'C') {
+      complete = true;  // anything else ends the lookahead
+      break;
+    }
+  }
+  if (!complete && !decided) co_return std::nullopt;  // wait for the rest of the unit
+  unit_routed_ = true;
+  router::Plan plan = decided ? std::move(*decided) : router::Plan{};
+  int target = default_shard();
+  if (plan.kind == router::RouteKind::Single) target = plan.shards.front();
+  else if (plan.kind != router::RouteKind::Any && plan.kind != router::RouteKind::Refuse) {
+    plan.kind = router::RouteKind::Refuse;
+    plan.error = {sqlstate::kFeatureNotSupported,
+                  "a statement spanning several shards through the extended query protocol is not supported yet; "
+                  "add a tenant key or a /* shardline: tenant=... */ hint, or use the simple query protocol"};
+  }
+  SqlError refusal;
+  if (plan.kind == router::RouteKind::Refuse) refusal = SqlError::error(plan.error.sqlstate, plan.error.message);
+  else if (!co_await attach(target)) refusal = last_error_;
+  if (refusal.sqlstate.empty()) co_return true;
+  if (server_ && tx_status_ != 'I') {
+    sync_server_state();
+    push_failing_parse(refusal);  // the server's transaction fails as it would have itself
+    skip_until_sync_ = true;
+    forward_sync_ = true;
+    co_return true;
+  }
+  if (held_) held_failed_ = true;
+  co_await fail_request(refusal, true);
   co_return true;
 }
 
@@ -460,6 +745,7 @@ bool ClientSession::handle_parse(const Frame& f) {
     return false;
   }
   if (name->empty()) {
+    unnamed_query_.assign(*query);
     to_server_.ref(f.body.data() - 5, f.total_size);
     tracker_.push(Pending{Expect::Parse});
     return true;

@@ -22,6 +22,7 @@
 #include "proxy/session/prepared_statements.hpp"
 #include "proxy/session/response_tracker.hpp"
 #include "proxy/session/services.hpp"
+#include "router/planner/router.hpp"
 
 namespace shardline::proxy::admin {
 class AdminConsole;
@@ -70,7 +71,7 @@ class ClientSession final : private TrackerHooks {
   // client_session.cpp
   asio::awaitable<void> client_loop();
   asio::awaitable<bool> handle(const protocol::Frame& f);
-  asio::awaitable<bool> ensure_server();
+  asio::awaitable<bool> ensure_server(int shard);
   asio::awaitable<void> pump();
   asio::awaitable<bool> flush_to_server();
   asio::awaitable<bool> write_client(std::string_view bytes);
@@ -79,6 +80,19 @@ class ClientSession final : private TrackerHooks {
   void add_synthetic(std::string bytes);
   void sync_server_state();
   asio::awaitable<void> send_fatal(const protocol::SqlError& e);
+  asio::awaitable<bool> handle_query(const protocol::Frame& f, std::string_view whole);
+  /// Decides where the extended-protocol unit starting at the head of the input goes, looking
+  /// ahead to its first routable Bind; false when more input is needed first.
+  asio::awaitable<std::optional<bool>> route_unit();
+  /// Makes `server_` a server of `shard` (waiting for an idle server of another shard to be
+  /// released first); false with last_error_ set if the open transaction is bound elsewhere.
+  asio::awaitable<bool> attach(int shard);
+  asio::awaitable<void> release_idle_server();
+  router::Plan plan_for(const router::RouteTemplate& t, const router::BindValues* bind);
+  asio::awaitable<bool> reply_local(std::string bytes);
+  asio::awaitable<bool> run_multi(const router::Plan& plan, std::string_view sql);
+  bool in_transaction() const { return held_ || tx_status_ != 'I'; }
+  int default_shard() const { return server_ ? shard_ : services_.schema->home_shard(); }
   bool handle_parse(const protocol::Frame& f);
   bool handle_bind(const protocol::Frame& f);
   bool handle_describe_or_close(const protocol::Frame& f);
@@ -132,6 +146,16 @@ class ClientSession final : private TrackerHooks {
   std::vector<SetChange> tx_sets_;              ///< SETs inside the open transaction
   std::unordered_map<std::string, std::string> reported_;  ///< ParameterStatus the client has seen
   ClientStatements statements_;
+
+  // ---- routing ----
+  std::optional<std::string> tenant_;   ///< SET shardline.tenant
+  int shard_ = -1;                      ///< physical shard of server_
+  bool held_ = false;                   ///< BEGIN received, not yet bound to a shard
+  bool held_failed_ = false;            ///< an error happened in the held transaction
+  std::string held_sql_;                ///< BEGIN (and savepoints) to replay on the bound shard
+  bool unit_routed_ = false;            ///< the current extended-protocol unit has a target
+  bool forward_sync_ = false;           ///< the unit failed in the proxy but the server must see Sync
+  std::string unnamed_query_;           ///< query of the last unnamed Parse
 
   friend asio::awaitable<void> run_session(tcp::socket, Services&);
   friend class admin::AdminConsole;

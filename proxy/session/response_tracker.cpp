@@ -13,7 +13,8 @@ void ResponseTracker::skip_to_sync(TrackerHooks& hooks) {
   // After an error the server ignores everything up to Sync: those messages get no reply,
   // and a Parse among them did not create its statement.
   while (!queue_.empty() && queue_.front().kind != Expect::Sync &&
-         queue_.front().kind != Expect::SimpleQuery && queue_.front().kind != Expect::StateSync) {
+         queue_.front().kind != Expect::SimpleQuery && queue_.front().kind != Expect::StateSync &&
+         queue_.front().kind != Expect::Swallow && queue_.front().kind != Expect::FailingQuery) {
     const auto& p = queue_.front();
     if (p.kind == Expect::Parse || p.kind == Expect::InjectedParse) hooks.parse_not_applied(p);
     queue_.pop_front();
@@ -47,6 +48,22 @@ void ResponseTracker::on_server_message(char tag, std::string_view whole, std::s
         hooks.state_sync_done(!query_failed_);
         query_failed_ = false;
         queue_.pop_front();
+      }
+      break;
+    case Expect::Swallow:
+      if (tag == 'Z') queue_.pop_front();
+      break;
+    case Expect::FailingQuery:
+      if (tag == 'E' && front.replacement) {
+        protocol::MessageWriter w = out.writer();
+        w.error(*front.replacement);
+        out.sealed();
+      } else if (tag == 'Z') {
+        out.ref(whole.data(), whole.size());
+        queue_.pop_front();
+        hooks.ready_for_query(body.empty() ? 'I' : body[0]);
+      } else if (tag != 'E') {
+        out.ref(whole.data(), whole.size());
       }
       break;
     case Expect::Sync:

@@ -22,6 +22,8 @@ namespace shardline::proxy::session {
 enum class Expect : std::uint8_t {
   SimpleQuery,    ///< Query or FunctionCall: forward everything up to ReadyForQuery
   StateSync,      ///< proxy's own SET/RESET query: swallow everything up to ReadyForQuery
+  Swallow,        ///< a query the client already got its reply for (a held BEGIN): swallow it
+  FailingQuery,   ///< proxy's Query made to fail (aborting the server's transaction): replace its error
   Parse,          ///< client Parse: forward ParseComplete
   InjectedParse,  ///< proxy's Parse of a statement this server lacks: swallow ParseComplete
   FailingParse,   ///< proxy's Parse made to fail so the server skips to Sync: replace its error

@@ -3,7 +3,10 @@
 namespace shardline::proxy::session {
 
 Services::Services(boost::asio::any_io_executor executor, std::shared_ptr<const config::Config> cfg)
-    : ex(executor), cluster(executor, cfg) {
+    : ex(executor),
+      cluster(executor, cfg),
+      directory(router::DirectorySnapshot::from_config(*cfg)),
+      schema(router::ShardingSchema::from_config(*cfg)) {
   load_credentials(*cfg);
   if (cfg->tls.enabled()) {
     client_tls = std::make_unique<boost::asio::ssl::context>(boost::asio::ssl::context::tls_server);

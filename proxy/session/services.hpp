@@ -6,6 +6,7 @@
 #include <boost/asio/ssl/context.hpp>
 #include <cstdint>
 #include <memory>
+#include <functional>
 #include <string>
 #include <unordered_map>
 
@@ -13,6 +14,9 @@
 #include "proxy/backend/cluster.hpp"
 #include "proxy/protocol/scram.hpp"
 #include "proxy/session/prepared_statements.hpp"
+#include "router/directory/directory_snapshot.hpp"
+#include "router/planner/template_cache.hpp"
+#include "router/sharding/sharding_schema.hpp"
 
 namespace shardline::proxy::session {
 
@@ -33,6 +37,14 @@ struct Services {
   boost::asio::any_io_executor ex;
   backend::Cluster cluster;
   StatementRegistry statements;
+  /// Routing state, replaced whole by the control plane (directory changes, learned key types).
+  std::shared_ptr<const router::DirectorySnapshot> directory;
+  std::shared_ptr<const router::ShardingSchema> schema;
+  router::TemplateCache templates;
+  void set_schema(std::shared_ptr<const router::ShardingSchema> s) {
+    schema = std::move(s);
+    templates.clear();
+  }
   std::unordered_map<std::string, Credentials> credentials;
   std::unique_ptr<boost::asio::ssl::context> client_tls;  ///< null: SSLRequest answered 'N'
   /// Live sessions by their proxy-issued BackendKeyData pid (cancel requests, SHOW CLIENTS).
@@ -42,6 +54,8 @@ struct Services {
   std::uint64_t total_clients = 0;
   /// Called by the admin console's RELOAD; set by the ProxyServer.
   std::function<std::string()> reload;
+  /// Called after DDL through the proxy (key types may have changed); set by the ProxyServer.
+  std::function<void()> on_ddl;
 };
 
 }  // namespace shardline::proxy::session

@@ -1,0 +1,221 @@
+// A statement on several shards (simple query protocol): a scatter read, a broadcast write or
+// DDL, or a multi-row INSERT split by key. Runs on every target shard in parallel; writes run in
+// a transaction on each shard and commit only when every part succeeded. The replies are
+// merged into what one database would have answered.
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "proxy/exec/result_merger.hpp"
+#include "proxy/protocol/message_writer.hpp"
+#include "proxy/session/client_session.hpp"
+
+namespace shardline::proxy::session {
+
+using protocol::SqlError;
+namespace sqlstate = protocol::sqlstate;
+
+namespace {
+
+/// Reads whole messages from a server until `count` ReadyForQuery have arrived. Messages of the
+/// first `skip` queries are dropped (the proxy's own SET / BEGIN); the rest are kept.
+asio::awaitable<bool> read_replies(backend::ServerConnection& server, int count, int skip,
+                                   std::vector<std::string>& kept, bool& failed_skipped) {
+  auto& in = server.input();
+  int seen = 0;
+  while (seen < count) {
+    protocol::Frame f;
+    auto st = protocol::decode_frame(in.readable(), f);
+    if (st == protocol::DecodeStatus::Malformed) co_return false;
+    if (st == protocol::DecodeStatus::NeedMoreData) {
+      boost::system::error_code ec;
+      auto n = co_await server.stream().read_some(in.prepare(8192), ec);
+      if (ec) co_return false;
+      in.commit(n);
+      continue;
+    }
+    std::string msg(in.readable().data(), f.total_size);
+    in.consume(f.total_size);
+    if (f.tag == 'Z') {
+      ++seen;
+      continue;
+    }
+    if (seen < skip) {
+      if (f.tag == 'E') failed_skipped = true;
+      continue;
+    }
+    if (f.tag == 'S') continue;  // ParameterStatus of our SETs: the client already knows them
+    kept.push_back(std::move(msg));
+  }
+  co_return true;
+}
+
+std::string query_message(std::string_view sql) {
+  std::string out;
+  protocol::MessageWriter(out).begin('Q').cstr(sql).end();
+  return out;
+}
+
+}  // namespace
+
+asio::awaitable<bool> ClientSession::run_multi(const router::Plan& plan, std::string_view sql) {
+  const auto& names = services_.directory->shard_names();
+  std::string out;
+  protocol::MessageWriter w(out);
+  if (plan.kind == router::RouteKind::Split && plan.parts.empty()) {
+    w.error(SqlError::error(sqlstate::kFeatureNotSupported,
+                            "COPY into a sharded table is not supported yet: insert the rows with INSERT, "
+                            "or COPY per tenant with a /* shardline: tenant=... */ hint or SET shardline.tenant"));
+    w.ready_for_query('I');
+    co_return co_await write_client(out);
+  }
+  const bool writes = plan.writes || plan.kind == router::RouteKind::Broadcast || plan.kind == router::RouteKind::Split;
+  std::vector<int> targets = plan.shards;
+  std::vector<std::string> sqls;
+  for (std::size_t i = 0; i < targets.size(); ++i)
+    sqls.emplace_back(plan.kind == router::RouteKind::Split ? plan.parts[i].sql : std::string(sql));
+
+  // Servers in ascending shard order, so concurrent multi-shard statements never wait on
+  // each other in a cycle.
+  const auto& cfg = services_.cluster.config();
+  std::vector<backend::ServerLease> leases;
+  for (int shard : targets) {
+    SqlError err;
+    waiting_for_server_ = true;
+    auto lease = co_await services_.cluster.primary(shard).acquire(
+        backend::Clock::now() + std::chrono::milliseconds(cfg.pool.query_wait_timeout_ms), err);
+    waiting_for_server_ = false;
+    if (!lease) {
+      w.error(err);
+      w.ready_for_query('I');
+      co_return co_await write_client(out);
+    }
+    lease->client_id = std::uint64_t(pid_);
+    leases.push_back(std::move(lease));
+  }
+
+  // Phase 1: state, BEGIN for writes, the statement; all shards at once.
+  std::vector<std::vector<std::string>> replies(targets.size());
+  std::vector<bool> io_ok(targets.size(), true), sync_failed(targets.size(), false);
+  {
+    std::vector<int> skips(targets.size());
+    for (std::size_t i = 0; i < targets.size(); ++i) {
+      auto& server = *leases[i];
+      std::string req;
+      int skip = 0;
+      if (server.vars.fingerprint() != vars_.fingerprint()) {
+        std::string diff = vars_.diff_from(server.vars);
+        if (!diff.empty()) {
+          req += query_message(diff);
+          ++skip;
+        }
+        server.vars = vars_;
+      }
+      if (writes) {
+        req += query_message("BEGIN");
+        ++skip;
+      }
+      req += query_message(sqls[i]);
+      skips[i] = skip;
+      boost::system::error_code ec;
+      co_await server.stream().write_all(req, ec);
+      if (ec) io_ok[i] = false;
+      services_.cluster.primary(targets[i]).stats.query_count++;
+    }
+    // Read every shard's reply; they were all sent first, so the shards work in parallel.
+    for (std::size_t i = 0; i < targets.size(); ++i) {
+      if (!io_ok[i]) continue;
+      bool f = false;
+      io_ok[i] = co_await read_replies(*leases[i], skips[i] + 1, skips[i], replies[i], f);
+      sync_failed[i] = f;
+    }
+  }
+
+  std::vector<exec::ShardReply> results;
+  std::vector<std::string> failed;
+  for (std::size_t i = 0; i < targets.size(); ++i) {
+    results.push_back(exec::ShardReply{names[std::size_t(targets[i])], replies[i]});
+    if (!io_ok[i] || sync_failed[i] || results.back().error_index() >= 0) failed.push_back(names[std::size_t(targets[i])]);
+  }
+
+  // Phase 2 (writes): commit everywhere only if every part succeeded.
+  std::vector<std::string> committed, commit_failed;
+  if (writes) {
+    const char* finish = failed.empty() ? "COMMIT" : "ROLLBACK";
+    for (std::size_t i = 0; i < targets.size(); ++i) {
+      if (!io_ok[i]) continue;
+      boost::system::error_code ec;
+      co_await leases[i]->stream().write_all(query_message(finish), ec);
+      if (ec) io_ok[i] = false;
+    }
+    for (std::size_t i = 0; i < targets.size(); ++i) {
+      if (!io_ok[i]) {
+        if (failed.empty()) commit_failed.push_back(names[std::size_t(targets[i])]);
+        continue;
+      }
+      std::vector<std::string> msgs;
+      bool f = false;
+      io_ok[i] = co_await read_replies(*leases[i], 1, 0, msgs, f);
+      bool ok = io_ok[i];
+      for (const auto& m : msgs)
+        if (m[0] == 'E' || (m[0] == 'C' && m.find("ROLLBACK") != std::string::npos && failed.empty())) ok = false;
+      if (failed.empty()) (ok ? committed : commit_failed).push_back(names[std::size_t(targets[i])]);
+    }
+  }
+  for (std::size_t i = 0; i < targets.size(); ++i) {
+    if (!io_ok[i]) leases[i]->broken = true;
+    services_.cluster.primary(targets[i]).stats.xact_count++;
+  }
+  leases.clear();  // back to their pools
+
+  if (!failed.empty()) {
+    // The first shard error, naming where it happened; writes were rolled back everywhere.
+    SqlError e;
+    for (const auto& r : results) {
+      int idx = r.error_index();
+      if (idx < 0) continue;
+      const std::string& m = r.messages[std::size_t(idx)];
+      e = protocol::parse_error_fields(std::string_view(m).substr(5));
+      break;
+    }
+    if (e.sqlstate.empty()) e = SqlError::error(sqlstate::kConnectionFailure, "lost the connection to a shard");
+    std::string failed_list;
+    for (const auto& n : failed) failed_list += (failed_list.empty() ? "" : ", ") + n;
+    std::string where = fmt::format("failed on shard(s) {}", failed_list);
+    e.detail = e.detail.empty() ? where : e.detail + "; " + where;
+    if (writes) e.detail += "; rolled back on every shard";
+    e.severity = "ERROR";
+    w.error(e);
+    w.ready_for_query('I');
+    co_return co_await write_client(out);
+  }
+  if (!commit_failed.empty()) {
+    std::string c, f;
+    for (const auto& n : committed) c += (c.empty() ? "" : ", ") + n;
+    for (const auto& n : commit_failed) f += (f.empty() ? "" : ", ") + n;
+    w.error(SqlError::error(sqlstate::kConnectionFailure,
+                            fmt::format("commit failed on shard(s) {} after it succeeded on shard(s) {}: the "
+                                        "statement is only partly applied",
+                                        f, c.empty() ? "none" : c)));
+    w.ready_for_query('I');
+    co_return co_await write_client(out);
+  }
+
+  exec::MergeMode mode = exec::MergeMode::Concat;
+  std::vector<std::vector<int>> origin;
+  if (plan.same_rows_everywhere || plan.ddl) mode = exec::MergeMode::SameRows;
+  if (plan.kind == router::RouteKind::Split) {
+    mode = exec::MergeMode::Reorder;
+    for (const auto& p : plan.parts) origin.push_back(p.rows);
+  }
+  auto merged = exec::merge_replies(results, mode, origin);
+  for (const auto& m : merged) out += m;
+  w.ready_for_query('I');
+  if (plan.ddl && services_.on_ddl) services_.on_ddl();
+  co_return co_await write_client(out);
+}
+
+}  // namespace shardline::proxy::session
