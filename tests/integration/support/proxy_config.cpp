@@ -1,0 +1,173 @@
+#include "tests/integration/support/proxy_config.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace shardline::testing {
+
+namespace {
+
+/// The hash modulus every test config uses; LocalCluster::config_yaml uses the same.
+constexpr int kLogicalShards = 1024;
+
+/// A YAML double-quoted scalar, so names and paths with ':' '#' or spaces stay one string.
+std::string quoted(const std::string& v) {
+  std::string out = "\"";
+  for (char c : v) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      out += fmt::format("\\x{:02x}", static_cast<unsigned char>(c));
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+const char* auth_name(config::AuthMethod m) {
+  switch (m) {
+    case config::AuthMethod::ScramSha256: return "scram-sha-256";
+    case config::AuthMethod::Md5: return "md5";
+    case config::AuthMethod::Trust: return "trust";
+  }
+  throw std::invalid_argument("ProxyConfig: unknown auth method");
+}
+
+const char* level_name(config::LogLevel l) {
+  switch (l) {
+    case config::LogLevel::Debug: return "debug";
+    case config::LogLevel::Info: return "info";
+    case config::LogLevel::Warn: return "warn";
+    case config::LogLevel::Error: return "error";
+  }
+  throw std::invalid_argument("ProxyConfig: unknown log level");
+}
+
+void require_positive(const char* what, int v) {
+  if (v < 1) throw std::invalid_argument(fmt::format("ProxyConfig::{}: must be >= 1, got {}", what, v));
+}
+
+}  // namespace
+
+ProxyConfig::ProxyConfig(const control::LocalCluster& cluster, std::uint16_t listen_port)
+    : cluster_(cluster), port_(listen_port) {
+  if (listen_port == 0) throw std::invalid_argument("ProxyConfig: listen port must not be 0");
+  const auto& o = cluster.options();
+  users_.push_back({o.user, o.password, o.database, config::AuthMethod::ScramSha256});
+  admin_users_.push_back(o.user);
+}
+
+ProxyConfig& ProxyConfig::pool_mode(config::PoolMode mode) {
+  pool_mode_ = mode;
+  return *this;
+}
+
+ProxyConfig& ProxyConfig::pool_size(int size) {
+  require_positive("pool_size", size);
+  pool_size_ = size;
+  return *this;
+}
+
+ProxyConfig& ProxyConfig::query_wait_timeout_ms(int ms) {
+  require_positive("query_wait_timeout_ms", ms);
+  query_wait_timeout_ms_ = ms;
+  return *this;
+}
+
+ProxyConfig& ProxyConfig::server_idle_timeout_ms(int ms) {
+  require_positive("server_idle_timeout_ms", ms);
+  server_idle_timeout_ms_ = ms;
+  return *this;
+}
+
+ProxyConfig& ProxyConfig::add_user(ProxyUser user) {
+  if (user.name.empty()) throw std::invalid_argument("ProxyConfig::add_user: empty user name");
+  if (user.password.empty() && user.auth != config::AuthMethod::Trust)
+    throw std::invalid_argument(fmt::format(
+        "ProxyConfig::add_user: user '{}' needs a password (only trust users may omit it)", user.name));
+  const bool taken = std::any_of(users_.begin(), users_.end(),
+                                 [&](const ProxyUser& u) { return u.name == user.name; });
+  if (taken)
+    throw std::invalid_argument(fmt::format("ProxyConfig::add_user: user '{}' is already defined", user.name));
+  users_.push_back(std::move(user));
+  return *this;
+}
+
+ProxyConfig& ProxyConfig::admin_users(std::vector<std::string> names) {
+  for (const auto& n : names) {
+    const bool known = std::any_of(users_.begin(), users_.end(), [&](const ProxyUser& u) { return u.name == n; });
+    if (!known)
+      throw std::invalid_argument(fmt::format(
+          "ProxyConfig::admin_users: '{}' is not a user of this config (add_user it first)", n));
+  }
+  admin_users_ = std::move(names);
+  return *this;
+}
+
+ProxyConfig& ProxyConfig::tls(std::filesystem::path cert_file, std::filesystem::path key_file) {
+  if (cert_file.empty() || key_file.empty())
+    throw std::invalid_argument("ProxyConfig::tls: both the certificate and the key file are required");
+  tls_cert_ = std::move(cert_file);
+  tls_key_ = std::move(key_file);
+  return *this;
+}
+
+ProxyConfig& ProxyConfig::log_level(config::LogLevel level) {
+  log_level_ = level;
+  return *this;
+}
+
+ProxyConfig& ProxyConfig::shutdown_timeout_ms(int ms) {
+  if (ms < 0) throw std::invalid_argument(fmt::format("ProxyConfig::shutdown_timeout_ms: must be >= 0, got {}", ms));
+  shutdown_timeout_ms_ = ms;
+  return *this;
+}
+
+std::string ProxyConfig::yaml() const {
+  const auto& o = cluster_.options();
+  std::string y;
+  y += fmt::format("listen: {{host: 127.0.0.1, port: {}}}\n", port_);
+  if (!tls_cert_.empty())
+    y += fmt::format("tls: {{cert: {}, key: {}}}\n", quoted(tls_cert_.string()), quoted(tls_key_.string()));
+  std::string admins;
+  for (const auto& a : admin_users_) admins += (admins.empty() ? "" : ", ") + quoted(a);
+  y += fmt::format("admin: {{http_port: 0, users: [{}]}}\n", admins);
+  y += "users:\n";
+  for (const auto& u : users_) {
+    y += fmt::format("  - {{name: {}", quoted(u.name));
+    if (!u.password.empty()) y += fmt::format(", password: {}", quoted(u.password));
+    if (!u.database.empty()) y += fmt::format(", database: {}", quoted(u.database));
+    y += fmt::format(", auth: {}}}\n", auth_name(u.auth));
+  }
+  y += fmt::format("backend: {{user: {}, password: {}, database: {}}}\n", quoted(o.user),
+                   quoted(o.password), quoted(o.database));
+  y += fmt::format("pool: {{mode: {}, size: {}",
+                   pool_mode_ == config::PoolMode::Transaction ? "transaction" : "session", pool_size_);
+  if (query_wait_timeout_ms_) y += fmt::format(", query_wait_timeout_ms: {}", *query_wait_timeout_ms_);
+  if (server_idle_timeout_ms_) y += fmt::format(", server_idle_timeout_ms: {}", *server_idle_timeout_ms_);
+  y += "}\n";
+  y += fmt::format("sharding: {{logical_shards: {}, key: tenant_id, home_shard: s0}}\n", kLogicalShards);
+  y += "directory:\n";
+  for (int i = 0; i < o.shards; ++i) {
+    const int first = i * kLogicalShards / o.shards;
+    const int last = (i + 1) * kLogicalShards / o.shards - 1;
+    y += fmt::format("  - {{logical: {}-{}, shard: s{}}}\n", first, last, i);
+  }
+  y += "shards:\n";
+  for (int i = 0; i < o.shards; ++i) {
+    std::string replicas;
+    for (int r = 0; r < o.replicas; ++r)
+      replicas += fmt::format("{}{{host: 127.0.0.1, port: {}}}", r == 0 ? "" : ", ", cluster_.replica_port(i, r));
+    y += fmt::format("  s{}: {{primary: {{host: 127.0.0.1, port: {}}}, replicas: [{}]}}\n", i,
+                     cluster_.primary_port(i), replicas);
+  }
+  if (log_level_) y += fmt::format("log_level: {}\n", level_name(*log_level_));
+  if (shutdown_timeout_ms_) y += fmt::format("shutdown_timeout_ms: {}\n", *shutdown_timeout_ms_);
+  return y;
+}
+
+}  // namespace shardline::testing

@@ -1,0 +1,64 @@
+#pragma once
+// Builds the shardline YAML for a LocalCluster with the knobs integration tests turn (pool mode
+// and size, timeouts, users and their auth methods, admin users, TLS, log level), so each test
+// states only what it changes and the rest stays a valid, complete config (SPEC section 3).
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "proxy/control/local_cluster.hpp"
+
+namespace shardline::testing {
+
+/// One client-facing user of the proxy. `password` may be empty only for AuthMethod::Trust;
+/// `database` empty means any database.
+struct ProxyUser {
+  std::string name;
+  std::string password;
+  std::string database = "app";
+  config::AuthMethod auth = config::AuthMethod::ScramSha256;
+};
+
+/// Starts as the cluster's own config: one SCRAM user `app`/`secret` on database `app` (also the
+/// backend login), `app` on the admin console, transaction pooling of 20, the home shard `s0`.
+/// Setters validate their argument (std::invalid_argument naming it) and return *this.
+class ProxyConfig {
+ public:
+  ProxyConfig(const control::LocalCluster& cluster, std::uint16_t listen_port);
+
+  ProxyConfig& pool_mode(config::PoolMode mode);
+  ProxyConfig& pool_size(int size);
+  ProxyConfig& query_wait_timeout_ms(int ms);
+  ProxyConfig& server_idle_timeout_ms(int ms);
+  /// Adds a user (a second user of the same name is refused: the proxy would refuse it too).
+  ProxyConfig& add_user(ProxyUser user);
+  /// Replaces the list of users allowed on the admin database `shardline`.
+  ProxyConfig& admin_users(std::vector<std::string> names);
+  ProxyConfig& tls(std::filesystem::path cert_file, std::filesystem::path key_file);
+  ProxyConfig& log_level(config::LogLevel level);
+  ProxyConfig& shutdown_timeout_ms(int ms);
+
+  std::uint16_t port() const { return port_; }
+  /// The complete YAML document.
+  std::string yaml() const;
+
+ private:
+  const control::LocalCluster& cluster_;
+  std::uint16_t port_;
+  config::PoolMode pool_mode_ = config::PoolMode::Transaction;
+  int pool_size_ = 20;
+  std::optional<int> query_wait_timeout_ms_;
+  std::optional<int> server_idle_timeout_ms_;
+  std::vector<ProxyUser> users_;
+  std::vector<std::string> admin_users_;
+  std::filesystem::path tls_cert_;
+  std::filesystem::path tls_key_;
+  std::optional<config::LogLevel> log_level_;
+  std::optional<int> shutdown_timeout_ms_;
+};
+
+}  // namespace shardline::testing
