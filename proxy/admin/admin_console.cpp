@@ -5,6 +5,7 @@
 
 #include "proxy/protocol/message_writer.hpp"
 #include "proxy/session/client_session.hpp"
+#include "router/planner/router.hpp"
 
 namespace shardline::proxy::admin {
 
@@ -83,6 +84,24 @@ boost::asio::awaitable<void> AdminConsole::execute(std::string_view command, std
     write_table(show_servers(), "SHOW", out);
   } else if (cmd == "SHOW STATS") {
     write_table(show_stats(), "SHOW", out);
+  } else if (cmd == "SHOW DIRECTORY") {
+    write_table(show_directory(), "SHOW", out);
+  } else if (cmd.starts_with("SHOW ROUTE ")) {
+    // The plan the router chooses for a statement (keys as literals; $n have no values here).
+    std::string_view rest = command;
+    std::size_t pos = 0;
+    for (int words = 0; words < 2 && pos < rest.size();) {  // skip "SHOW" and "ROUTE"
+      while (pos < rest.size() && std::isspace(static_cast<unsigned char>(rest[pos]))) ++pos;
+      while (pos < rest.size() && !std::isspace(static_cast<unsigned char>(rest[pos]))) ++pos;
+      ++words;
+    }
+    std::string sql(rest.substr(pos));
+    auto t = router::build_route_template(sql, *services_.schema);
+    std::optional<std::string> tenant;
+    router::RouteContext ctx{*services_.directory, *services_.schema, tenant, nullptr};
+    auto plan = router::route(*t, ctx);
+    Table tbl{{"plan"}, {{plan.explain(services_.directory->shard_names())}}};
+    write_table(tbl, "SHOW", out);
   } else if (cmd == "SHOW CONFIG") {
     write_table(show_config(), "SHOW", out);
   } else if (cmd == "PAUSE") {
@@ -109,7 +128,7 @@ boost::asio::awaitable<void> AdminConsole::execute(std::string_view command, std
   } else {
     w.error(SqlError::error(sqlstate::kSyntaxError,
                             fmt::format("unknown admin command \"{}\"; try SHOW POOLS, SHOW CLIENTS, SHOW SERVERS, "
-                                        "SHOW STATS, SHOW CONFIG, PAUSE, RESUME, RELOAD",
+                                        "SHOW STATS, SHOW DIRECTORY, SHOW ROUTE <sql>, SHOW CONFIG, PAUSE, RESUME, RELOAD",
                                         std::string(command.substr(0, 80)))));
   }
 }
@@ -171,6 +190,14 @@ Table AdminConsole::show_stats() const {
                       std::to_string(st.wait_count ? st.wait_us_total / st.wait_count : 0),
                       std::to_string(st.connects), std::to_string(st.connect_failures)});
   }
+  return t;
+}
+
+Table AdminConsole::show_directory() const {
+  Table t{{"logical_first", "logical_last", "shard", "epoch"}, {}};
+  const auto& d = *services_.directory;
+  for (const auto& [first, last, shard] : d.ranges())
+    t.rows.push_back({std::to_string(first), std::to_string(last), d.shard_name(shard), std::to_string(d.epoch())});
   return t;
 }
 

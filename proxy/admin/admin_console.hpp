@@ -35,6 +35,7 @@ class AdminConsole {
   Table show_servers() const;
   Table show_stats() const;
   Table show_config() const;
+  Table show_directory() const;
 
  private:
   session::Services& services_;

@@ -39,9 +39,11 @@ boost::asio::awaitable<ServerLease> Pool::acquire(Clock::time_point deadline, pr
     while (!idle_.empty()) {
       auto c = std::move(idle_.back());
       idle_.pop_back();
-      // A connection idle for a while may have been closed by the server (restart,
-      // idle_session_timeout): one non-blocking peek before reuse. Hot connections skip it.
-      if (Clock::now() - c->last_used() > std::chrono::seconds(1) && c->stream().peer_closed()) {
+      // A connection idle for a while may have been closed by the server (shutdown, restart,
+      // idle_session_timeout) or have said something unsolicited (a FATAL before closing):
+      // one non-blocking peek before reuse, so nothing it said reaches the next client.
+      // Connections released moments ago (the hot path) skip the syscall.
+      if (Clock::now() - c->last_used() > std::chrono::milliseconds(10) && c->stream().unusable_when_idle()) {
         discard(std::move(c));
         continue;
       }

@@ -40,6 +40,7 @@ int serve(std::shared_ptr<const config::Config> cfg) {
   boost::asio::io_context io(1);
   session::ProxyServer server(io, cfg);
   try {
+    server.bootstrap_catalog();
     server.start();
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());

@@ -88,12 +88,12 @@ bool Stream::has_pending_input() {
   return socket_.available(ec) > 0;
 }
 
-bool Stream::peer_closed() {
+bool Stream::unusable_when_idle() {
+  if (tls_ && SSL_pending(tls_->native_handle()) > 0) return true;
   char c;
   ssize_t r = ::recv(socket_.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
-  if (r == 0) return true;
   if (r < 0) return errno != EAGAIN && errno != EWOULDBLOCK;
-  return false;  // unsolicited data on an idle server: treat as usable, the pump reads it
+  return true;  // EOF, or unsolicited bytes (e.g. a FATAL before the server closes)
 }
 
 void Stream::close() {

@@ -41,8 +41,9 @@ class Stream {
 
   /// Bytes already readable without blocking (TLS: decrypted bytes pending in OpenSSL).
   bool has_pending_input();
-  /// True when the peer has closed (cheap check used before reusing an idle server).
-  bool peer_closed();
+  /// True when an idle connection must not be reused: the peer closed it, or sent something
+  /// nobody asked for (one recv with MSG_PEEK).
+  bool unusable_when_idle();
   void close();
 
  private:

@@ -209,8 +209,10 @@ asio::awaitable<void> ClientSession::client_loop() {
       }
       continue;  // re-decode: attaching may have changed nothing in the input, but be exact
     }
-    bool keep = co_await handle(f);
+    // Consumed first: the frame's bytes stay where they are until the next read, and a
+    // handler that reads on (COPY) must not see this frame again.
     in_.consume(f.total_size);
+    bool keep = co_await handle(f);
     if (!keep) {
       co_await flush_to_server();
       co_return;
@@ -267,7 +269,31 @@ asio::awaitable<bool> ClientSession::ensure_server(int shard) {
   pump_running_ = true;
   stop_pump_ = false;
   asio::co_spawn(services_.ex, pump(), asio::detached);
-  if (held_) {
+  co_return true;
+}
+
+asio::awaitable<bool> ClientSession::release_idle_server() {
+  if (!server_) co_return true;
+  co_await flush_to_server();
+  while (server_ && !tracker_.empty()) co_await pump_state_.wait();
+  if (!server_) co_return true;
+  if (tx_status_ != 'I') co_return false;  // a transaction is open on it: it stays
+  if (services_.cluster.config().pool.mode == config::PoolMode::Session) co_return false;
+  // Idle, but the pump may be parked on a read: stop it and hand the server back ourselves.
+  stop_pump_ = true;
+  boost::system::error_code ec;
+  server_->stream().socket().cancel(ec);
+  while (pump_running_) co_await pump_state_.wait();
+  stop_pump_ = false;
+  detach_server(false);
+  co_return true;
+}
+
+asio::awaitable<bool> ClientSession::attach(int shard, bool executes) {
+  if (!server_ || shard_ != shard) {
+    if (!co_await switch_server(shard)) co_return false;
+  }
+  if (held_ && executes) {
     // The transaction the client opened earlier starts now, on the shard it is bound to; the
     // client already had its replies.
     held_ = false;
@@ -281,25 +307,10 @@ asio::awaitable<bool> ClientSession::ensure_server(int shard) {
   co_return true;
 }
 
-asio::awaitable<void> ClientSession::release_idle_server() {
-  if (!server_) co_return;
-  co_await flush_to_server();
-  while (server_ && (!tracker_.empty() || tx_status_ != 'I')) co_await pump_state_.wait();
-  if (!server_) co_return;
-  // Idle, but the pump may be parked on a read: stop it and hand the server back ourselves.
-  stop_pump_ = true;
-  boost::system::error_code ec;
-  server_->stream().socket().cancel(ec);
-  while (pump_running_) co_await pump_state_.wait();
-  stop_pump_ = false;
-  detach_server(false);
-}
-
-asio::awaitable<bool> ClientSession::attach(int shard) {
-  if (server_ && shard_ == shard) co_return true;
-  if (server_ || held_) {
+asio::awaitable<bool> ClientSession::switch_server(int shard) {
+  if (server_ && !co_await release_idle_server()) {
     const auto& names = services_.directory->shard_names();
-    if (server_ && tx_status_ != 'I') {
+    if (tx_status_ != 'I') {
       last_error_ = SqlError::error(
           sqlstate::kFeatureNotSupported,
           fmt::format("transaction is bound to shard {}; this statement needs shard {} (cross-shard "
@@ -307,16 +318,61 @@ asio::awaitable<bool> ClientSession::attach(int shard) {
                       names[std::size_t(shard_)], names[std::size_t(shard)]));
       co_return false;
     }
-    if (server_ && services_.cluster.config().pool.mode == config::PoolMode::Session) {
-      last_error_ = SqlError::error(
-          sqlstate::kFeatureNotSupported,
-          fmt::format("session pooling keeps this connection on shard {}; this statement needs shard {}",
-                      names[std::size_t(shard_)], names[std::size_t(shard)]));
-      co_return false;
-    }
-    co_await release_idle_server();
+    last_error_ = SqlError::error(
+        sqlstate::kFeatureNotSupported,
+        fmt::format("session pooling keeps this connection on shard {}; this statement needs shard {}",
+                    names[std::size_t(shard_)], names[std::size_t(shard)]));
+    co_return false;
   }
   co_return co_await ensure_server(shard);
+}
+
+asio::awaitable<bool> ClientSession::handle_local_unit(const Frame& f) {
+  // The replies PostgreSQL gives to Parse/Bind/Describe/Execute/Sync of BEGIN or COMMIT.
+  std::string out;
+  protocol::MessageWriter w(out);
+  switch (f.tag) {
+    case 'P': {
+      protocol::BodyReader r(f.body);
+      auto name = r.cstr();
+      auto query = r.cstr();
+      const char* types_at = r.pos();
+      if (name && query && !name->empty()) {
+        // A named BEGIN/COMMIT: the client may bind it again later; it is prepared on a
+        // server only when one is used for it.
+        if (statements_.count(std::string(*name))) {
+          w.error(SqlError::error(sqlstate::kDuplicatePreparedStatement,
+                                  fmt::format("prepared statement \"{}\" already exists", *name)));
+          if (unit_local_tag_ == "BEGIN") held_ = false;
+          unit_local_ = false;
+          skip_until_sync_ = true;
+          co_return co_await reply_local(std::move(out));
+        }
+        statements_[std::string(*name)] =
+            services_.statements.intern(*query, std::string_view(types_at, r.remaining()));
+      } else if (name && query) {
+        unnamed_query_.assign(*query);
+      }
+      w.parse_complete();
+      break;
+    }
+    case 'B': w.begin('2').end(); break;
+    case 'D': {
+      protocol::BodyReader r(f.body);
+      if (r.byte().value_or('P') == 'S') w.begin('t').i16(0).end();
+      w.begin('n').end();
+      break;
+    }
+    case 'E': w.command_complete(unit_local_tag_); break;
+    case 'C': w.close_complete(); break;
+    case 'S':
+      w.ready_for_query(held_ ? 'T' : 'I');
+      unit_local_ = false;
+      unit_routed_ = false;
+      break;
+    default: co_return true;  // Flush: nothing pending
+  }
+  co_return co_await reply_local(std::move(out));
 }
 
 router::Plan ClientSession::plan_for(const router::RouteTemplate& t, const router::BindValues* bind) {
@@ -363,6 +419,7 @@ asio::awaitable<bool> ClientSession::handle(const Frame& f) {
                                           fmt::format("invalid frontend message type {}", int(f.tag))));
       co_return false;
   }
+  if (unit_local_ && extended) co_return co_await handle_local_unit(f);
   if (f.tag == 'S') unit_routed_ = false;
   if (skip_until_sync_) {
     if (f.tag == 'S') {
@@ -414,11 +471,18 @@ asio::awaitable<bool> ClientSession::handle(const Frame& f) {
         co_return false;
       }
       break;
-    case 'E':
+    case 'E': {
       ++pool_->stats.query_count;
       to_server_.ref(whole.data(), whole.size());
-      tracker_.push(Pending{Expect::Execute});
+      Pending p{Expect::Execute};
+      if (!portal_sets_.empty()) {
+        protocol::BodyReader r(f.body);
+        if (auto portal = r.cstr())
+          if (auto it = portal_sets_.find(std::string(*portal)); it != portal_sets_.end()) p.sets = it->second;
+      }
+      tracker_.push(std::move(p));
       break;
+    }
     case 'S':
       to_server_.ref(whole.data(), whole.size());
       tracker_.push(Pending{Expect::Sync});
@@ -476,7 +540,7 @@ asio::awaitable<bool> ClientSession::handle_query(const Frame& f, std::string_vi
       co_return co_await reply_local(std::move(out));
     }
     // A transaction is bound to a shard by its first routable statement: hold BEGIN until then.
-    if (st.kind == router::StatementKind::Transaction && !server_ &&
+    if (st.kind == router::StatementKind::Transaction && (held_ || tx_status_ == 'I') &&
         services_.cluster.config().pool.mode == config::PoolMode::Transaction) {
       using T = router::TxCommand;
       if ((st.tx == T::Begin || st.tx == T::Start) && !held_) {
@@ -530,7 +594,18 @@ asio::awaitable<bool> ClientSession::handle_query(const Frame& f, std::string_vi
                       "(cross_shard_transactions is deny)"};
         break;
       }
-      co_await release_idle_server();
+      if (!co_await release_idle_server()) {
+        plan.kind = router::RouteKind::Refuse;
+        plan.error = {sqlstate::kFeatureNotSupported,
+                      "this statement spans several shards, which is not possible inside a transaction "
+                      "or on a session-pooled connection"};
+        break;
+      }
+      if (plan.kind == router::RouteKind::Split && plan.parts.empty() && stmts.size() == 1 &&
+          stmts[0].copy_from_sharded) {
+        std::string copy_sql(sql);  // the input buffer is reused while the COPY data streams in
+        co_return co_await run_copy_in(stmts[0], copy_sql);
+      }
       co_return co_await run_multi(plan, sql);
   }
   SqlError refusal;
@@ -558,7 +633,7 @@ asio::awaitable<bool> ClientSession::handle_query(const Frame& f, std::string_vi
   }
   sync_server_state();
   Pending p{Expect::SimpleQuery};
-  if (!track_simple_query(sql, p)) co_return true;  // answered by the proxy
+  if (!track_simple_query(*tmpl, p)) co_return true;  // answered by the proxy
   ++pool_->stats.query_count;
   to_server_.ref(whole.data(), whole.size());
   tracker_.push(std::move(p));
@@ -573,6 +648,12 @@ asio::awaitable<std::optional<bool>> ClientSession::route_unit() {
   std::string unnamed = unnamed_query_;
   std::optional<router::Plan> decided;
   bool complete = false;
+  // A unit that only says BEGIN (or ends a held transaction) is answered by the proxy, so the
+  // transaction binds to the shard of its first real statement, as with the simple protocol.
+  bool tx_only = (held_ || tx_status_ == 'I') && services_.cluster.config().pool.mode == config::PoolMode::Transaction;
+  std::optional<router::TxCommand> tx_cmd;
+  std::string tx_text;
+  bool executes = false;  // a unit that only parses/describes does not start a held transaction
   for (;;) {
     Frame g;
     auto st = protocol::decode_frame(data.subspan(pos), g);
@@ -608,11 +689,25 @@ asio::awaitable<std::optional<bool>> ClientSession::route_unit() {
         bind.formats.push_back(fmts.empty() ? 0 : fmts.size() == 1 ? fmts[0] : (std::size_t(i) < fmts.size() ? fmts[std::size_t(i)] : 0));
       }
       auto tmpl = services_.templates.get(query, *services_.schema);
+      if (tx_only) {
+        using T = router::TxCommand;
+        const bool ok = tmpl->statements.size() == 1 && !tx_cmd &&
+                        tmpl->statements[0].info.kind == router::StatementKind::Transaction;
+        T cmd = ok ? tmpl->statements[0].info.tx : T::None;
+        if (ok && ((!held_ && (cmd == T::Begin || cmd == T::Start)) || (held_ && (cmd == T::Commit || cmd == T::Rollback)))) {
+          tx_cmd = cmd;
+          tx_text = std::string(tmpl->statements[0].info.text);
+        } else {
+          tx_only = false;
+        }
+      }
       auto plan = plan_for(*tmpl, &bind);
       if (plan.kind != router::RouteKind::Any) decided = std::move(plan);
     } else if (g.tag == 'S' || g.tag == 'H') {
       complete = true;
       break;
+    } else if (g.tag == 'E') {
+      executes = true;
     } else if (g.tag != 'D' && g.tag != 'E' && g.tag != 'C') {
       complete = true;  // anything else ends the lookahead
       break;
@@ -620,6 +715,21 @@ asio::awaitable<std::optional<bool>> ClientSession::route_unit() {
   }
   if (!complete && !decided) co_return std::nullopt;  // wait for the rest of the unit
   unit_routed_ = true;
+  if (tx_only && tx_cmd && complete && !decided) {
+    using T = router::TxCommand;
+    unit_local_ = true;
+    if (*tx_cmd == T::Begin || *tx_cmd == T::Start) {
+      unit_local_tag_ = "BEGIN";
+      held_ = true;
+      held_failed_ = false;
+      held_sql_ = tx_text + ";";
+    } else {
+      unit_local_tag_ = held_failed_ || *tx_cmd == T::Rollback ? "ROLLBACK" : "COMMIT";
+      held_ = held_failed_ = false;
+      held_sql_.clear();
+    }
+    co_return true;
+  }
   router::Plan plan = decided ? std::move(*decided) : router::Plan{};
   int target = default_shard();
   if (plan.kind == router::RouteKind::Single) target = plan.shards.front();
@@ -631,7 +741,7 @@ asio::awaitable<std::optional<bool>> ClientSession::route_unit() {
   }
   SqlError refusal;
   if (plan.kind == router::RouteKind::Refuse) refusal = SqlError::error(plan.error.sqlstate, plan.error.message);
-  else if (!co_await attach(target)) refusal = last_error_;
+  else if (!co_await attach(target, executes || decided.has_value())) refusal = last_error_;
   if (refusal.sqlstate.empty()) co_return true;
   if (server_ && tx_status_ != 'I') {
     sync_server_state();
@@ -645,34 +755,10 @@ asio::awaitable<std::optional<bool>> ClientSession::route_unit() {
   co_return true;
 }
 
-namespace {
-bool contains_keyword_prefix(std::string_view sql) {
-  // Only statements that may change tracked session state need a full parse here.
-  static constexpr std::string_view kWords[] = {"set", "reset", "discard", "deallocate"};
-  for (std::size_t i = 0; i < sql.size(); ++i) {
-    char c = char(std::tolower(static_cast<unsigned char>(sql[i])));
-    if (c != 's' && c != 'r' && c != 'd') continue;
-    for (auto w : kWords) {
-      if (i + w.size() > sql.size()) continue;
-      bool eq = true;
-      for (std::size_t k = 0; k < w.size() && eq; ++k)
-        eq = std::tolower(static_cast<unsigned char>(sql[i + k])) == w[k];
-      if (eq) return true;
-    }
-  }
-  return false;
-}
-}  // namespace
-
-bool ClientSession::track_simple_query(std::string_view sql, Pending& p) {
-  std::vector<router::Statement> stmts;
-  if (auto s = router::classify_simple(sql)) {
-    stmts.push_back(std::move(*s));
-  } else if (contains_keyword_prefix(sql)) {
-    auto a = router::analyze(sql);
-    stmts = std::move(a.statements);
-  }
-  for (const auto& s : stmts) {
+bool ClientSession::track_simple_query(const router::RouteTemplate& t, Pending& p) {
+  const auto& stmts = t.statements;
+  for (const auto& ts : stmts) {
+    const router::Statement& s = ts.info;
     if (s.kind == router::StatementKind::Set && s.set) {
       using K = router::SetCommand::Kind;
       switch (s.set->kind) {
@@ -780,6 +866,15 @@ bool ClientSession::handle_bind(const Frame& f) {
   if (!portal || !stmt) {
     last_error_ = SqlError::fatal(sqlstate::kProtocolViolation, "invalid Bind message");
     return false;
+  }
+  {
+    // A SET/RESET sent through the extended protocol changes session state too.
+    const std::string* query = &unnamed_query_;
+    if (!stmt->empty())
+      if (auto it = statements_.find(std::string(*stmt)); it != statements_.end()) query = &it->second->query;
+    auto sets = set_changes(*services_.templates.get(*query, *services_.schema));
+    if (!sets.empty()) portal_sets_[std::string(*portal)] = std::move(sets);
+    else if (!portal_sets_.empty()) portal_sets_.erase(std::string(*portal));
   }
   if (stmt->empty()) {
     to_server_.ref(f.body.data() - 5, f.total_size);
@@ -1019,13 +1114,41 @@ void ClientSession::command_complete(std::string_view tag) {
     tx_sets_.clear();
   } else if (tag == "ROLLBACK") {
     tx_sets_.clear();
+    error_in_tx_ = true;  // nothing of it is to be applied at the ReadyForQuery either
   }
 }
 
 void ClientSession::ready_for_query(char tx_status) {
   if (tx_status == 'I' && pool_) ++pool_->stats.xact_count;
   tx_status_ = tx_status;
-  if (tx_status == 'I') tx_sets_.clear();
+  if (tx_status == 'I') {
+    // An implicit (extended protocol) transaction committed at Sync unless an error came first.
+    if (!tx_sets_.empty() && !error_in_tx_) apply_sets(tx_sets_);
+    tx_sets_.clear();
+    portal_sets_.clear();
+  }
+  error_in_tx_ = false;
+}
+
+void ClientSession::execute_succeeded(const Pending& p) {
+  tx_sets_.insert(tx_sets_.end(), p.sets.begin(), p.sets.end());
+}
+
+std::vector<SetChange> ClientSession::set_changes(const router::RouteTemplate& t) {
+  std::vector<SetChange> out;
+  for (const auto& ts : t.statements) {
+    const auto& s = ts.info;
+    if (s.kind != router::StatementKind::Set || !s.set) continue;
+    using K = router::SetCommand::Kind;
+    switch (s.set->kind) {
+      case K::Value: out.push_back({SetChange::Kind::Set, s.set->name, s.set->text}); break;
+      case K::Default:
+      case K::Reset: out.push_back({SetChange::Kind::Reset, s.set->name, {}}); break;
+      case K::ResetAll: out.push_back({SetChange::Kind::ResetAll, {}, {}}); break;
+      case K::Local: break;
+    }
+  }
+  return out;
 }
 
 }  // namespace shardline::proxy::session

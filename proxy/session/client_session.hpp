@@ -86,11 +86,16 @@ class ClientSession final : private TrackerHooks {
   asio::awaitable<std::optional<bool>> route_unit();
   /// Makes `server_` a server of `shard` (waiting for an idle server of another shard to be
   /// released first); false with last_error_ set if the open transaction is bound elsewhere.
-  asio::awaitable<bool> attach(int shard);
-  asio::awaitable<void> release_idle_server();
+  asio::awaitable<bool> attach(int shard, bool executes = true);
+  asio::awaitable<bool> handle_local_unit(const protocol::Frame& f);
+  asio::awaitable<bool> switch_server(int shard);
+  /// Hands an idle server back to its pool once its replies are done; false if a transaction
+  /// (or session pooling) keeps it.
+  asio::awaitable<bool> release_idle_server();
   router::Plan plan_for(const router::RouteTemplate& t, const router::BindValues* bind);
   asio::awaitable<bool> reply_local(std::string bytes);
   asio::awaitable<bool> run_multi(const router::Plan& plan, std::string_view sql);
+  asio::awaitable<bool> run_copy_in(const router::TemplateStatement& st, std::string_view sql);
   bool in_transaction() const { return held_ || tx_status_ != 'I'; }
   int default_shard() const { return server_ ? shard_ : services_.schema->home_shard(); }
   bool handle_parse(const protocol::Frame& f);
@@ -98,7 +103,7 @@ class ClientSession final : private TrackerHooks {
   bool handle_describe_or_close(const protocol::Frame& f);
   void ensure_prepared(const PreparedStatement& st);
   void push_failing_parse(protocol::SqlError e);
-  bool track_simple_query(std::string_view sql, Pending& p);
+  bool track_simple_query(const router::RouteTemplate& t, Pending& p);
   void detach_server(bool broken);
   bool filter_parameter_status(std::string_view body);
   void wake_client_loop() { pump_state_.notify(); }
@@ -110,6 +115,10 @@ class ClientSession final : private TrackerHooks {
   void command_complete(std::string_view tag) override;
   void ready_for_query(char tx_status) override;
   void apply_sets(const std::vector<SetChange>& sets);
+  void execute_succeeded(const Pending& p) override;
+  void error_seen() override { error_in_tx_ = true; }
+  /// SET/RESET carried by a statement, to record when its Execute succeeds.
+  static std::vector<SetChange> set_changes(const router::RouteTemplate& t);
 
   Services& services_;
   protocol::Stream stream_;
@@ -144,6 +153,9 @@ class ClientSession final : private TrackerHooks {
   backend::SessionVars startup_vars_;           ///< what RESET returns to (startup packet)
   backend::SessionVars sync_target_;            ///< state a StateSync in flight establishes
   std::vector<SetChange> tx_sets_;              ///< SETs inside the open transaction
+  bool error_in_tx_ = false;                    ///< an error since the last ReadyForQuery
+  /// Portal -> SETs its statement makes (extended protocol), until the portal is executed.
+  std::unordered_map<std::string, std::vector<SetChange>> portal_sets_;
   std::unordered_map<std::string, std::string> reported_;  ///< ParameterStatus the client has seen
   ClientStatements statements_;
 
@@ -154,6 +166,8 @@ class ClientSession final : private TrackerHooks {
   bool held_failed_ = false;            ///< an error happened in the held transaction
   std::string held_sql_;                ///< BEGIN (and savepoints) to replay on the bound shard
   bool unit_routed_ = false;            ///< the current extended-protocol unit has a target
+  bool unit_local_ = false;             ///< the unit only opens/ends a held transaction: answer it here
+  std::string unit_local_tag_;          ///< its command tag (BEGIN, COMMIT, ROLLBACK)
   bool forward_sync_ = false;           ///< the unit failed in the proxy but the server must see Sync
   std::string unnamed_query_;           ///< query of the last unnamed Parse
 

@@ -211,7 +211,20 @@ asio::awaitable<bool> ClientSession::run_multi(const router::Plan& plan, std::st
     mode = exec::MergeMode::Reorder;
     for (const auto& p : plan.parts) origin.push_back(p.rows);
   }
-  auto merged = exec::merge_replies(results, mode, origin);
+  std::vector<std::string> merged;
+  if (plan.kind == router::RouteKind::Scatter && !plan.aggregates.empty()) {
+    std::vector<exec::AggregateKind> kinds;
+    for (auto a : plan.aggregates) kinds.push_back(exec::AggregateKind(int(a)));
+    std::string error;
+    merged = exec::merge_aggregates(results, kinds, &error);
+    if (!error.empty()) {
+      w.error(SqlError::error(sqlstate::kFeatureNotSupported, error));
+      w.ready_for_query('I');
+      co_return co_await write_client(out);
+    }
+  } else {
+    merged = exec::merge_replies(results, mode, origin);
+  }
   for (const auto& m : merged) out += m;
   w.ready_for_query('I');
   if (plan.ddl && services_.on_ddl) services_.on_ddl();

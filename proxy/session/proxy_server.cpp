@@ -11,6 +11,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "config/loader.hpp"
+#include "proxy/control/catalog.hpp"
 #include "proxy/protocol/message_writer.hpp"
 #include "proxy/session/client_session.hpp"
 
@@ -25,6 +26,47 @@ ProxyServer::ProxyServer(asio::io_context& io, std::shared_ptr<const config::Con
       signals_(io, SIGTERM, SIGINT, SIGHUP),
       shutdown_timer_(io) {
   services_.reload = [this] { return reload(); };
+  services_.on_ddl = [this] {
+    // Key types may have changed (a table created or altered): re-learn them off this thread.
+    auto cfg = services_.cluster.config_ptr();
+    asio::post(control_, [this, cfg] {
+      try {
+        auto types = control::Catalog::load_key_types(*cfg);
+        asio::post(io_, [this, cfg, types] { services_.set_schema(router::ShardingSchema::from_config(*cfg, types)); });
+      } catch (const std::exception& e) {
+        spdlog::warn("learning key types after DDL: {}", e.what());
+      }
+    });
+  };
+}
+
+ProxyServer::~ProxyServer() {
+  if (watcher_) watcher_->stop();
+  control_.join();
+}
+
+void ProxyServer::bootstrap_catalog() {
+  auto cfg = services_.cluster.config_ptr();
+  control::Catalog catalog(control::Catalog::default_conninfo(*cfg));
+  catalog.migrate();
+  auto dir = catalog.load_or_seed(*cfg);
+  services_.directory = dir;
+  try {
+    services_.set_schema(router::ShardingSchema::from_config(*cfg, control::Catalog::load_key_types(*cfg)));
+  } catch (const std::exception& e) {
+    spdlog::warn("key types: {} (tables not created yet are learned after their DDL)", e.what());
+  }
+  spdlog::info("directory epoch {} loaded from the catalog at {}", dir->epoch(), catalog.where());
+  watcher_ = std::make_unique<control::DirectoryWatcher>(
+      catalog.conninfo(), *cfg, dir->epoch(),
+      [this](std::shared_ptr<const router::DirectorySnapshot> snap) {
+        asio::post(io_, [this, snap] {
+          if (!services_.directory || snap->epoch() > services_.directory->epoch()) {
+            spdlog::info("directory changed: epoch {}", snap->epoch());
+            services_.directory = snap;
+          }
+        });
+      });
 }
 
 void ProxyServer::start() {

@@ -11,7 +11,10 @@
 #include <memory>
 #include <string>
 
+#include <boost/asio/thread_pool.hpp>
+
 #include "config/config.hpp"
+#include "proxy/control/directory_watcher.hpp"
 #include "proxy/session/services.hpp"
 
 namespace shardline::proxy::session {
@@ -19,8 +22,12 @@ namespace shardline::proxy::session {
 class ProxyServer {
  public:
   ProxyServer(boost::asio::io_context& io, std::shared_ptr<const config::Config> cfg);
+  /// Prepares the catalog (migrations, directory seeded from the YAML on first start) and
+  /// learns key types; blocking, called before the data plane runs. Throws on failure.
+  void bootstrap_catalog();
   /// Binds the listen address; throws std::runtime_error naming the address on failure.
   void start();
+  ~ProxyServer();
   /// Re-reads the config file; returns "" on success or the problems found (old config kept).
   std::string reload();
   Services& services() { return services_; }
@@ -36,6 +43,9 @@ class ProxyServer {
   boost::asio::signal_set signals_;
   boost::asio::steady_timer shutdown_timer_;
   std::function<void(boost::system::error_code)> shutdown_check_;
+  /// Control plane: blocking libpq work (key types after DDL) off the data-plane thread.
+  boost::asio::thread_pool control_{1};
+  std::unique_ptr<control::DirectoryWatcher> watcher_;
 };
 
 }  // namespace shardline::proxy::session

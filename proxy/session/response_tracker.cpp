@@ -31,7 +31,10 @@ void ResponseTracker::on_server_message(char tag, std::string_view whole, std::s
   Pending& front = queue_.front();
   switch (front.kind) {
     case Expect::SimpleQuery:
-      if (tag == 'E') query_failed_ = true;
+      if (tag == 'E') {
+        query_failed_ = true;
+        hooks.error_seen();
+      }
       if (tag == 'C') hooks.command_complete(body.substr(0, body.find('\0')));
       out.ref(whole.data(), whole.size());
       if (tag == 'Z') {
@@ -75,6 +78,7 @@ void ResponseTracker::on_server_message(char tag, std::string_view whole, std::s
       break;
     default: {
       if (tag == 'E') {
+        hooks.error_seen();
         if (front.kind == Expect::FailingParse && front.replacement) {
           protocol::MessageWriter w = out.writer();
           w.error(*front.replacement);
@@ -106,7 +110,10 @@ void ResponseTracker::on_server_message(char tag, std::string_view whole, std::s
       }
       if (tag == 'C') hooks.command_complete(body.substr(0, body.find('\0')));
       out.ref(whole.data(), whole.size());
-      if (done) queue_.pop_front();
+      if (done) {
+        if (front.kind == Expect::Execute && tag == 'C' && !front.sets.empty()) hooks.execute_succeeded(front);
+        queue_.pop_front();
+      }
       break;
     }
   }

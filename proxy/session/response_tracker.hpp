@@ -65,6 +65,10 @@ class TrackerHooks {
   virtual void state_sync_done(bool ok) = 0;
   virtual void command_complete(std::string_view tag) = 0;
   virtual void ready_for_query(char tx_status) = 0;
+  /// An Execute finished without error (its SETs take effect when the transaction commits).
+  virtual void execute_succeeded(const Pending& p) = 0;
+  /// An ErrorResponse passed to the client.
+  virtual void error_seen() = 0;
 };
 
 class ResponseTracker {

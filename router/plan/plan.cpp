@@ -12,7 +12,16 @@ std::string Plan::explain(const std::vector<std::string>& names) const {
   switch (kind) {
     case RouteKind::Any: out = "Any"; break;
     case RouteKind::Single: out = "Single(" + list() + ")"; break;
-    case RouteKind::Scatter: out = "Scatter(" + list() + ")"; break;
+    case RouteKind::Scatter:
+      out = "Scatter(" + list() + ")";
+      if (!aggregates.empty()) {
+        out += " merging ";
+        for (std::size_t i = 0; i < aggregates.size(); ++i) {
+          static const char* const kNames[] = {"count", "sum", "min", "max"};
+          out += (i ? "," : "") + std::string(kNames[int(aggregates[i])]);
+        }
+      }
+      break;
     case RouteKind::Broadcast: out = std::string(ddl ? "BroadcastDdl(" : same_rows_everywhere ? "BroadcastReference(" : "Broadcast(") + list() + ")"; break;
     case RouteKind::Split: {
       if (parts.empty()) {

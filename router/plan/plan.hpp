@@ -17,6 +17,9 @@ enum class RouteKind {
   Refuse,     ///< cannot be done correctly: an error, never a wrong answer
 };
 
+/// An aggregate the scatter path can combine exactly (one output column each).
+enum class Aggregate { Count, Sum, Min, Max };
+
 struct RouteError {
   std::string sqlstate;
   std::string message;
@@ -38,6 +41,8 @@ struct Plan {
   bool ddl = false;
   RouteError error;          ///< for Refuse
   std::vector<ShardPart> parts;  ///< for Split
+  /// Scatter of `SELECT agg(...), ...` without GROUP BY: how to combine each column.
+  std::vector<Aggregate> aggregates;
   std::string reason;        ///< why: which key/hint/rule decided (for explain)
 
   std::string explain(const std::vector<std::string>& shard_names) const;

@@ -476,11 +476,39 @@ class Analyzer {
       else if (s->limit_count || s->limit_offset) out_.needs_merge = "LIMIT/OFFSET";
       else if (s->n_group_clause || s->having_clause) out_.needs_merge = "GROUP BY/HAVING";
       else if (s->n_distinct_clause) out_.needs_merge = "DISTINCT";
-      else if (!window_or_agg_.empty()) out_.needs_merge = window_or_agg_;
+      else if (!window_or_agg_.empty() && !simple_aggregates(s)) out_.needs_merge = window_or_agg_;
       if (s->into_clause) out_.needs_merge = "SELECT INTO";
     }
     window_or_agg_ = saved.empty() ? window_or_agg_ : saved;
     merge_facts(std::move(f));
+  }
+
+  /// `SELECT count(*), sum(x), min(y), max(z) FROM ...`: every output column is one plain
+  /// aggregate call, which the scatter path can combine exactly. Fills out_.aggregates.
+  bool simple_aggregates(const PgQuery__SelectStmt* s) {
+    std::vector<Aggregate> aggs;
+    for (std::size_t i = 0; i < s->n_target_list; ++i) {
+      const Node* t = s->target_list[i];
+      if (!t || t->node_case != PG_QUERY__NODE__NODE_RES_TARGET || !t->res_target->val) return false;
+      const Node* v = t->res_target->val;
+      if (v->node_case != PG_QUERY__NODE__NODE_FUNC_CALL) return false;
+      const auto* f = v->func_call;
+      if (f->over || f->agg_distinct || f->n_agg_order || f->agg_filter || f->agg_within_group || f->n_funcname != 1)
+        return false;
+      const Node* name = f->funcname[0];
+      if (!name || name->node_case != PG_QUERY__NODE__NODE_STRING) return false;
+      std::string n = lower(name->string->sval);
+      for (std::size_t a = 0; a < f->n_args; ++a)
+        if (f->args[a] && f->args[a]->node_case == PG_QUERY__NODE__NODE_SUB_LINK) return false;
+      if (n == "count") aggs.push_back(Aggregate::Count);
+      else if (n == "sum") aggs.push_back(Aggregate::Sum);
+      else if (n == "min") aggs.push_back(Aggregate::Min);
+      else if (n == "max") aggs.push_back(Aggregate::Max);
+      else return false;
+    }
+    if (aggs.empty()) return false;
+    out_.aggregates = std::move(aggs);
+    return true;
   }
 
   void insert(const PgQuery__InsertStmt* s) {
@@ -573,6 +601,40 @@ class Analyzer {
     add_range_var(s->relation, scope);
     if (t && s->is_from) {
       out_.copy_from_sharded = true;
+      out_.copy_table = (ref.schema.empty() ? std::string("public") : ref.schema) + "." + ref.name;
+      out_.copy_key = t->key;
+      bool null_set = false;
+      for (std::size_t i = 0; i < s->n_options; ++i) {
+        const Node* o = s->options[i];
+        if (!o || o->node_case != PG_QUERY__NODE__NODE_DEF_ELEM) continue;
+        const auto* d = o->def_elem;
+        std::string name = d->defname ? d->defname : "";
+        std::string sval;
+        bool bval = true;
+        if (d->arg) {
+          if (d->arg->node_case == PG_QUERY__NODE__NODE_STRING) sval = d->arg->string->sval;
+          else if (d->arg->node_case == PG_QUERY__NODE__NODE_BOOLEAN) bval = d->arg->boolean->boolval;
+          else if (d->arg->node_case == PG_QUERY__NODE__NODE_INTEGER) bval = d->arg->integer->ival != 0;
+          if (!sval.empty()) bval = !(lower(sval) == "false" || lower(sval) == "off" || sval == "0");
+        }
+        if (name == "format") out_.copy_csv = lower(sval) == "csv";
+        else if (name == "header") out_.copy_header = bval;
+        else if (name == "delimiter" && !sval.empty()) out_.copy_delimiter = sval[0];
+        else if (name == "quote" && !sval.empty()) out_.copy_quote = sval[0];
+        else if (name == "escape" && !sval.empty()) out_.copy_escape = sval[0];
+        else if (name == "null") { out_.copy_null = sval; null_set = true; }
+      }
+      if (out_.copy_csv && out_.copy_delimiter == '\t') {
+        bool explicit_delim = false;
+        for (std::size_t i = 0; i < s->n_options; ++i) {
+          const Node* o = s->options[i];
+          if (o && o->node_case == PG_QUERY__NODE__NODE_DEF_ELEM && o->def_elem->defname &&
+              std::string(o->def_elem->defname) == "delimiter")
+            explicit_delim = true;
+        }
+        if (!explicit_delim) out_.copy_delimiter = ',';
+      }
+      if (!null_set) out_.copy_null = out_.copy_csv ? "" : "\\N";
       for (std::size_t i = 0; i < s->n_attlist; ++i) {
         const Node* a = s->attlist[i];
         if (a && a->node_case == PG_QUERY__NODE__NODE_STRING) {

@@ -44,6 +44,9 @@ struct TemplateStatement {
   std::vector<KeySet> groups;
   /// Reason a multi-shard read cannot be answered by concatenation (ORDER BY, LIMIT, ...).
   std::string needs_merge;
+  /// When the top SELECT is only count/sum/min/max (no GROUP BY...), one entry per column;
+  /// needs_merge is then empty: the scatter path combines the shards' single rows.
+  std::vector<Aggregate> aggregates;
   bool updates_key = false;                  ///< UPDATE ... SET key = ...
   /// INSERT ... VALUES into a sharded table: the key of each row (empty if not found).
   bool insert_values = false;
@@ -52,6 +55,14 @@ struct TemplateStatement {
   bool copy_from_sharded = false;            ///< COPY sharded FROM STDIN
   int copy_key_column = -1;                  ///< position of the key among COPY's columns
   std::vector<std::string> copy_columns;
+  std::string copy_table;                    ///< schema-qualified target of COPY FROM
+  std::string copy_key;                      ///< its key column
+  bool copy_csv = false;
+  bool copy_header = false;
+  char copy_delimiter = '\t';
+  char copy_quote = '"';
+  char copy_escape = '"';
+  std::string copy_null;                     ///< NULL marker ("\\N" text, "" csv)
 };
 
 struct RouteTemplate {

@@ -222,6 +222,7 @@ Plan route_statement(const RouteTemplate& t, const TemplateStatement& s, const R
   if (s.info.locking)
     return refuse("0A000", "cross-shard SELECT ... FOR UPDATE/SHARE on " + s.sharded_names.front() + " is not supported");
   p.kind = RouteKind::Scatter;
+  p.aggregates = s.aggregates;
   p.reason = unconstrained ? "no tenant key: every shard" : "keys on several shards";
   return p;
 }

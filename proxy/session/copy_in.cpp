@@ -1,0 +1,319 @@
+// COPY sharded_table FROM STDIN: every shard runs the same COPY inside a transaction, each data
+// row goes to the shard that owns its key, and the COPY commits on every shard only if all
+// of them accepted their rows. The client sees one CopyInResponse and one "COPY n".
+
+#include <fmt/format.h>
+
+#include <map>
+
+#include "proxy/exec/copy_splitter.hpp"
+#include "proxy/protocol/message_writer.hpp"
+#include "proxy/session/client_session.hpp"
+#include "router/sharding/shard_key.hpp"
+
+namespace shardline::proxy::session {
+
+using protocol::SqlError;
+namespace sqlstate = protocol::sqlstate;
+
+namespace {
+
+std::string query_message(std::string_view sql) {
+  std::string out;
+  protocol::MessageWriter(out).begin('Q').cstr(sql).end();
+  return out;
+}
+
+/// Reads one whole message from a server.
+asio::awaitable<std::optional<std::string>> next_message(backend::ServerConnection& server) {
+  auto& in = server.input();
+  for (;;) {
+    protocol::Frame f;
+    auto st = protocol::decode_frame(in.readable(), f);
+    if (st == protocol::DecodeStatus::Malformed) co_return std::nullopt;
+    if (st == protocol::DecodeStatus::Ok) {
+      std::string msg(in.readable().data(), f.total_size);
+      in.consume(f.total_size);
+      co_return msg;
+    }
+    boost::system::error_code ec;
+    auto n = co_await server.stream().read_some(in.prepare(8192), ec);
+    if (ec) co_return std::nullopt;
+    in.commit(n);
+  }
+}
+
+/// Sends a shard its buffered rows as one CopyData once 64 KiB have gathered (or `force`).
+asio::awaitable<bool> send_copy_data(backend::ServerConnection& server, std::string& rows, bool force) {
+  if (rows.empty() || (!force && rows.size() < 64 * 1024)) co_return true;
+  std::string msg;
+  protocol::MessageWriter(msg).begin('d').raw(rows).end();
+  rows.clear();
+  boost::system::error_code ec;
+  co_await server.stream().write_all(msg, ec);
+  co_return !ec;
+}
+
+std::string quote_literal(std::string_view s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') out += '\'';
+    out += c;
+  }
+  return out + "'";
+}
+
+}  // namespace
+
+asio::awaitable<bool> ClientSession::run_copy_in(const router::TemplateStatement& st, std::string_view sql) {
+  const auto& names = services_.directory->shard_names();
+  const auto& cfg = services_.cluster.config();
+  const int nshards = int(names.size());
+  std::string out;
+  protocol::MessageWriter w(out);
+
+  std::vector<backend::ServerLease> leases;
+  for (int shard = 0; shard < nshards; ++shard) {
+    SqlError err;
+    waiting_for_server_ = true;
+    auto lease = co_await services_.cluster.primary(shard).acquire(
+        backend::Clock::now() + std::chrono::milliseconds(cfg.pool.query_wait_timeout_ms), err);
+    waiting_for_server_ = false;
+    if (!lease) {
+      w.error(err);
+      w.ready_for_query('I');
+      co_return co_await write_client(out);
+    }
+    lease->client_id = std::uint64_t(pid_);
+    leases.push_back(std::move(lease));
+  }
+  auto fail = [&](SqlError e) -> std::string {
+    for (auto& l : leases) l->broken = true;  // mid-COPY state: never reuse these
+    std::string o;
+    protocol::MessageWriter ow(o);
+    ow.error(e);
+    ow.ready_for_query('I');
+    return o;
+  };
+
+  // The key's position: from the column list, else from the table's column order.
+  int key_index = st.copy_key_column;
+  if (st.copy_columns.empty()) {
+    std::string q = fmt::format(
+        "SELECT attname FROM pg_attribute WHERE attrelid = {}::regclass AND attnum > 0 AND NOT attisdropped "
+        "ORDER BY attnum",
+        quote_literal(st.copy_table));
+    boost::system::error_code ec;
+    co_await leases[0]->stream().write_all(query_message(q), ec);
+    int idx = 0;
+    std::optional<SqlError> error;
+    for (;;) {
+      auto m = co_await next_message(*leases[0]);
+      if (!m) co_return co_await write_client(fail(SqlError::error(sqlstate::kConnectionFailure, "lost shard connection")));
+      char tag = (*m)[0];
+      if (tag == 'D') {
+        protocol::BodyReader r({m->data() + 5, m->size() - 5});
+        r.i16();
+        auto len = r.i32();
+        auto v = len && *len >= 0 ? r.bytes(std::size_t(*len)) : std::nullopt;
+        if (v && *v == st.copy_key) key_index = idx;
+        ++idx;
+      } else if (tag == 'E') {
+        error = protocol::parse_error_fields(std::string_view(*m).substr(5));
+      } else if (tag == 'Z') {
+        break;
+      }
+    }
+    if (error) {
+      error->severity = "ERROR";
+      co_return co_await write_client(fail(*error));
+    }
+  }
+  if (key_index < 0) {
+    co_return co_await write_client(fail(SqlError::error(
+        sqlstate::kFeatureNotSupported,
+        fmt::format("COPY into sharded table {} must include its key column {}", st.copy_table, st.copy_key))));
+  }
+
+  // Start the COPY everywhere, in a transaction.
+  std::string start = query_message("BEGIN") + query_message(sql);
+  std::string copy_in_response;
+  for (int i = 0; i < nshards; ++i) {
+    auto& server = *leases[std::size_t(i)];
+    std::string req;
+    if (server.vars.fingerprint() != vars_.fingerprint()) {
+      std::string diff = vars_.diff_from(server.vars);
+      if (!diff.empty()) req += query_message(diff);
+      server.vars = vars_;
+    }
+    req += start;
+    boost::system::error_code ec;
+    co_await server.stream().write_all(req, ec);
+  }
+  for (int i = 0; i < nshards; ++i) {
+    for (;;) {
+      auto m = co_await next_message(*leases[std::size_t(i)]);
+      if (!m) co_return co_await write_client(fail(SqlError::error(sqlstate::kConnectionFailure, "lost shard connection")));
+      char tag = (*m)[0];
+      if (tag == 'G') {
+        if (i == 0) copy_in_response = *m;
+        break;
+      }
+      if (tag == 'E') {
+        auto e = protocol::parse_error_fields(std::string_view(*m).substr(5));
+        e.severity = "ERROR";
+        e.detail = "on shard " + names[std::size_t(i)];
+        co_return co_await write_client(fail(e));
+      }
+    }
+  }
+  if (!co_await write_client(copy_in_response)) co_return false;
+
+  // Stream rows to their shards.
+  exec::CopyFormat format;
+  format.csv = st.copy_csv;
+  format.delimiter = st.copy_delimiter;
+  format.quote = st.copy_quote;
+  format.escape = st.copy_escape;
+  format.null_marker = st.copy_null;
+  format.header = st.copy_header;
+  exec::CopySplitter splitter(format, key_index);
+  std::vector<std::string> pending(static_cast<std::size_t>(nshards));
+  std::optional<SqlError> route_error;
+  const auto key_type = st.key_type ? *st.key_type : router::KeyType::Text;
+  const int modulus = services_.schema->logical_shards();
+  exec::CopySplitter::RowSink sink = [&](std::string_view row, const std::optional<std::string>& key, bool header) {
+    if (route_error) return;
+    if (header) {
+      for (auto& p : pending) p.append(row);
+      return;
+    }
+    int logical;
+    if (!key) {
+      logical = router::logical_shard_of_null(modulus);
+    } else {
+      std::string err;
+      auto l = router::logical_shard_of_text(key_type, *key, modulus, &err);
+      if (!l) {
+        route_error = SqlError::error("22P02", err + " (COPY key column " + st.copy_key + ")");
+        return;
+      }
+      logical = *l;
+    }
+    pending[std::size_t(services_.directory->physical(logical))].append(row);
+  };
+
+  bool client_failed = false;
+  std::string client_fail_message;
+  for (;;) {
+    protocol::Frame f;
+    auto st2 = protocol::decode_frame(in_.readable(), f);
+    if (st2 == protocol::DecodeStatus::Malformed) co_return false;
+    if (st2 == protocol::DecodeStatus::NeedMoreData) {
+      boost::system::error_code ec;
+      auto n = co_await stream_.read_some(in_.prepare(64 * 1024), ec);
+      if (ec) {
+        for (auto& l : leases) l->broken = true;
+        co_return false;
+      }
+      in_.commit(n);
+      continue;
+    }
+    const char tag = f.tag;
+    if (tag == 'd') {
+      splitter.feed(std::string_view(f.body.data(), f.body.size()), sink);
+      in_.consume(f.total_size);
+      for (int i = 0; i < nshards; ++i)
+        if (!co_await send_copy_data(*leases[std::size_t(i)], pending[std::size_t(i)], false)) co_return co_await write_client(fail(SqlError::error(sqlstate::kConnectionFailure, "lost shard connection during COPY")));
+      continue;
+    }
+    if (tag == 'c') {
+      in_.consume(f.total_size);
+      splitter.finish(sink);
+      break;
+    }
+    if (tag == 'f') {
+      protocol::BodyReader r(f.body);
+      client_fail_message = std::string(r.cstr().value_or(""));
+      in_.consume(f.total_size);
+      client_failed = true;
+      break;
+    }
+    if (tag == 'H' || tag == 'S') {  // ignored during COPY, as PostgreSQL does
+      in_.consume(f.total_size);
+      continue;
+    }
+    in_.consume(f.total_size);
+    co_return co_await write_client(fail(SqlError::error(
+        sqlstate::kProtocolViolation, fmt::format("unexpected message type {} during COPY from stdin", tag))));
+  }
+
+  // End the COPY on every shard: data done, or failed.
+  const bool abort = client_failed || route_error.has_value();
+  for (int i = 0; i < nshards; ++i) {
+    if (!abort && !co_await send_copy_data(*leases[std::size_t(i)], pending[std::size_t(i)], true)) co_return co_await write_client(fail(SqlError::error(sqlstate::kConnectionFailure, "lost shard connection during COPY")));
+    std::string msg;
+    protocol::MessageWriter mw(msg);
+    if (abort) mw.begin('f').cstr(client_failed ? client_fail_message : "row with an invalid key").end();
+    else mw.begin('c').end();
+    boost::system::error_code ec;
+    co_await leases[std::size_t(i)]->stream().write_all(msg, ec);
+  }
+  std::uint64_t total = 0;
+  std::optional<SqlError> shard_error;
+  for (int i = 0; i < nshards; ++i) {
+    for (;;) {
+      auto m = co_await next_message(*leases[std::size_t(i)]);
+      if (!m) co_return co_await write_client(fail(SqlError::error(sqlstate::kConnectionFailure, "lost shard connection")));
+      char tag = (*m)[0];
+      if (tag == 'C') {
+        std::string t(m->data() + 5, m->size() - 6);
+        auto sp = t.rfind(' ');
+        if (sp != std::string::npos) total += std::stoull(t.substr(sp + 1));
+      } else if (tag == 'E' && !shard_error) {
+        shard_error = protocol::parse_error_fields(std::string_view(*m).substr(5));
+        shard_error->severity = "ERROR";
+        if (!client_failed && !route_error) shard_error->detail += (shard_error->detail.empty() ? "" : "; ") + std::string("on shard ") + names[std::size_t(i)];
+      } else if (tag == 'Z') {
+        break;
+      }
+    }
+  }
+  const bool ok = !abort && !shard_error;
+  for (int i = 0; i < nshards; ++i) {
+    boost::system::error_code ec;
+    co_await leases[std::size_t(i)]->stream().write_all(query_message(ok ? "COMMIT" : "ROLLBACK"), ec);
+  }
+  std::vector<std::string> commit_failed;
+  for (int i = 0; i < nshards; ++i) {
+    for (;;) {
+      auto m = co_await next_message(*leases[std::size_t(i)]);
+      if (!m) {
+        leases[std::size_t(i)]->broken = true;
+        commit_failed.push_back(names[std::size_t(i)]);
+        break;
+      }
+      if ((*m)[0] == 'E') commit_failed.push_back(names[std::size_t(i)]);
+      if ((*m)[0] == 'Z') break;
+    }
+    services_.cluster.primary(i).stats.xact_count++;
+  }
+  leases.clear();
+  if (route_error) {
+    w.error(*route_error);
+  } else if (client_failed) {
+    w.error(SqlError::error(sqlstate::kQueryCanceled, "COPY from stdin failed: " + client_fail_message));
+  } else if (shard_error) {
+    w.error(*shard_error);
+  } else if (!commit_failed.empty()) {
+    std::string f;
+    for (const auto& n : commit_failed) f += (f.empty() ? "" : ", ") + n;
+    w.error(SqlError::error(sqlstate::kConnectionFailure, "COPY commit failed on shard(s) " + f + "; it may be partly applied"));
+  } else {
+    w.command_complete(fmt::format("COPY {}", total));
+  }
+  w.ready_for_query('I');
+  co_return co_await write_client(out);
+}
+
+}  // namespace shardline::proxy::session
