@@ -941,9 +941,8 @@ bool ClientSession::filter_parameter_status(std::string_view body) {
   std::string name(body.substr(0, z));
   auto rest = body.substr(z + 1);
   std::string value(rest.substr(0, rest.find('\0')));
-  auto it = reported_.find(name);
-  if (it != reported_.end() && it->second == value) return false;
-  reported_[name] = value;
+  if (const std::string* known = reported_.find(name); known && *known == value) return false;
+  reported_.set(name, value);
   if (name == "application_name") application_name_ = value;
   return true;
 }

@@ -20,6 +20,7 @@
 #include "proxy/protocol/stream.hpp"
 #include "proxy/session/out_batch.hpp"
 #include "proxy/session/prepared_statements.hpp"
+#include "proxy/session/reported_parameters.hpp"
 #include "proxy/session/response_tracker.hpp"
 #include "proxy/session/services.hpp"
 #include "router/planner/router.hpp"
@@ -156,7 +157,7 @@ class ClientSession final : private TrackerHooks {
   bool error_in_tx_ = false;                    ///< an error since the last ReadyForQuery
   /// Portal -> SETs its statement makes (extended protocol), until the portal is executed.
   std::unordered_map<std::string, std::vector<SetChange>> portal_sets_;
-  std::unordered_map<std::string, std::string> reported_;  ///< ParameterStatus the client has seen
+  ReportedParameters reported_;                 ///< ParameterStatus the client has seen
   ClientStatements statements_;
 
   // ---- routing ----

@@ -8,7 +8,6 @@
 // https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-EXT-QUERY
 
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -71,6 +70,28 @@ class TrackerHooks {
   virtual void error_seen() = 0;
 };
 
+/// FIFO of Pending over one vector: no allocation until first used (idle clients cost nothing)
+/// and none in steady state (the storage is reused once the queue drains).
+class PendingQueue {
+ public:
+  void push_back(Pending p) { items_.push_back(std::move(p)); }
+  bool empty() const { return head_ == items_.size(); }
+  std::size_t size() const { return items_.size() - head_; }
+  Pending& front() { return items_[head_]; }
+  void pop_front() {
+    items_[head_] = Pending{};
+    if (++head_ == items_.size()) clear();
+  }
+  void clear() {
+    items_.clear();
+    head_ = 0;
+  }
+
+ private:
+  std::vector<Pending> items_;
+  std::size_t head_ = 0;
+};
+
 class ResponseTracker {
  public:
   void push(Pending p) { queue_.push_back(std::move(p)); }
@@ -88,7 +109,7 @@ class ResponseTracker {
 
  private:
   void skip_to_sync(TrackerHooks& hooks);
-  std::deque<Pending> queue_;
+  PendingQueue queue_;
   bool query_failed_ = false;  ///< an ErrorResponse arrived during the current simple query
 };
 

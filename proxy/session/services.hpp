@@ -34,6 +34,21 @@ struct Services {
   /// Rebuilds the credentials from a (re)loaded configuration.
   void load_credentials(const config::Config& cfg);
 
+  /// One shared copy of each distinct ParameterStatus set clients were sent.
+  std::shared_ptr<const std::vector<std::pair<std::string, std::string>>> intern_parameters(
+      std::vector<std::pair<std::string, std::string>> params) {
+    std::string key;
+    for (const auto& [n, v] : params) key.append(n).push_back('\0'), key.append(v).push_back('\0');
+    auto& slot = parameter_sets_[key];
+    if (auto existing = slot.lock()) return existing;
+    auto fresh = std::make_shared<const std::vector<std::pair<std::string, std::string>>>(std::move(params));
+    slot = fresh;
+    if (parameter_sets_.size() > 1024)
+      for (auto it = parameter_sets_.begin(); it != parameter_sets_.end();)
+        it = it->second.expired() ? parameter_sets_.erase(it) : std::next(it);
+    return fresh;
+  }
+
   boost::asio::any_io_executor ex;
   backend::Cluster cluster;
   StatementRegistry statements;
@@ -52,6 +67,7 @@ struct Services {
   std::int32_t next_session_pid = 1;
   bool stopping = false;          ///< SIGTERM: finish transactions, then close
   std::uint64_t total_clients = 0;
+  std::unordered_map<std::string, std::weak_ptr<const std::vector<std::pair<std::string, std::string>>>> parameter_sets_;
   /// Called by the admin console's RELOAD; set by the ProxyServer.
   std::function<std::string()> reload;
   /// Called after DDL through the proxy (key types may have changed); set by the ProxyServer.

@@ -262,9 +262,9 @@ void ClientSession::startup_parameters_for_client(std::string& out) {
       }
     }
     if (lower == "application_name") value = application_name_;
-    reported_[name] = value;
     w.parameter_status(name, value);
   }
+  reported_.assign(services_.intern_parameters(std::move(params)));
 }
 
 asio::awaitable<bool> ClientSession::authenticate(const Credentials& cred) {
