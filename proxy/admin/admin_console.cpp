@@ -98,7 +98,7 @@ boost::asio::awaitable<void> AdminConsole::execute(std::string_view command, std
     std::string sql(rest.substr(pos));
     auto t = router::build_route_template(sql, *services_.schema);
     std::optional<std::string> tenant;
-    router::RouteContext ctx{*services_.directory, *services_.schema, tenant, nullptr};
+    router::RouteContext ctx{*services_.directory, *services_.schema, tenant, nullptr, true};
     auto plan = router::route(*t, ctx);
     Table tbl{{"plan"}, {{plan.explain(services_.directory->shard_names())}}};
     write_table(tbl, "SHOW", out);

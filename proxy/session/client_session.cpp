@@ -396,7 +396,11 @@ void ClientSession::sync_server_state() {
     server_->vars = vars_;
     return;
   }
+  // Recorded as applied at once: the next messages of this batch must not trigger another
+  // replay (a Query between Parse and Bind would drop the unnamed statement). If the server
+  // refuses part of it, state_sync_done marks the connection broken.
   sync_target_ = vars_;
+  server_->vars = vars_;
   protocol::MessageWriter w = to_server_.writer();
   w.begin('Q').cstr(sql).end();
   to_server_.sealed();
@@ -644,8 +648,10 @@ asio::awaitable<std::optional<bool>> ClientSession::route_unit() {
   // Scan the buffered messages of this unit (up to Sync or Flush) without consuming them.
   auto data = in_.readable();
   std::size_t pos = 0;
-  std::unordered_map<std::string, std::string> parsed;  // names parsed in this unit
-  std::string unnamed = unnamed_query_;
+  // Names parsed in this unit; views into the input buffer, which does not move until the
+  // next read (and no read happens here).
+  std::unordered_map<std::string_view, std::string_view> parsed;
+  std::string_view unnamed = unnamed_query_;
   std::optional<router::Plan> decided;
   bool complete = false;
   // A unit that only says BEGIN (or ends a held transaction) is answered by the proxy, so the
@@ -664,21 +670,24 @@ asio::awaitable<std::optional<bool>> ClientSession::route_unit() {
       auto name = r.cstr();
       auto query = r.cstr();
       if (name && query) {
-        if (name->empty()) unnamed = std::string(*query);
-        else parsed[std::string(*name)] = std::string(*query);
+        if (name->empty()) unnamed = *query;
+        else parsed[*name] = *query;
       }
     } else if (g.tag == 'B' && !decided) {
       auto portal = r.cstr();
       auto stmt = r.cstr();
       if (!portal || !stmt) break;
-      std::string query;
+      std::string_view query;
       if (stmt->empty()) query = unnamed;
-      else if (auto it = parsed.find(std::string(*stmt)); it != parsed.end()) query = it->second;
+      else if (auto it = parsed.find(*stmt); it != parsed.end()) query = it->second;
       else if (auto it2 = statements_.find(std::string(*stmt)); it2 != statements_.end()) query = it2->second->query;
       // Parameter values, expanded to one format per value.
-      router::BindValues bind;
+      router::BindValues& bind = bind_scratch_;
+      bind.values.clear();
+      bind.formats.clear();
       auto nfmt = r.i16();
-      std::vector<std::int16_t> fmts;
+      std::vector<std::int16_t>& fmts = format_scratch_;
+      fmts.clear();
       for (int i = 0; nfmt && i < *nfmt; ++i) fmts.push_back(r.i16().value_or(0));
       auto nval = r.i16();
       for (int i = 0; nval && i < *nval && r.ok(); ++i) {

@@ -171,6 +171,8 @@ class ClientSession final : private TrackerHooks {
   std::string unit_local_tag_;          ///< its command tag (BEGIN, COMMIT, ROLLBACK)
   bool forward_sync_ = false;           ///< the unit failed in the proxy but the server must see Sync
   std::string unnamed_query_;           ///< query of the last unnamed Parse
+  router::BindValues bind_scratch_;     ///< reused by route_unit: no allocation per Bind
+  std::vector<std::int16_t> format_scratch_;
 
   friend asio::awaitable<void> run_session(tcp::socket, Services&);
   friend class admin::AdminConsole;

@@ -95,7 +95,7 @@ Plan route_statement(const RouteTemplate& t, const TemplateStatement& s, const R
     if (s.has_unsharded) {  // unsharded tables live on the home shard (reference tables too)
       p.kind = RouteKind::Single;
       p.shards = {home};
-      p.reason = "unsharded table " + s.unsharded_names.front();
+      if (ctx.explain) p.reason = "unsharded table " + s.unsharded_names.front();
       return p;
     }
     if (ddl || s.info.writes) {
@@ -103,17 +103,17 @@ Plan route_statement(const RouteTemplate& t, const TemplateStatement& s, const R
       p.shards = all_shards();
       p.ddl = ddl;
       p.same_rows_everywhere = !ddl;
-      p.reason = "reference table";
+      if (ctx.explain) p.reason = "reference table";
       return p;
     }
-    p.reason = "reference tables only";
+    if (ctx.explain) p.reason = "reference tables only";
     return p;  // Any: every shard has the same rows
   }
   if (ddl) {
     p.kind = RouteKind::Broadcast;
     p.shards = all_shards();
     p.ddl = true;
-    p.reason = "DDL on sharded table " + s.sharded_names.front();
+    if (ctx.explain) p.reason = "DDL on sharded table " + s.sharded_names.front();
     return p;
   }
   if (s.has_unsharded) {
@@ -133,7 +133,7 @@ Plan route_statement(const RouteTemplate& t, const TemplateStatement& s, const R
     if (!l) return refuse("22P02", "shardline.tenant hint: " + error);
     p.kind = RouteKind::Single;
     p.shards = {ctx.directory.physical(*l)};
-    p.reason = std::string(ctx.session_tenant ? "SET shardline.tenant" : "comment hint") + " tenant=" + *hint +
+    if (ctx.explain) p.reason = std::string(ctx.session_tenant ? "SET shardline.tenant" : "comment hint") + " tenant=" + *hint +
                " (logical " + std::to_string(*l) + ")";
     return p;
   }
@@ -141,7 +141,7 @@ Plan route_statement(const RouteTemplate& t, const TemplateStatement& s, const R
   if (s.copy_from_sharded) {
     p.kind = RouteKind::Split;
     p.shards = all_shards();
-    p.reason = "COPY rows routed one by one";
+    if (ctx.explain) p.reason = "COPY rows routed one by one";
     return p;
   }
 
@@ -156,7 +156,7 @@ Plan route_statement(const RouteTemplate& t, const TemplateStatement& s, const R
     if (by_shard.size() == 1) {
       p.kind = RouteKind::Single;
       p.shards = {by_shard.begin()->first};
-      p.reason = "INSERT key";
+      if (ctx.explain) p.reason = "INSERT key";
       return p;
     }
     p.kind = RouteKind::Split;
@@ -169,7 +169,7 @@ Plan route_statement(const RouteTemplate& t, const TemplateStatement& s, const R
     auto sqls = split_insert_sql(s.info.text, groups, &error);
     if (!sqls) return refuse("0A000", "cannot split the multi-row INSERT: " + error);
     for (std::size_t i = 0; i < sqls->size(); ++i) p.parts[i].sql = (*sqls)[i];
-    p.reason = "INSERT rows split by key";
+    if (ctx.explain) p.reason = "INSERT rows split by key";
     return p;
   }
 
@@ -194,7 +194,7 @@ Plan route_statement(const RouteTemplate& t, const TemplateStatement& s, const R
     if (targets.size() == 1) {
       p.kind = RouteKind::Single;
       p.shards = {*targets.begin()};
-      p.reason = "key of " + s.sharded_names.front();
+      if (ctx.explain) p.reason = "key of " + s.sharded_names.front();
       return p;
     }
     if (s.groups.size() > 1)
@@ -213,7 +213,7 @@ Plan route_statement(const RouteTemplate& t, const TemplateStatement& s, const R
   p.shards.assign(targets.begin(), targets.end());
   if (s.info.writes) {
     p.kind = RouteKind::Broadcast;
-    p.reason = unconstrained ? "no tenant key: every shard" : "keys on several shards";
+    if (ctx.explain) p.reason = unconstrained ? "no tenant key: every shard" : "keys on several shards";
     return p;
   }
   if (!s.needs_merge.empty())
@@ -223,7 +223,7 @@ Plan route_statement(const RouteTemplate& t, const TemplateStatement& s, const R
     return refuse("0A000", "cross-shard SELECT ... FOR UPDATE/SHARE on " + s.sharded_names.front() + " is not supported");
   p.kind = RouteKind::Scatter;
   p.aggregates = s.aggregates;
-  p.reason = unconstrained ? "no tenant key: every shard" : "keys on several shards";
+  if (ctx.explain) p.reason = unconstrained ? "no tenant key: every shard" : "keys on several shards";
   return p;
 }
 
@@ -234,9 +234,10 @@ Plan route(const RouteTemplate& t, const RouteContext& ctx) {
     Plan p;  // PostgreSQL reports its own syntax error from the home shard
     p.kind = RouteKind::Single;
     p.shards = {ctx.schema.home_shard()};
-    p.reason = "syntax error";
+    if (ctx.explain) p.reason = "syntax error";
     return p;
   }
+  if (t.statements.size() == 1) return route_statement(t, t.statements.front(), ctx);
   std::vector<Plan> plans;
   for (const auto& s : t.statements) plans.push_back(route_statement(t, s, ctx));
   for (auto& p : plans)

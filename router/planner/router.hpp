@@ -27,6 +27,8 @@ struct RouteContext {
   const ShardingSchema& schema;
   const std::optional<std::string>& session_tenant;  ///< SET shardline.tenant
   const BindValues* bind = nullptr;
+  /// Fill Plan::reason (SHOW ROUTE, tests); off on the hot path, where it would only allocate.
+  bool explain = false;
 };
 
 Plan route(const RouteTemplate& t, const RouteContext& ctx);

@@ -58,11 +58,14 @@ double seconds_since(Clock::time_point t) {
 
 /// Server connections the proxy holds on shard `shard` (only the proxy logs in as `app`;
 /// the tests' direct connections use the superuser).
+/// Server connections of the proxy's pools on a shard (the control plane's catalog connection,
+/// which names itself in application_name, is not a pool connection).
 int app_backends(int shard) {
   PgConnection su(cluster().superuser_conninfo(shard));
   if (!su.ok()) throw std::runtime_error(su.error());
   return std::stoi(su.value(
-      "SELECT count(*) FROM pg_stat_activity WHERE usename = 'app' AND backend_type = 'client backend'"));
+      "SELECT count(*) FROM pg_stat_activity WHERE usename = 'app' AND backend_type = 'client backend' "
+      "AND application_name NOT LIKE 'shardline%'"));
 }
 
 /// Waits until server connections of earlier tests' proxies are gone, so counts are this test's.

@@ -127,6 +127,39 @@ ProxyConfig& ProxyConfig::shutdown_timeout_ms(int ms) {
   return *this;
 }
 
+ProxyConfig& ProxyConfig::sharded_table(ShardedTableSpec table) {
+  if (table.name.empty()) throw std::invalid_argument("ProxyConfig::sharded_table: empty table name");
+  const auto same = [&](const std::string& n) { return n == table.name; };
+  if (std::any_of(sharded_tables_.begin(), sharded_tables_.end(),
+                  [&](const ShardedTableSpec& t) { return same(t.name); }))
+    throw std::invalid_argument(
+        fmt::format("ProxyConfig::sharded_table: table '{}' is already sharded", table.name));
+  if (std::any_of(reference_tables_.begin(), reference_tables_.end(), same))
+    throw std::invalid_argument(
+        fmt::format("ProxyConfig::sharded_table: table '{}' is already a reference table", table.name));
+  sharded_tables_.push_back(std::move(table));
+  return *this;
+}
+
+ProxyConfig& ProxyConfig::reference_tables(std::vector<std::string> names) {
+  for (const auto& n : names) {
+    if (n.empty()) throw std::invalid_argument("ProxyConfig::reference_tables: empty table name");
+    if (std::count(names.begin(), names.end(), n) > 1)
+      throw std::invalid_argument(fmt::format("ProxyConfig::reference_tables: '{}' is listed twice", n));
+    if (std::any_of(sharded_tables_.begin(), sharded_tables_.end(),
+                    [&](const ShardedTableSpec& t) { return t.name == n; }))
+      throw std::invalid_argument(
+          fmt::format("ProxyConfig::reference_tables: '{}' is already a sharded table", n));
+  }
+  reference_tables_ = std::move(names);
+  return *this;
+}
+
+ProxyConfig& ProxyConfig::cross_shard(config::CrossShard policy) {
+  cross_shard_ = policy;
+  return *this;
+}
+
 std::string ProxyConfig::yaml() const {
   const auto& o = cluster_.options();
   std::string y;
@@ -150,7 +183,23 @@ std::string ProxyConfig::yaml() const {
   if (query_wait_timeout_ms_) y += fmt::format(", query_wait_timeout_ms: {}", *query_wait_timeout_ms_);
   if (server_idle_timeout_ms_) y += fmt::format(", server_idle_timeout_ms: {}", *server_idle_timeout_ms_);
   y += "}\n";
-  y += fmt::format("sharding: {{logical_shards: {}, key: tenant_id, home_shard: s0}}\n", kLogicalShards);
+  y += fmt::format("sharding:\n  logical_shards: {}\n  key: tenant_id\n  home_shard: s0\n", kLogicalShards);
+  if (cross_shard_)
+    y += fmt::format("  cross_shard: {}\n", *cross_shard_ == config::CrossShard::Allow ? "allow" : "deny");
+  if (!sharded_tables_.empty()) {
+    y += "  tables:\n";
+    for (const auto& t : sharded_tables_) {
+      std::string fields;
+      if (!t.key.empty()) fields += "key: " + quoted(t.key);
+      if (!t.type.empty()) fields += (fields.empty() ? "" : ", ") + std::string("type: ") + quoted(t.type);
+      y += fmt::format("    {}: {{{}}}\n", quoted(t.name), fields);
+    }
+  }
+  if (!reference_tables_.empty()) {
+    std::string refs;
+    for (const auto& r : reference_tables_) refs += (refs.empty() ? "" : ", ") + quoted(r);
+    y += fmt::format("  reference_tables: [{}]\n", refs);
+  }
   y += "directory:\n";
   for (int i = 0; i < o.shards; ++i) {
     const int first = i * kLogicalShards / o.shards;

@@ -1,7 +1,8 @@
 #pragma once
 // Builds the shardline YAML for a LocalCluster with the knobs integration tests turn (pool mode
-// and size, timeouts, users and their auth methods, admin users, TLS, log level), so each test
-// states only what it changes and the rest stays a valid, complete config (SPEC section 3).
+// and size, timeouts, users and their auth methods, admin users, TLS, log level, sharded and
+// reference tables, cross-shard policy), so each test states only what it changes and the rest
+// stays a valid, complete config (SPEC section 3).
 
 #include <cstdint>
 #include <filesystem>
@@ -23,6 +24,14 @@ struct ProxyUser {
   config::AuthMethod auth = config::AuthMethod::ScramSha256;
 };
 
+/// One entry of `sharding.tables`. Empty `key` means the default key (tenant_id); empty `type`
+/// lets the proxy learn the key's type from the shards.
+struct ShardedTableSpec {
+  std::string name;
+  std::string key;
+  std::string type;
+};
+
 /// Starts as the cluster's own config: one SCRAM user `app`/`secret` on database `app` (also the
 /// backend login), `app` on the admin console, transaction pooling of 20, the home shard `s0`.
 /// Setters validate their argument (std::invalid_argument naming it) and return *this.
@@ -41,6 +50,11 @@ class ProxyConfig {
   ProxyConfig& tls(std::filesystem::path cert_file, std::filesystem::path key_file);
   ProxyConfig& log_level(config::LogLevel level);
   ProxyConfig& shutdown_timeout_ms(int ms);
+  /// Adds a sharded table (a second table of the same name is refused, as the proxy would).
+  ProxyConfig& sharded_table(ShardedTableSpec table);
+  /// Replaces the list of reference tables (full copy on every shard).
+  ProxyConfig& reference_tables(std::vector<std::string> names);
+  ProxyConfig& cross_shard(config::CrossShard policy);
 
   std::uint16_t port() const { return port_; }
   /// The complete YAML document.
@@ -59,6 +73,9 @@ class ProxyConfig {
   std::filesystem::path tls_key_;
   std::optional<config::LogLevel> log_level_;
   std::optional<int> shutdown_timeout_ms_;
+  std::vector<ShardedTableSpec> sharded_tables_;
+  std::vector<std::string> reference_tables_;
+  std::optional<config::CrossShard> cross_shard_;
 };
 
 }  // namespace shardline::testing

@@ -56,7 +56,7 @@ struct Fixture {
       bind.values.push_back(p ? std::optional<std::string_view>(*p) : std::nullopt);
       bind.formats.push_back(0);
     }
-    RouteContext ctx{*dir, *schema, tenant, &bind};
+    RouteContext ctx{*dir, *schema, tenant, &bind, true};
     return route(*t, ctx).explain(dir->shard_names());
   }
   config::Config cfg;
