@@ -277,7 +277,7 @@ asio::awaitable<bool> ClientSession::release_idle_server() {
   co_await flush_to_server();
   while (server_ && !tracker_.empty()) co_await pump_state_.wait();
   if (!server_) co_return true;
-  if (tx_status_ != 'I') co_return false;  // a transaction is open on it: it stays
+  if (tx_status_ != 'I' || unit_open_) co_return false;  // a transaction or unit is open on it
   if (services_.cluster.config().pool.mode == config::PoolMode::Session) co_return false;
   // Idle, but the pump may be parked on a read: stop it and hand the server back ourselves.
   stop_pump_ = true;
@@ -290,6 +290,8 @@ asio::awaitable<bool> ClientSession::release_idle_server() {
 }
 
 asio::awaitable<bool> ClientSession::attach(int shard, bool executes) {
+  // In a failed transaction every statement gets PostgreSQL's own 25P02 from the bound server.
+  if (server_ && tx_status_ == 'E') shard = shard_;
   if (!server_ || shard_ != shard) {
     if (!co_await switch_server(shard)) co_return false;
   }
@@ -360,10 +362,20 @@ asio::awaitable<bool> ClientSession::handle_local_unit(const Frame& f) {
     case 'D': {
       protocol::BodyReader r(f.body);
       if (r.byte().value_or('P') == 'S') w.begin('t').i16(0).end();
-      w.begin('n').end();
+      if (unit_local_show_) w.row_description_text({"shardline.tenant"});
+      else w.begin('n').end();
       break;
     }
-    case 'E': w.command_complete(unit_local_tag_); break;
+    case 'E':
+      if (unit_local_error_) {
+        w.error(*unit_local_error_);
+        unit_local_ = false;
+        skip_until_sync_ = true;
+        break;
+      }
+      if (unit_local_show_) w.data_row({*unit_local_show_});
+      w.command_complete(unit_local_tag_);
+      break;
     case 'C': w.close_complete(); break;
     case 'S':
       w.ready_for_query(held_ ? 'T' : 'I');
@@ -428,6 +440,7 @@ asio::awaitable<bool> ClientSession::handle(const Frame& f) {
   if (skip_until_sync_) {
     if (f.tag == 'S') {
       skip_until_sync_ = false;
+      unit_open_ = false;
       if (forward_sync_ && server_) {  // the server saw the failing Parse: its Sync answers
         forward_sync_ = false;
         to_server_.ref(whole.data(), whole.size());
@@ -444,6 +457,11 @@ asio::awaitable<bool> ClientSession::handle(const Frame& f) {
   if (f.tag == 'Q') co_return co_await handle_query(f, whole);
   if (!server_) {
     if (f.tag == 'd' || f.tag == 'c' || f.tag == 'f' || f.tag == 'H') co_return true;  // no COPY running
+    if (f.tag == 'S') {  // nothing pending: just the ReadyForQuery
+      std::string out;
+      protocol::MessageWriter(out).ready_for_query(held_ ? (held_failed_ ? 'E' : 'T') : tx_status_);
+      co_return co_await reply_local(std::move(out));
+    }
     if (f.tag == 'F' && !co_await attach(default_shard())) co_return co_await fail_request(last_error_, false);
   }
   if (!server_ && extended) {
@@ -451,6 +469,7 @@ asio::awaitable<bool> ClientSession::handle(const Frame& f) {
     co_return co_await fail_request(SqlError::error(sqlstate::kInternalError, "no server for this request"), true);
   }
   sync_server_state();
+  if (extended && f.tag != 'S') unit_open_ = true;  // the unnamed statement/portal lives on this server
   switch (f.tag) {
     case 'F':
       to_server_.ref(whole.data(), whole.size());
@@ -488,6 +507,7 @@ asio::awaitable<bool> ClientSession::handle(const Frame& f) {
       break;
     }
     case 'S':
+      unit_open_ = false;
       to_server_.ref(whole.data(), whole.size());
       tracker_.push(Pending{Expect::Sync});
       break;
@@ -660,6 +680,9 @@ asio::awaitable<std::optional<bool>> ClientSession::route_unit() {
   std::optional<router::TxCommand> tx_cmd;
   std::string tx_text;
   bool executes = false;  // a unit that only parses/describes does not start a held transaction
+  int binds = 0;
+  const router::Statement* setting = nullptr;  // SET/SHOW/RESET shardline.* (answered here)
+  std::shared_ptr<const router::RouteTemplate> keep_alive;
   for (;;) {
     Frame g;
     auto st = protocol::decode_frame(data.subspan(pos), g);
@@ -698,6 +721,14 @@ asio::awaitable<std::optional<bool>> ClientSession::route_unit() {
         bind.formats.push_back(fmts.empty() ? 0 : fmts.size() == 1 ? fmts[0] : (std::size_t(i) < fmts.size() ? fmts[std::size_t(i)] : 0));
       }
       auto tmpl = services_.templates.get(query, *services_.schema);
+      keep_alive = tmpl;
+      ++binds;
+      if (tmpl->statements.size() == 1) {
+        const auto& st = tmpl->statements[0].info;
+        if ((st.kind == router::StatementKind::Set && st.set && st.set->name.starts_with("shardline.")) ||
+            (st.kind == router::StatementKind::Show && st.show_name && st.show_name->starts_with("shardline.")))
+          setting = &st;
+      }
       if (tx_only) {
         using T = router::TxCommand;
         const bool ok = tmpl->statements.size() == 1 && !tx_cmd &&
@@ -724,9 +755,32 @@ asio::awaitable<std::optional<bool>> ClientSession::route_unit() {
   }
   if (!complete && !decided) co_return std::nullopt;  // wait for the rest of the unit
   unit_routed_ = true;
+  if (setting && binds == 1 && complete) {
+    // shardline's own settings through the extended protocol, answered like PostgreSQL would.
+    unit_local_ = true;
+    unit_local_show_.reset();
+    unit_local_error_.reset();
+    const std::string& name = setting->kind == router::StatementKind::Set ? setting->set->name : *setting->show_name;
+    if (name != "shardline.tenant") {
+      unit_local_error_ = SqlError::error(sqlstate::kUndefinedObject,
+                                          fmt::format("unrecognized configuration parameter \"{}\"", name));
+    } else if (setting->kind == router::StatementKind::Show) {
+      unit_local_show_ = tenant_.value_or("");
+      unit_local_tag_ = "SHOW";
+    } else if (setting->set->kind == router::SetCommand::Kind::Value) {
+      tenant_ = setting->set->value;
+      unit_local_tag_ = "SET";
+    } else {
+      tenant_.reset();
+      unit_local_tag_ = "RESET";
+    }
+    co_return true;
+  }
   if (tx_only && tx_cmd && complete && !decided) {
     using T = router::TxCommand;
     unit_local_ = true;
+    unit_local_show_.reset();
+    unit_local_error_.reset();
     if (*tx_cmd == T::Begin || *tx_cmd == T::Start) {
       unit_local_tag_ = "BEGIN";
       held_ = true;
@@ -1012,7 +1066,7 @@ asio::awaitable<void> ClientSession::pump() {
     }
     in.consume(used);
     if (stop_pump_) break;
-    if (tracker_.empty() && tx_status_ == 'I' && in.empty() && (transaction_mode || closing_)) {
+    if (tracker_.empty() && tx_status_ == 'I' && in.empty() && !unit_open_ && (transaction_mode || closing_)) {
       detach_server(false);
       if (closing_) {
         boost::system::error_code ignored;
@@ -1042,6 +1096,7 @@ asio::awaitable<void> ClientSession::pump() {
 }
 
 void ClientSession::detach_server(bool broken) {
+  unit_open_ = false;
   if (!server_) return;
   if (broken) server_->broken = true;
   tracker_.clear();

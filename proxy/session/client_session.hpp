@@ -168,7 +168,10 @@ class ClientSession final : private TrackerHooks {
   std::string held_sql_;                ///< BEGIN (and savepoints) to replay on the bound shard
   bool unit_routed_ = false;            ///< the current extended-protocol unit has a target
   bool unit_local_ = false;             ///< the unit only opens/ends a held transaction: answer it here
-  std::string unit_local_tag_;          ///< its command tag (BEGIN, COMMIT, ROLLBACK)
+  std::string unit_local_tag_;          ///< its command tag (BEGIN, COMMIT, ROLLBACK, SET, SHOW)
+  std::optional<std::string> unit_local_show_;     ///< SHOW shardline.tenant: the value
+  std::optional<protocol::SqlError> unit_local_error_;  ///< e.g. an unknown shardline.* name
+  bool unit_open_ = false;              ///< extended messages sent since the last Sync
   bool forward_sync_ = false;           ///< the unit failed in the proxy but the server must see Sync
   std::string unnamed_query_;           ///< query of the last unnamed Parse
   router::BindValues bind_scratch_;     ///< reused by route_unit: no allocation per Bind

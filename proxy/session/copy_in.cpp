@@ -180,7 +180,41 @@ asio::awaitable<bool> ClientSession::run_copy_in(const router::TemplateStatement
   exec::CopySplitter splitter(format, key_index);
   std::vector<std::string> pending(static_cast<std::size_t>(nshards));
   std::optional<SqlError> route_error;
-  const auto key_type = st.key_type ? *st.key_type : router::KeyType::Text;
+  // The key's type decides its hash; if it is not known yet (a table created behind the
+  // proxy's back), ask the shard rather than guess.
+  std::optional<router::KeyType> key_type = st.key_type;
+  if (!key_type) {
+    std::string q = fmt::format(
+        "SELECT format_type(atttypid, NULL) FROM pg_attribute WHERE attrelid = {}::regclass AND attname = {}",
+        quote_literal(st.copy_table), quote_literal(st.copy_key));
+    boost::system::error_code ec;
+    co_await leases[0]->stream().write_all(query_message(q), ec);
+    std::optional<SqlError> error;
+    for (;;) {
+      auto m = co_await next_message(*leases[0]);
+      if (!m) co_return co_await write_client(fail(SqlError::error(sqlstate::kConnectionFailure, "lost shard connection")));
+      char tag = (*m)[0];
+      if (tag == 'D') {
+        protocol::BodyReader r({m->data() + 5, m->size() - 5});
+        r.i16();
+        auto len = r.i32();
+        if (auto v = len && *len >= 0 ? r.bytes(std::size_t(*len)) : std::nullopt) key_type = router::key_type_from_name(*v);
+      } else if (tag == 'E') {
+        error = protocol::parse_error_fields(std::string_view(*m).substr(5));
+      } else if (tag == 'Z') {
+        break;
+      }
+    }
+    if (error) {
+      error->severity = "ERROR";
+      co_return co_await write_client(fail(*error));
+    }
+    if (!key_type)
+      co_return co_await write_client(fail(SqlError::error(
+          sqlstate::kFeatureNotSupported,
+          fmt::format("the key column {} of {} has a type shardline cannot hash (supported: smallint, integer, "
+                      "bigint, text, varchar, uuid)", st.copy_key, st.copy_table))));
+  }
   const int modulus = services_.schema->logical_shards();
   exec::CopySplitter::RowSink sink = [&](std::string_view row, const std::optional<std::string>& key, bool header) {
     if (route_error) return;
@@ -193,7 +227,7 @@ asio::awaitable<bool> ClientSession::run_copy_in(const router::TemplateStatement
       logical = router::logical_shard_of_null(modulus);
     } else {
       std::string err;
-      auto l = router::logical_shard_of_text(key_type, *key, modulus, &err);
+      auto l = router::logical_shard_of_text(*key_type, *key, modulus, &err);
       if (!l) {
         route_error = SqlError::error("22P02", err + " (COPY key column " + st.copy_key + ")");
         return;

@@ -227,7 +227,7 @@ asio::awaitable<bool> ClientSession::run_multi(const router::Plan& plan, std::st
   }
   for (const auto& m : merged) out += m;
   w.ready_for_query('I');
-  if (plan.ddl && services_.on_ddl) services_.on_ddl();
+  if (plan.ddl && services_.relearn_key_types) co_await services_.relearn_key_types();
   co_return co_await write_client(out);
 }
 

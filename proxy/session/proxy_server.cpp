@@ -26,18 +26,27 @@ ProxyServer::ProxyServer(asio::io_context& io, std::shared_ptr<const config::Con
       signals_(io, SIGTERM, SIGINT, SIGHUP),
       shutdown_timer_(io) {
   services_.reload = [this] { return reload(); };
-  services_.on_ddl = [this] {
-    // Key types may have changed (a table created or altered): re-learn them off this thread.
-    auto cfg = services_.cluster.config_ptr();
-    asio::post(control_, [this, cfg] {
-      try {
-        auto types = control::Catalog::load_key_types(*cfg);
-        asio::post(io_, [this, cfg, types] { services_.set_schema(router::ShardingSchema::from_config(*cfg, types)); });
-      } catch (const std::exception& e) {
-        spdlog::warn("learning key types after DDL: {}", e.what());
-      }
+  services_.relearn_key_types = [this] { return relearn_key_types(); };
+}
+
+asio::awaitable<void> ProxyServer::relearn_key_types() {
+  // The libpq calls block: they run on the control thread; this coroutine waits on a timer
+  // that the result's delivery (back on the data-plane thread) cancels.
+  auto cfg = services_.cluster.config_ptr();
+  auto done = std::make_shared<asio::steady_timer>(io_, asio::steady_timer::time_point::max());
+  asio::post(control_, [this, cfg, done] {
+    std::optional<std::map<std::string, std::string>> types;
+    try {
+      types = control::Catalog::load_key_types(*cfg);
+    } catch (const std::exception& e) {
+      spdlog::warn("learning key types after DDL: {}", e.what());
+    }
+    asio::post(io_, [this, cfg, done, types] {
+      if (types) services_.set_schema(router::ShardingSchema::from_config(*cfg, *types));
+      done->cancel();
     });
-  };
+  });
+  (void)co_await done->async_wait(asio::as_tuple(asio::use_awaitable));
 }
 
 ProxyServer::~ProxyServer() {

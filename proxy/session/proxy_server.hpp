@@ -34,6 +34,7 @@ class ProxyServer {
 
  private:
   boost::asio::awaitable<void> accept_loop();
+  boost::asio::awaitable<void> relearn_key_types();
   void on_signal(int sig);
   void begin_shutdown(bool fast);
 

@@ -3,6 +3,7 @@
 // ProxyServer, used only from the data-plane thread.
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <cstdint>
 #include <memory>
@@ -70,8 +71,10 @@ struct Services {
   std::unordered_map<std::string, std::weak_ptr<const std::vector<std::pair<std::string, std::string>>>> parameter_sets_;
   /// Called by the admin console's RELOAD; set by the ProxyServer.
   std::function<std::string()> reload;
-  /// Called after DDL through the proxy (key types may have changed); set by the ProxyServer.
-  std::function<void()> on_ddl;
+  /// Re-learns the sharded tables' key types from the shards (after DDL through the proxy);
+  /// completes once the new schema is in place, so the DDL's reply follows it. Set by the
+  /// ProxyServer (the libpq work runs on its control thread).
+  std::function<boost::asio::awaitable<void>()> relearn_key_types;
 };
 
 }  // namespace shardline::proxy::session
