@@ -227,8 +227,13 @@ std::string decimal_add(const std::string& a, const std::string& b) {
     std::string r = add_or_sub(*x, *y, false, scale);
     return format_decimal(x->negative, r, scale);
   }
-  if (compare_magnitude(*x, *y) >= 0) return format_decimal(x->negative, add_or_sub(*x, *y, true, scale), scale);
-  return format_decimal(y->negative, add_or_sub(*y, *x, true, scale), scale);
+  // (The digits are computed first: `scale` is only known afterwards.)
+  if (compare_magnitude(*x, *y) >= 0) {
+    std::string r = add_or_sub(*x, *y, true, scale);
+    return format_decimal(x->negative, r, scale);
+  }
+  std::string r = add_or_sub(*y, *x, true, scale);
+  return format_decimal(y->negative, r, scale);
 }
 
 int decimal_compare(const std::string& a, const std::string& b) {
