@@ -104,6 +104,8 @@ struct Replicas {
   int poll_interval_ms = 50;
   Consistency default_consistency = Consistency::Session;
   int read_after_wait_ms = 0;
+  /// Send ParameterStatus shardline.lsn (the version cookie) after each committed write.
+  bool report_lsn = true;
 };
 
 enum class LogLevel { Debug, Info, Warn, Error };

@@ -589,6 +589,8 @@ class ConfigReader {
                        {"eventual", Consistency::Eventual}});
          }},
         {"read_after_wait_ms", [&](const Value& v) { set_int(r.read_after_wait_ms, v, 0); }},
+        {"report_lsn",
+         [&](const Value& v) { set_choice(r.report_lsn, v, {{"true", true}, {"on", true}, {"false", false}, {"off", false}}); }},
     });
   }
 

@@ -84,6 +84,8 @@ boost::asio::awaitable<void> AdminConsole::execute(std::string_view command, std
     write_table(show_servers(), "SHOW", out);
   } else if (cmd == "SHOW STATS") {
     write_table(show_stats(), "SHOW", out);
+  } else if (cmd == "SHOW REPLICAS") {
+    write_table(show_replicas(), "SHOW", out);
   } else if (cmd == "SHOW DIRECTORY") {
     write_table(show_directory(), "SHOW", out);
   } else if (cmd.starts_with("SHOW ROUTE ")) {
@@ -128,7 +130,7 @@ boost::asio::awaitable<void> AdminConsole::execute(std::string_view command, std
   } else {
     w.error(SqlError::error(sqlstate::kSyntaxError,
                             fmt::format("unknown admin command \"{}\"; try SHOW POOLS, SHOW CLIENTS, SHOW SERVERS, "
-                                        "SHOW STATS, SHOW DIRECTORY, SHOW ROUTE <sql>, SHOW CONFIG, PAUSE, RESUME, RELOAD",
+                                        "SHOW STATS, SHOW REPLICAS, SHOW DIRECTORY, SHOW ROUTE <sql>, SHOW CONFIG, PAUSE, RESUME, RELOAD",
                                         std::string(command.substr(0, 80)))));
   }
 }
@@ -189,6 +191,31 @@ Table AdminConsole::show_stats() const {
                       std::to_string(st.wait_us_total),
                       std::to_string(st.wait_count ? st.wait_us_total / st.wait_count : 0),
                       std::to_string(st.connects), std::to_string(st.connect_failures)});
+  }
+  return t;
+}
+
+Table AdminConsole::show_replicas() const {
+  Table t{{"shard", "replica", "host", "port", "state", "replay_lsn", "lag_bytes", "lag_ms", "replay_paused",
+           "reads_served", "error"}, {}};
+  const auto& snap = services_.replicas;
+  const auto& cfg = services_.cluster.config();
+  for (int s = 0; s < services_.cluster.shard_count(); ++s) {
+    auto& pools = services_.cluster.replicas(s);
+    for (std::size_t r = 0; r < pools.size(); ++r) {
+      const auto* st = snap ? snap->find(cfg.shards[std::size_t(s)].name, int(r)) : nullptr;
+      std::string state = !st ? "unknown"
+                          : !st->reachable ? "unreachable"
+                          : st->promoted || !st->in_recovery ? "promoted"
+                          : (st->lag_bytes > cfg.replicas.max_lag_bytes || st->lag_ms > cfg.replicas.max_lag_ms) ? "lagging"
+                          : "eligible";
+      auto lag = [](std::int64_t v) { return v == control::kUnknownLag ? std::string() : std::to_string(v); };
+      t.rows.push_back({cfg.shards[std::size_t(s)].name, std::to_string(r), pools[r]->endpoint().host,
+                        std::to_string(pools[r]->endpoint().port), state, st ? st->replay_lsn.str() : "",
+                        st ? lag(st->lag_bytes) : "", st ? lag(st->lag_ms) : "",
+                        st && st->replay_paused ? "yes" : "no", std::to_string(pools[r]->stats.xact_count),
+                        st ? st->error : ""});
+    }
   }
   return t;
 }

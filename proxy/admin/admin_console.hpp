@@ -36,6 +36,7 @@ class AdminConsole {
   Table show_stats() const;
   Table show_config() const;
   Table show_directory() const;
+  Table show_replicas() const;
 
  private:
   session::Services& services_;

@@ -13,6 +13,8 @@
 
 #include "proxy/admin/admin_console.hpp"
 #include "proxy/protocol/message_writer.hpp"
+#include "proxy/control/lsn.hpp"
+#include "router/parser/literal_normalizer.hpp"
 #include "router/parser/statement.hpp"
 
 namespace shardline::proxy::session {
@@ -37,6 +39,9 @@ ClientSession::ClientSession(tcp::socket socket, Services& services)
   } while (services_.sessions.count(pid_));
   RAND_bytes(reinterpret_cast<unsigned char*>(&secret_), sizeof secret_);
   connected_at_ = std::chrono::system_clock::now();
+  consistency_ = services_.cluster.config().replicas.default_consistency;
+  session_lsn_.assign(services_.cluster.config().shards.size(), 0);
+  lsn_unknown_.assign(services_.cluster.config().shards.size(), false);
   services_.sessions[pid_] = this;
   ++services_.total_clients;
 }
@@ -251,9 +256,9 @@ asio::awaitable<bool> ClientSession::flush_to_server() {
   co_return true;
 }
 
-asio::awaitable<bool> ClientSession::ensure_server(int shard) {
+asio::awaitable<bool> ClientSession::ensure_server(int shard, int replica) {
   const auto& cfg = services_.cluster.config();
-  pool_ = &services_.cluster.primary(shard);
+  pool_ = replica < 0 ? &services_.cluster.primary(shard) : services_.cluster.replicas(shard)[std::size_t(replica)].get();
   waiting_for_server_ = true;
   SqlError err;
   auto lease = co_await pool_->acquire(
@@ -265,6 +270,7 @@ asio::awaitable<bool> ClientSession::ensure_server(int shard) {
   }
   server_ = std::move(lease);
   shard_ = shard;
+  replica_ = replica;
   server_->client_id = std::uint64_t(pid_);
   pump_running_ = true;
   stop_pump_ = false;
@@ -289,11 +295,14 @@ asio::awaitable<bool> ClientSession::release_idle_server() {
   co_return true;
 }
 
-asio::awaitable<bool> ClientSession::attach(int shard, bool executes) {
+asio::awaitable<bool> ClientSession::attach(int shard, bool executes, int replica) {
   // In a failed transaction every statement gets PostgreSQL's own 25P02 from the bound server.
-  if (server_ && tx_status_ == 'E') shard = shard_;
-  if (!server_ || shard_ != shard) {
-    if (!co_await switch_server(shard)) co_return false;
+  if (server_ && tx_status_ == 'E') {
+    shard = shard_;
+    replica = replica_;
+  }
+  if (!server_ || shard_ != shard || replica_ != replica) {
+    if (!co_await switch_server(shard, replica)) co_return false;
   }
   if (held_ && executes) {
     // The transaction the client opened earlier starts now, on the shard it is bound to; the
@@ -309,7 +318,7 @@ asio::awaitable<bool> ClientSession::attach(int shard, bool executes) {
   co_return true;
 }
 
-asio::awaitable<bool> ClientSession::switch_server(int shard) {
+asio::awaitable<bool> ClientSession::switch_server(int shard, int replica) {
   if (server_ && !co_await release_idle_server()) {
     const auto& names = services_.directory->shard_names();
     if (tx_status_ != 'I') {
@@ -326,7 +335,7 @@ asio::awaitable<bool> ClientSession::switch_server(int shard) {
                     names[std::size_t(shard_)], names[std::size_t(shard)]));
     co_return false;
   }
-  co_return co_await ensure_server(shard);
+  co_return co_await ensure_server(shard, replica);
 }
 
 asio::awaitable<bool> ClientSession::handle_local_unit(const Frame& f) {
@@ -362,7 +371,7 @@ asio::awaitable<bool> ClientSession::handle_local_unit(const Frame& f) {
     case 'D': {
       protocol::BodyReader r(f.body);
       if (r.byte().value_or('P') == 'S') w.begin('t').i16(0).end();
-      if (unit_local_show_) w.row_description_text({"shardline.tenant"});
+      if (unit_local_show_) w.row_description_text({unit_local_show_->first});
       else w.begin('n').end();
       break;
     }
@@ -373,7 +382,7 @@ asio::awaitable<bool> ClientSession::handle_local_unit(const Frame& f) {
         skip_until_sync_ = true;
         break;
       }
-      if (unit_local_show_) w.data_row({*unit_local_show_});
+      if (unit_local_show_) w.data_row({unit_local_show_->second});
       w.command_complete(unit_local_tag_);
       break;
     case 'C': w.close_complete(); break;
@@ -385,6 +394,81 @@ asio::awaitable<bool> ClientSession::handle_local_unit(const Frame& f) {
     default: co_return true;  // Flush: nothing pending
   }
   co_return co_await reply_local(std::move(out));
+}
+
+std::optional<std::string> ClientSession::multi_shard_unit(std::span<const char> unit, std::vector<bool>& keep_parse) {
+  // Every shard gets the same messages, with statements made unnamed: named ones may not exist
+  // on the servers taken for this request. Parses added here are not answered to the client.
+  std::string out;
+  protocol::MessageWriter w(out);
+  std::unordered_map<std::string_view, std::pair<std::string_view, std::string_view>> parsed;  // name -> query, types
+  std::optional<std::pair<std::string_view, std::string_view>> unnamed;
+  auto lookup = [&](std::string_view name) -> std::optional<std::pair<std::string_view, std::string_view>> {
+    if (name.empty()) {
+      if (unnamed) return unnamed;
+      return std::make_pair(std::string_view(unnamed_query_), std::string_view("\0\0", 2));
+    }
+    if (auto it = parsed.find(name); it != parsed.end()) return it->second;
+    if (auto it = statements_.find(std::string(name)); it != statements_.end())
+      return std::make_pair(std::string_view(it->second->query), std::string_view(it->second->param_types));
+    return std::nullopt;
+  };
+  auto inject_parse = [&](std::pair<std::string_view, std::string_view> q) {
+    w.begin('P').cstr("").cstr(q.first).raw(q.second).end();
+    keep_parse.push_back(false);
+  };
+  std::size_t pos = 0;
+  for (;;) {
+    Frame g;
+    if (protocol::decode_frame(unit.subspan(pos), g) != protocol::DecodeStatus::Ok) break;
+    pos += g.total_size;
+    protocol::BodyReader r(g.body);
+    switch (g.tag) {
+      case 'P': {
+        auto name = r.cstr();
+        auto query = r.cstr();
+        if (!name || !query) return std::nullopt;
+        std::string_view types(r.pos(), r.remaining());
+        if (name->empty()) unnamed = std::make_pair(*query, types);
+        else parsed[*name] = std::make_pair(*query, types);
+        w.begin('P').cstr("").cstr(*query).raw(types).end();
+        keep_parse.push_back(true);
+        break;
+      }
+      case 'B': {
+        auto portal = r.cstr();
+        auto stmt = r.cstr();
+        if (!portal || !stmt) return std::nullopt;
+        auto q = lookup(*stmt);
+        if (!q) return std::nullopt;
+        if (!stmt->empty() || !unnamed) inject_parse(*q);
+        w.begin('B').cstr(*portal).cstr("").raw(std::string_view(r.pos(), r.remaining())).end();
+        break;
+      }
+      case 'D':
+      case 'C': {
+        auto kind = r.byte();
+        auto name = r.cstr();
+        if (!kind || !name) return std::nullopt;
+        if (*kind == 'S' && !name->empty()) {
+          if (g.tag == 'D') {
+            auto q = lookup(*name);
+            if (!q) return std::nullopt;
+            inject_parse(*q);
+          }
+          w.begin(g.tag).byte('S').cstr("").end();
+        } else {
+          out.append(unit.data() + pos - g.total_size, g.total_size);
+        }
+        break;
+      }
+      default:
+        out.append(unit.data() + pos - g.total_size, g.total_size);
+        break;
+    }
+    if (g.tag == 'S') break;
+  }
+  return out;
 }
 
 router::Plan ClientSession::plan_for(const router::RouteTemplate& t, const router::BindValues* bind) {
@@ -436,6 +520,24 @@ asio::awaitable<bool> ClientSession::handle(const Frame& f) {
       co_return false;
   }
   if (unit_local_ && extended) co_return co_await handle_local_unit(f);
+  if (unit_multi_ && extended) {
+    if (f.tag == 'P') {  // a named statement the client prepares must exist for its later Binds
+      protocol::BodyReader r(f.body);
+      auto name = r.cstr();
+      auto query = r.cstr();
+      if (name && query && !name->empty())
+        statements_[std::string(*name)] = services_.statements.intern(*query, std::string_view(r.pos(), r.remaining()));
+      else if (name && query)
+        unnamed_query_.assign(*query);
+    }
+    if (f.tag != 'S') co_return true;
+    router::Plan plan = std::move(*unit_multi_);
+    unit_multi_.reset();
+    unit_routed_ = false;
+    std::string request = std::move(unit_multi_request_);
+    std::vector<bool> keep = std::move(unit_multi_keep_parse_);
+    co_return co_await run_multi(plan, {}, request, keep);
+  }
   if (f.tag == 'S') unit_routed_ = false;
   if (skip_until_sync_) {
     if (f.tag == 'S') {
@@ -510,6 +612,8 @@ asio::awaitable<bool> ClientSession::handle(const Frame& f) {
       unit_open_ = false;
       to_server_.ref(whole.data(), whole.size());
       tracker_.push(Pending{Expect::Sync});
+      note_writes(unit_writes_, unit_begin_, unit_commit_, unit_in_tx_);
+      unit_writes_ = unit_begin_ = unit_commit_ = false;
       break;
     default:  // Flush, CopyData, CopyDone, CopyFail: no reply of their own
       to_server_.ref(whole.data(), whole.size());
@@ -526,7 +630,25 @@ asio::awaitable<bool> ClientSession::handle_query(const Frame& f, std::string_vi
     co_return false;
   }
   const std::string_view sql = *sql_opt;
-  auto tmpl = services_.templates.get(sql, *services_.schema);
+  // Statements are cached by shape: literals become $n and are routed like bound values.
+  const router::BindValues* literal_bind = nullptr;
+  std::shared_ptr<const router::RouteTemplate> tmpl;
+  if (router::normalize_literals(sql, normalized_)) {
+    tmpl = services_.templates.get(normalized_.text, *services_.schema);
+    if (tmpl->parse_error) {
+      tmpl = services_.templates.get(sql, *services_.schema);  // a shape the grammar rejects
+    } else {
+      literal_bind_.values.clear();
+      literal_bind_.formats.clear();
+      for (const auto& v : normalized_.literals) {
+        literal_bind_.values.emplace_back(v);
+        literal_bind_.formats.push_back(0);
+      }
+      literal_bind = &literal_bind_;
+    }
+  } else {
+    tmpl = services_.templates.get(sql, *services_.schema);
+  }
   const auto& stmts = tmpl->statements;
   std::string out;
   protocol::MessageWriter w(out);
@@ -535,30 +657,17 @@ asio::awaitable<bool> ClientSession::handle_query(const Frame& f, std::string_vi
   // shardline's own settings never reach a server.
   if (stmts.size() == 1) {
     const auto& st = stmts[0].info;
-    if (st.kind == router::StatementKind::Set && st.set && st.set->name.starts_with("shardline.")) {
-      const std::string& name = st.set->name;
-      using K = router::SetCommand::Kind;
-      if (name == "shardline.tenant") {
-        if (st.set->kind == K::Value) tenant_ = st.set->value;
-        else tenant_.reset();
+    if (is_proxy_setting(st)) {
+      std::string tag;
+      std::optional<std::pair<std::string, std::string>> shown;
+      if (auto err = proxy_setting(st, tag, shown)) {
+        w.error(*err);
       } else {
-        w.error(SqlError::error(sqlstate::kUndefinedObject,
-                                fmt::format("unrecognized configuration parameter \"{}\"", name)));
-        w.ready_for_query(status());
-        co_return co_await reply_local(std::move(out));
-      }
-      w.command_complete(st.set->kind == K::Value ? "SET" : "RESET");
-      w.ready_for_query(status());
-      co_return co_await reply_local(std::move(out));
-    }
-    if (st.kind == router::StatementKind::Show && st.show_name && st.show_name->starts_with("shardline.")) {
-      if (*st.show_name == "shardline.tenant") {
-        w.row_description_text({"shardline.tenant"});
-        w.data_row({tenant_.value_or("")});
-        w.command_complete("SHOW");
-      } else {
-        w.error(SqlError::error(sqlstate::kUndefinedObject,
-                                fmt::format("unrecognized configuration parameter \"{}\"", *st.show_name)));
+        if (shown) {
+          w.row_description_text({shown->first});
+          w.data_row({shown->second});
+        }
+        w.command_complete(tag);
       }
       w.ready_for_query(status());
       co_return co_await reply_local(std::move(out));
@@ -604,7 +713,12 @@ asio::awaitable<bool> ClientSession::handle_query(const Frame& f, std::string_vi
     co_return co_await reply_local(std::move(out));
   }
 
-  router::Plan plan = plan_for(*tmpl, nullptr);
+  router::Plan plan = plan_for(*tmpl, literal_bind);
+  if (plan.kind == router::RouteKind::Split && literal_bind && !plan.parts.empty()) {
+    // Splitting rewrites the statement's text: do it from the original, not the shape.
+    tmpl = router::build_route_template(sql, *services_.schema);
+    plan = plan_for(*tmpl, nullptr);
+  }
   int target = -1;
   switch (plan.kind) {
     case router::RouteKind::Any: target = default_shard(); break;
@@ -632,10 +746,22 @@ asio::awaitable<bool> ClientSession::handle_query(const Frame& f, std::string_vi
       }
       co_return co_await run_multi(plan, sql);
   }
+  // What the statements do: reads a replica may answer, writes whose commit LSN to learn.
+  bool safe = !stmts.empty(), writes = false, has_begin = false, has_commit = false, copy_in = false;
+  for (const auto& ts : stmts) {
+    copy_in = copy_in || (ts.info.kind == router::StatementKind::Copy && ts.info.copy_direction == "from");
+    safe = safe && ts.replica_safe;
+    writes = writes || ts.info.writes || (ts.info.kind == router::StatementKind::Select && !ts.replica_safe);
+    has_begin = has_begin || ts.info.tx == router::TxCommand::Begin || ts.info.tx == router::TxCommand::Start;
+    has_commit = has_commit || ts.info.tx == router::TxCommand::Commit;
+  }
+  const bool was_in_tx = in_transaction();
+  int replica = -1;
+  if (safe && !was_in_tx && target >= 0 && plan.kind != router::RouteKind::Refuse) replica = pick_replica(target, *tmpl);
   SqlError refusal;
   if (plan.kind == router::RouteKind::Refuse) {
     refusal = SqlError::error(plan.error.sqlstate, plan.error.message);
-  } else if (!co_await attach(target)) {
+  } else if (!co_await attach(target, true, replica)) {
     refusal = last_error_;
   }
   if (!refusal.sqlstate.empty()) {
@@ -661,7 +787,92 @@ asio::awaitable<bool> ClientSession::handle_query(const Frame& f, std::string_vi
   ++pool_->stats.query_count;
   to_server_.ref(whole.data(), whole.size());
   tracker_.push(std::move(p));
+  if (copy_in && replica_ < 0) {
+    // COPY data follows this Query, so no probe may be queued behind it; until a later write
+    // reports an LSN, this session reads this shard from its primary.
+    lsn_unknown_[std::size_t(shard_)] = true;
+  } else {
+    note_writes(writes, has_begin, has_commit, was_in_tx);
+  }
   co_return true;
+}
+
+void ClientSession::note_writes(bool writes, bool has_begin, bool has_commit, bool was_in_tx) {
+  if (!server_ || replica_ >= 0) return;
+  if (!was_in_tx && !has_begin) {  // autocommit: the write commits with this request
+    if (writes) push_lsn_probe();
+    return;
+  }
+  if (writes) tx_wrote_ = true;
+  if (has_commit && tx_wrote_) {
+    push_lsn_probe();
+    tx_wrote_ = false;
+  }
+}
+
+void ClientSession::push_lsn_probe() {
+  // Pipelined behind the commit on the same connection: the client already has its reply;
+  // the probe only keeps the server a moment longer. pg_current_wal_lsn() is at or past the
+  // commit record, so a replica that replayed it has the write.
+  protocol::MessageWriter w = to_server_.writer();
+  w.begin('Q').cstr("SELECT pg_current_wal_lsn()").end();
+  to_server_.sealed();
+  tracker_.push(Pending{Expect::LsnProbe});
+}
+
+std::string ClientSession::lsn_learned(std::string_view lsn_text) {
+  auto lsn = control::Lsn::parse(lsn_text);
+  if (!lsn || shard_ < 0 || std::size_t(shard_) >= session_lsn_.size()) return {};
+  auto& known = session_lsn_[std::size_t(shard_)];
+  known = std::max(known, lsn->value());
+  lsn_unknown_[std::size_t(shard_)] = false;
+  if (!services_.cluster.config().replicas.report_lsn) return {};
+  std::string out;
+  protocol::MessageWriter(out).parameter_status("shardline.lsn", lsn_token());
+  return out;
+}
+
+int ClientSession::pick_replica(int shard, const router::RouteTemplate& t) {
+  const auto& snapshot = services_.replicas;
+  auto& pools = services_.cluster.replicas(shard);
+  if (!snapshot || pools.empty()) return -1;
+  config::Consistency consistency = consistency_;
+  if (t.hint_consistency) {
+    if (*t.hint_consistency == "strong") consistency = config::Consistency::Strong;
+    else if (*t.hint_consistency == "session") consistency = config::Consistency::Session;
+    else if (*t.hint_consistency == "eventual") consistency = config::Consistency::Eventual;
+  }
+  if (consistency == config::Consistency::Strong) return -1;
+  // The LSN a replica must have replayed: this session's last commit there (session), and any
+  // version cookie the client brought (read_after, from SET or a comment hint).
+  if (consistency == config::Consistency::Session && lsn_unknown_[std::size_t(shard)]) return -1;
+  std::uint64_t required = consistency == config::Consistency::Session ? session_lsn_[std::size_t(shard)] : 0;
+  auto require_token = [&](const std::vector<ShardLsn>& token) {
+    for (const auto& s : token)
+      if (s.shard == shard) required = std::max(required, s.lsn);
+  };
+  require_token(read_after_);
+  if (t.hint_read_after) {
+    std::string error;
+    if (auto parsed = parse_lsn_token(*t.hint_read_after, services_.directory->shard_names(), &error)) require_token(*parsed);
+    else return -1;  // a bad hint never risks a stale read
+  }
+  const auto& limits = services_.cluster.config().replicas;
+  const std::string& name = services_.directory->shard_name(shard);
+  int best = -1;
+  int best_load = 0;
+  for (std::size_t r = 0; r < pools.size(); ++r) {
+    const auto* st = snapshot->find(name, int(r));
+    if (!st || !st->healthy() || st->lag_bytes > limits.max_lag_bytes || st->lag_ms > limits.max_lag_ms ||
+        st->replay_lsn.value() < required)
+      continue;
+    int load = pools[r]->active() + pools[r]->waiting();
+    if (best < 0 || load < best_load) {
+      best = int(r);
+      best_load = load;
+    }
+  }
+  return best;
 }
 
 asio::awaitable<std::optional<bool>> ClientSession::route_unit() {
@@ -674,6 +885,7 @@ asio::awaitable<std::optional<bool>> ClientSession::route_unit() {
   std::string_view unnamed = unnamed_query_;
   std::optional<router::Plan> decided;
   bool complete = false;
+  bool complete_with_sync = false;
   // A unit that only says BEGIN (or ends a held transaction) is answered by the proxy, so the
   // transaction binds to the shard of its first real statement, as with the simple protocol.
   bool tx_only = (held_ || tx_status_ == 'I') && services_.cluster.config().pool.mode == config::PoolMode::Transaction;
@@ -681,6 +893,9 @@ asio::awaitable<std::optional<bool>> ClientSession::route_unit() {
   std::string tx_text;
   bool executes = false;  // a unit that only parses/describes does not start a held transaction
   int binds = 0;
+  bool unit_safe = true;  // every statement bound may be answered by a replica
+  unit_writes_ = unit_begin_ = unit_commit_ = false;
+  unit_in_tx_ = in_transaction();
   const router::Statement* setting = nullptr;  // SET/SHOW/RESET shardline.* (answered here)
   std::shared_ptr<const router::RouteTemplate> keep_alive;
   for (;;) {
@@ -723,10 +938,15 @@ asio::awaitable<std::optional<bool>> ClientSession::route_unit() {
       auto tmpl = services_.templates.get(query, *services_.schema);
       keep_alive = tmpl;
       ++binds;
+      for (const auto& ts : tmpl->statements) {
+        unit_safe = unit_safe && ts.replica_safe;
+        unit_writes_ = unit_writes_ || ts.info.writes || (ts.info.kind == router::StatementKind::Select && !ts.replica_safe);
+        unit_begin_ = unit_begin_ || ts.info.tx == router::TxCommand::Begin || ts.info.tx == router::TxCommand::Start;
+        unit_commit_ = unit_commit_ || ts.info.tx == router::TxCommand::Commit;
+      }
       if (tmpl->statements.size() == 1) {
         const auto& st = tmpl->statements[0].info;
-        if ((st.kind == router::StatementKind::Set && st.set && st.set->name.starts_with("shardline.")) ||
-            (st.kind == router::StatementKind::Show && st.show_name && st.show_name->starts_with("shardline.")))
+        if (is_proxy_setting(st))
           setting = &st;
       }
       if (tx_only) {
@@ -745,6 +965,7 @@ asio::awaitable<std::optional<bool>> ClientSession::route_unit() {
       if (plan.kind != router::RouteKind::Any) decided = std::move(plan);
     } else if (g.tag == 'S' || g.tag == 'H') {
       complete = true;
+      complete_with_sync = g.tag == 'S';
       break;
     } else if (g.tag == 'E') {
       executes = true;
@@ -760,20 +981,11 @@ asio::awaitable<std::optional<bool>> ClientSession::route_unit() {
     unit_local_ = true;
     unit_local_show_.reset();
     unit_local_error_.reset();
-    const std::string& name = setting->kind == router::StatementKind::Set ? setting->set->name : *setting->show_name;
-    if (name != "shardline.tenant") {
-      unit_local_error_ = SqlError::error(sqlstate::kUndefinedObject,
-                                          fmt::format("unrecognized configuration parameter \"{}\"", name));
-    } else if (setting->kind == router::StatementKind::Show) {
-      unit_local_show_ = tenant_.value_or("");
-      unit_local_tag_ = "SHOW";
-    } else if (setting->set->kind == router::SetCommand::Kind::Value) {
-      tenant_ = setting->set->value;
-      unit_local_tag_ = "SET";
-    } else {
-      tenant_.reset();
-      unit_local_tag_ = "RESET";
-    }
+    std::string tag;
+    std::optional<std::pair<std::string, std::string>> shown;
+    unit_local_error_ = proxy_setting(*setting, tag, shown);
+    unit_local_show_ = std::move(shown);
+    unit_local_tag_ = tag;
     co_return true;
   }
   if (tx_only && tx_cmd && complete && !decided) {
@@ -797,14 +1009,34 @@ asio::awaitable<std::optional<bool>> ClientSession::route_unit() {
   int target = default_shard();
   if (plan.kind == router::RouteKind::Single) target = plan.shards.front();
   else if (plan.kind != router::RouteKind::Any && plan.kind != router::RouteKind::Refuse) {
+    // Several shards: the whole unit (up to Sync) runs on each, outside any transaction.
+    std::string why;
+    if (plan.kind == router::RouteKind::Split)
+      why = "a multi-row INSERT across shards through the extended query protocol is not supported yet; "
+            "send one INSERT per tenant or use the simple query protocol";
+    else if (in_transaction() || !complete_with_sync)
+      why = "this statement spans several shards, which is not possible inside a transaction";
+    std::vector<bool> keep;
+    std::optional<std::string> request;
+    if (why.empty()) request = multi_shard_unit(data.subspan(0, pos), keep);
+    if (why.empty() && !request) why = "this extended-protocol request cannot be sent to several shards";
+    if (why.empty() && !co_await release_idle_server())
+      why = "this statement spans several shards, which is not possible inside a transaction";
+    if (why.empty()) {
+      unit_multi_ = std::move(plan);
+      unit_multi_request_ = std::move(*request);
+      unit_multi_keep_parse_ = std::move(keep);
+      co_return true;
+    }
     plan.kind = router::RouteKind::Refuse;
-    plan.error = {sqlstate::kFeatureNotSupported,
-                  "a statement spanning several shards through the extended query protocol is not supported yet; "
-                  "add a tenant key or a /* shardline: tenant=... */ hint, or use the simple query protocol"};
+    plan.error = {sqlstate::kFeatureNotSupported, why};
   }
+  int replica = -1;
+  if (unit_safe && binds > 0 && !unit_in_tx_ && !unit_begin_ && plan.kind != router::RouteKind::Refuse && keep_alive)
+    replica = pick_replica(target, *keep_alive);
   SqlError refusal;
   if (plan.kind == router::RouteKind::Refuse) refusal = SqlError::error(plan.error.sqlstate, plan.error.message);
-  else if (!co_await attach(target, executes || decided.has_value())) refusal = last_error_;
+  else if (!co_await attach(target, executes || decided.has_value(), replica)) refusal = last_error_;
   if (refusal.sqlstate.empty()) co_return true;
   if (server_ && tx_status_ != 'I') {
     sync_server_state();
@@ -1185,6 +1417,7 @@ void ClientSession::ready_for_query(char tx_status) {
   if (tx_status == 'I' && pool_) ++pool_->stats.xact_count;
   tx_status_ = tx_status;
   if (tx_status == 'I') {
+    tx_wrote_ = false;
     // An implicit (extended protocol) transaction committed at Sync unless an error came first.
     if (!tx_sets_.empty() && !error_in_tx_) apply_sets(tx_sets_);
     tx_sets_.clear();

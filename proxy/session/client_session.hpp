@@ -8,6 +8,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <unordered_map>
 
@@ -18,11 +19,13 @@
 #include "proxy/protocol/frame_reader.hpp"
 #include "proxy/protocol/sql_error.hpp"
 #include "proxy/protocol/stream.hpp"
+#include "proxy/session/lsn_token.hpp"
 #include "proxy/session/out_batch.hpp"
 #include "proxy/session/prepared_statements.hpp"
 #include "proxy/session/reported_parameters.hpp"
 #include "proxy/session/response_tracker.hpp"
 #include "proxy/session/services.hpp"
+#include "router/parser/literal_normalizer.hpp"
 #include "router/planner/router.hpp"
 
 namespace shardline::proxy::admin {
@@ -72,7 +75,7 @@ class ClientSession final : private TrackerHooks {
   // client_session.cpp
   asio::awaitable<void> client_loop();
   asio::awaitable<bool> handle(const protocol::Frame& f);
-  asio::awaitable<bool> ensure_server(int shard);
+  asio::awaitable<bool> ensure_server(int shard, int replica);
   asio::awaitable<void> pump();
   asio::awaitable<bool> flush_to_server();
   asio::awaitable<bool> write_client(std::string_view bytes);
@@ -87,18 +90,28 @@ class ClientSession final : private TrackerHooks {
   asio::awaitable<std::optional<bool>> route_unit();
   /// Makes `server_` a server of `shard` (waiting for an idle server of another shard to be
   /// released first); false with last_error_ set if the open transaction is bound elsewhere.
-  asio::awaitable<bool> attach(int shard, bool executes = true);
+  asio::awaitable<bool> attach(int shard, bool executes = true, int replica = -1);
   asio::awaitable<bool> handle_local_unit(const protocol::Frame& f);
-  asio::awaitable<bool> switch_server(int shard);
+  asio::awaitable<bool> switch_server(int shard, int replica);
   /// Hands an idle server back to its pool once its replies are done; false if a transaction
   /// (or session pooling) keeps it.
   asio::awaitable<bool> release_idle_server();
   router::Plan plan_for(const router::RouteTemplate& t, const router::BindValues* bind);
   asio::awaitable<bool> reply_local(std::string bytes);
-  asio::awaitable<bool> run_multi(const router::Plan& plan, std::string_view sql);
+  /// `request`: the bytes each shard gets (a Query for `sql` when empty); `keep_parse` says which
+  /// ParseCompletes of an extended request the client asked for (the others were added here).
+  asio::awaitable<bool> run_multi(const router::Plan& plan, std::string_view sql, std::string_view request = {},
+                                  const std::vector<bool>& keep_parse = {});
+  /// Builds the shard request of a multi-shard extended unit: statements made unnamed.
+  std::optional<std::string> multi_shard_unit(std::span<const char> unit, std::vector<bool>& keep_parse);
   asio::awaitable<bool> run_copy_in(const router::TemplateStatement& st, std::string_view sql);
   bool in_transaction() const { return held_ || tx_status_ != 'I'; }
   int default_shard() const { return server_ ? shard_ : services_.schema->home_shard(); }
+  static bool is_proxy_setting(const router::Statement& st);
+  /// SET/RESET/SHOW shardline.*: an error, or the command tag (and for SHOW the name and value).
+  std::optional<protocol::SqlError> proxy_setting(const router::Statement& st, std::string& tag,
+                                                  std::optional<std::pair<std::string, std::string>>& shown);
+  std::string lsn_token() const;
   bool handle_parse(const protocol::Frame& f);
   bool handle_bind(const protocol::Frame& f);
   bool handle_describe_or_close(const protocol::Frame& f);
@@ -118,6 +131,13 @@ class ClientSession final : private TrackerHooks {
   void apply_sets(const std::vector<SetChange>& sets);
   void execute_succeeded(const Pending& p) override;
   void error_seen() override { error_in_tx_ = true; }
+  std::string lsn_learned(std::string_view lsn_text) override;
+  /// A replica of `shard` that may answer this read under the session's consistency, or -1.
+  int pick_replica(int shard, const router::RouteTemplate& t);
+  /// Queues SELECT pg_current_wal_lsn() behind a commit on the current (primary) server.
+  void push_lsn_probe();
+  /// After forwarding statements to a primary: probe the commit LSN when they end a write.
+  void note_writes(bool writes, bool has_begin, bool has_commit, bool was_in_tx);
   /// SET/RESET carried by a statement, to record when its Execute succeeds.
   static std::vector<SetChange> set_changes(const router::RouteTemplate& t);
 
@@ -162,19 +182,33 @@ class ClientSession final : private TrackerHooks {
 
   // ---- routing ----
   std::optional<std::string> tenant_;   ///< SET shardline.tenant
+  config::Consistency consistency_ = config::Consistency::Session;  ///< SET shardline.consistency
+  std::vector<ShardLsn> read_after_;    ///< SET shardline.read_after, parsed
+  std::string read_after_text_;
+  std::vector<std::uint64_t> session_lsn_;  ///< per shard: an LSN at or after this session's last commit
+  std::vector<bool> lsn_unknown_;           ///< per shard: a write whose LSN was not learned (COPY)
   int shard_ = -1;                      ///< physical shard of server_
+  int replica_ = -1;                    ///< its replica index, -1 for the primary
+  bool tx_wrote_ = false;               ///< the open transaction wrote on its primary
+  // What the current extended unit does, for the commit-LSN probe at its Sync.
+  bool unit_writes_ = false, unit_begin_ = false, unit_commit_ = false, unit_in_tx_ = false;
   bool held_ = false;                   ///< BEGIN received, not yet bound to a shard
   bool held_failed_ = false;            ///< an error happened in the held transaction
   std::string held_sql_;                ///< BEGIN (and savepoints) to replay on the bound shard
   bool unit_routed_ = false;            ///< the current extended-protocol unit has a target
   bool unit_local_ = false;             ///< the unit only opens/ends a held transaction: answer it here
   std::string unit_local_tag_;          ///< its command tag (BEGIN, COMMIT, ROLLBACK, SET, SHOW)
-  std::optional<std::string> unit_local_show_;     ///< SHOW shardline.tenant: the value
+  std::optional<std::pair<std::string, std::string>> unit_local_show_;  ///< SHOW shardline.*: name, value
   std::optional<protocol::SqlError> unit_local_error_;  ///< e.g. an unknown shardline.* name
   bool unit_open_ = false;              ///< extended messages sent since the last Sync
+  std::optional<router::Plan> unit_multi_;  ///< the unit runs on several shards at its Sync
+  std::string unit_multi_request_;
+  std::vector<bool> unit_multi_keep_parse_;
   bool forward_sync_ = false;           ///< the unit failed in the proxy but the server must see Sync
   std::string unnamed_query_;           ///< query of the last unnamed Parse
   router::BindValues bind_scratch_;     ///< reused by route_unit: no allocation per Bind
+  router::NormalizedQuery normalized_;  ///< reused: the shape of the last simple query
+  router::BindValues literal_bind_;     ///< its literals, as bound values (views into normalized_)
   std::vector<std::int16_t> format_scratch_;
 
   friend asio::awaitable<void> run_session(tcp::socket, Services&);

@@ -61,7 +61,8 @@ std::string query_message(std::string_view sql) {
 
 }  // namespace
 
-asio::awaitable<bool> ClientSession::run_multi(const router::Plan& plan, std::string_view sql) {
+asio::awaitable<bool> ClientSession::run_multi(const router::Plan& plan, std::string_view sql, std::string_view request,
+                                              const std::vector<bool>& keep_parse) {
   const auto& names = services_.directory->shard_names();
   std::string out;
   protocol::MessageWriter w(out);
@@ -118,7 +119,7 @@ asio::awaitable<bool> ClientSession::run_multi(const router::Plan& plan, std::st
         req += query_message("BEGIN");
         ++skip;
       }
-      req += query_message(sqls[i]);
+      req += request.empty() ? query_message(sqls[i]) : std::string(request);
       skips[i] = skip;
       boost::system::error_code ec;
       co_await server.stream().write_all(req, ec);
@@ -137,6 +138,15 @@ asio::awaitable<bool> ClientSession::run_multi(const router::Plan& plan, std::st
   std::vector<exec::ShardReply> results;
   std::vector<std::string> failed;
   for (std::size_t i = 0; i < targets.size(); ++i) {
+    if (!keep_parse.empty()) {  // drop the ParseCompletes of Parses the proxy added
+      std::vector<std::string> kept;
+      std::size_t k = 0;
+      for (auto& m : replies[i]) {
+        if (m[0] == '1' && k < keep_parse.size() && !keep_parse[k++]) continue;
+        kept.push_back(std::move(m));
+      }
+      replies[i] = std::move(kept);
+    }
     results.push_back(exec::ShardReply{names[std::size_t(targets[i])], replies[i]});
     if (!io_ok[i] || sync_failed[i] || results.back().error_index() >= 0) failed.push_back(names[std::size_t(targets[i])]);
   }

@@ -16,6 +16,7 @@ std::shared_ptr<const PreparedStatement> StatementRegistry::intern(std::string_v
   st->id = next_id_++;
   st->server_name = "_sl" + std::to_string(st->id);
   st->query = std::string(query);
+  st->param_types = std::string(param_types);
   protocol::MessageWriter w(st->parse_message);
   w.begin('P').cstr(st->server_name).cstr(query).raw(param_types).end();
   slot = st;

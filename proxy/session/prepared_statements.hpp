@@ -16,6 +16,7 @@ struct PreparedStatement {
   std::uint64_t id;
   std::string server_name;
   std::string query;
+  std::string param_types;  ///< the Parse message's parameter-type part (count + OIDs)
   /// A complete Parse message under server_name, ready to send to a server that lacks it.
   std::string parse_message;
 };

@@ -50,6 +50,7 @@ asio::awaitable<void> ProxyServer::relearn_key_types() {
 }
 
 ProxyServer::~ProxyServer() {
+  if (lag_monitor_) lag_monitor_->stop();
   if (watcher_) watcher_->stop();
   control_.join();
 }
@@ -93,6 +94,15 @@ void ProxyServer::start() {
                cfg.shards.size(), cfg.pool.mode == config::PoolMode::Transaction ? "transaction" : "session",
                cfg.pool.size);
   services_.cluster.start_maintenance();
+  bool any_replica = false;
+  for (const auto& sh : cfg.shards) any_replica = any_replica || !sh.replicas.empty();
+  if (any_replica) {
+    // Replica health and lag, polled off this thread; each round's snapshot replaces the last.
+    lag_monitor_ = std::make_unique<control::LagMonitor>(cfg, [this](std::shared_ptr<const control::ReplicaSnapshot> snap) {
+      asio::post(io_, [this, snap] { services_.replicas = snap; });
+    });
+    lag_monitor_->start();
+  }
   signals_.async_wait([this](boost::system::error_code e, int sig) {
     if (!e) on_signal(sig);
   });

@@ -15,6 +15,7 @@
 
 #include "config/config.hpp"
 #include "proxy/control/directory_watcher.hpp"
+#include "proxy/control/lag_monitor.hpp"
 #include "proxy/session/services.hpp"
 
 namespace shardline::proxy::session {
@@ -47,6 +48,7 @@ class ProxyServer {
   /// Control plane: blocking libpq work (key types after DDL) off the data-plane thread.
   boost::asio::thread_pool control_{1};
   std::unique_ptr<control::DirectoryWatcher> watcher_;
+  std::unique_ptr<control::LagMonitor> lag_monitor_;
 };
 
 }  // namespace shardline::proxy::session

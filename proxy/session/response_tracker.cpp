@@ -1,5 +1,7 @@
 #include "proxy/session/response_tracker.hpp"
 
+#include "proxy/protocol/frame_reader.hpp"
+
 namespace shardline::proxy::session {
 
 void ResponseTracker::emit_ready_synthetic(OutBatch& out) {
@@ -14,7 +16,8 @@ void ResponseTracker::skip_to_sync(TrackerHooks& hooks) {
   // and a Parse among them did not create its statement.
   while (!queue_.empty() && queue_.front().kind != Expect::Sync &&
          queue_.front().kind != Expect::SimpleQuery && queue_.front().kind != Expect::StateSync &&
-         queue_.front().kind != Expect::Swallow && queue_.front().kind != Expect::FailingQuery) {
+         queue_.front().kind != Expect::Swallow && queue_.front().kind != Expect::FailingQuery &&
+         queue_.front().kind != Expect::LsnProbe) {
     const auto& p = queue_.front();
     if (p.kind == Expect::Parse || p.kind == Expect::InjectedParse) hooks.parse_not_applied(p);
     queue_.pop_front();
@@ -54,6 +57,17 @@ void ResponseTracker::on_server_message(char tag, std::string_view whole, std::s
       }
       break;
     case Expect::Swallow:
+      if (tag == 'Z') queue_.pop_front();
+      break;
+    case Expect::LsnProbe:
+      if (tag == 'D' && body.size() >= 6) {
+        // DataRow: int16 count, int32 length, value.
+        std::uint32_t len = protocol::read_u32(body.data() + 2);
+        if (len != 0xffffffffu && 6 + std::size_t(len) <= body.size()) {
+          std::string status = hooks.lsn_learned(body.substr(6, len));
+          if (!status.empty()) out.own_bytes(status);
+        }
+      }
       if (tag == 'Z') queue_.pop_front();
       break;
     case Expect::FailingQuery:

@@ -32,6 +32,7 @@ enum class Expect : std::uint8_t {
   ClosePortal,
   Sync,
   Synthetic,      ///< a reply the proxy makes itself (bytes), emitted when its turn comes
+  LsnProbe,       ///< proxy's SELECT pg_current_wal_lsn() after a commit: swallowed, value reported
 };
 
 /// A SET/RESET seen in a client's query, applied to the tracked state only if it succeeded.
@@ -68,6 +69,8 @@ class TrackerHooks {
   virtual void execute_succeeded(const Pending& p) = 0;
   /// An ErrorResponse passed to the client.
   virtual void error_seen() = 0;
+  /// The commit-LSN probe answered; returns a message for the client (ParameterStatus) or "".
+  virtual std::string lsn_learned(std::string_view lsn_text) = 0;
 };
 
 /// FIFO of Pending over one vector: no allocation until first used (idle clients cost nothing)

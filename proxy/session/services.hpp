@@ -13,6 +13,7 @@
 
 #include "config/config.hpp"
 #include "proxy/backend/cluster.hpp"
+#include "proxy/control/replica_state.hpp"
 #include "proxy/protocol/scram.hpp"
 #include "proxy/session/prepared_statements.hpp"
 #include "router/directory/directory_snapshot.hpp"
@@ -57,6 +58,8 @@ struct Services {
   std::shared_ptr<const router::DirectorySnapshot> directory;
   std::shared_ptr<const router::ShardingSchema> schema;
   router::TemplateCache templates;
+  /// Replica health and lag from the control plane's lag monitor (null until its first round).
+  std::shared_ptr<const control::ReplicaSnapshot> replicas;
   void set_schema(std::shared_ptr<const router::ShardingSchema> s) {
     schema = std::move(s);
     templates.clear();

@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <numeric>
+#include <set>
 
 #include "router/parser/parse_tree.hpp"
 
@@ -378,6 +379,15 @@ class Analyzer {
   }
 
   void note_function(const PgQuery__FuncCall* f) {
+    if (f->n_funcname > 0) {
+      const Node* last = f->funcname[f->n_funcname - 1];
+      const bool qualified_elsewhere =
+          f->n_funcname > 1 && f->funcname[0]->node_case == PG_QUERY__NODE__NODE_STRING &&
+          std::string_view(f->funcname[0]->string->sval) != "pg_catalog";
+      if (!last || last->node_case != PG_QUERY__NODE__NODE_STRING || qualified_elsewhere ||
+          !is_read_only_builtin(lower(last->string->sval)))
+        unsafe_function_ = true;
+    }
     if (f->over) window_or_agg_ = "window functions";
     if (f->agg_star || f->agg_distinct || f->n_agg_order || f->agg_filter) window_or_agg_ = "aggregates";
     if (f->n_funcname == 0) return;
@@ -645,7 +655,31 @@ class Analyzer {
     }
   }
 
+  /// Built-ins that only read: safe on a replica. Anything else (nextval, setval, advisory
+  /// locks, pg_notify, set_config, dblink, user-defined functions) goes to the primary.
+  static bool is_read_only_builtin(const std::string& name) {
+    static const std::set<std::string> kSafe = {
+        "count", "sum", "avg", "min", "max", "array_agg", "string_agg", "bool_and", "bool_or", "every",
+        "json_agg", "jsonb_agg", "json_object_agg", "jsonb_object_agg", "stddev", "variance",
+        "now", "random", "clock_timestamp", "statement_timestamp", "transaction_timestamp", "timeofday",
+        "date_trunc", "date_part", "extract", "age", "to_char", "to_date", "to_timestamp", "to_number",
+        "make_date", "make_timestamp", "make_interval", "justify_interval",
+        "abs", "round", "trunc", "ceil", "ceiling", "floor", "mod", "power", "sqrt", "greatest", "least",
+        "coalesce", "nullif", "lower", "upper", "length", "char_length", "octet_length", "substring", "substr",
+        "position", "strpos", "trim", "btrim", "ltrim", "rtrim", "replace", "concat", "concat_ws", "format",
+        "left", "right", "lpad", "rpad", "split_part", "starts_with", "md5", "encode", "decode", "reverse",
+        "regexp_replace", "regexp_match", "regexp_matches", "string_to_array", "array_to_string",
+        "array_length", "cardinality", "unnest", "generate_series", "jsonb_build_object", "json_build_object",
+        "jsonb_build_array", "json_build_array", "jsonb_extract_path", "jsonb_extract_path_text",
+        "to_json", "to_jsonb", "row_to_json", "jsonb_array_elements", "jsonb_each", "jsonb_typeof",
+        "gen_random_uuid", "pg_is_in_recovery", "inet_server_port", "inet_server_addr", "pg_backend_pid",
+        "current_setting", "version", "pg_last_wal_replay_lsn", "pg_last_xact_replay_timestamp",
+        "row_number", "rank", "dense_rank", "lag", "lead", "first_value", "last_value"};
+    return kSafe.count(name) > 0;
+  }
+
   void finish() {
+    out_.replica_safe = !unsafe_function_;
     if (out_.needs_merge.empty() && !nested_merge_.empty()) out_.needs_merge = nested_merge_;
     if (mark_unknown_rel_) {
       facts_.atoms.clear();  // be conservative: no restriction is trusted
@@ -683,6 +717,7 @@ class Analyzer {
   std::set<std::string> cte_names_;
   std::string window_or_agg_;
   std::string nested_merge_;
+  bool unsafe_function_ = false;
   int in_subquery_ = 0;
   int insert_target_ = -1;
   bool mark_unknown_rel_ = false;
@@ -764,6 +799,8 @@ std::shared_ptr<const RouteTemplate> build_route_template(std::string_view sql, 
       Analyzer an(schema, ts);
       an.statement(raw[i]->stmt);
     }
+    const bool read_kind = ts.info.kind == StatementKind::Select || ts.info.kind == StatementKind::Show;
+    ts.replica_safe = ts.replica_safe && read_kind && !ts.info.writes && !ts.info.locking;
     t->statements.push_back(std::move(ts));
   }
   return t;

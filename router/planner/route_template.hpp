@@ -48,6 +48,10 @@ struct TemplateStatement {
   /// needs_merge is then empty: the scatter path combines the shards' single rows.
   std::vector<Aggregate> aggregates;
   bool updates_key = false;                  ///< UPDATE ... SET key = ...
+  /// A read a replica may answer: SELECT/SHOW without locking or writes, and every function
+  /// called is a built-in known to have no side effects (nextval, advisory locks, set_config
+  /// or a user-defined function send it to the primary).
+  bool replica_safe = false;
   /// INSERT ... VALUES into a sharded table: the key of each row (empty if not found).
   bool insert_values = false;
   std::vector<std::optional<KeyValue>> insert_keys;

@@ -90,7 +90,22 @@ Plan route_statement(const RouteTemplate& t, const TemplateStatement& s, const R
   };
   const bool ddl = s.info.kind == StatementKind::Ddl;
 
-  if (!s.has_sharded && !s.has_reference && !s.has_unsharded) return p;  // Any
+  // A hint fixes the tenant for every sharded table of the statement; a statement without
+  // tables goes to the tenant's shard too (e.g. SELECT inet_server_port() with a hint).
+  std::optional<std::string> hint = ctx.session_tenant ? ctx.session_tenant : t.hint_tenant;
+  if (!s.has_sharded && !s.has_reference && !s.has_unsharded) {
+    if (hint && s.info.kind != StatementKind::Transaction && s.info.kind != StatementKind::Set &&
+        s.info.kind != StatementKind::Empty) {
+      std::string err;
+      KeyType type = looks_integer(*hint) ? KeyType::BigInt : KeyType::Text;
+      if (auto l = logical_shard_of_text(type, *hint, ctx.schema.logical_shards(), &err)) {
+        p.kind = RouteKind::Single;
+        p.shards = {ctx.directory.physical(*l)};
+        if (ctx.explain) p.reason = "tenant hint " + *hint;
+      }
+    }
+    return p;
+  }
   if (!s.has_sharded) {
     if (s.has_unsharded) {  // unsharded tables live on the home shard (reference tables too)
       p.kind = RouteKind::Single;
@@ -121,8 +136,6 @@ Plan route_statement(const RouteTemplate& t, const TemplateStatement& s, const R
                                s.unsharded_names.front() + ", which lives only on the home shard");
   }
 
-  // A hint fixes the tenant for every sharded table of the statement.
-  std::optional<std::string> hint = ctx.session_tenant ? ctx.session_tenant : t.hint_tenant;
   std::string error;
   if (hint) {
     KeyValue v;

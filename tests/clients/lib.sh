@@ -278,3 +278,67 @@ run_client() {
     fail "$label exited with status $rc although it reported no failure"
   fi
 }
+
+# ---- a second proxy that shards tables ---------------------------------------------------------
+
+SL_SHARDED_PID=""
+SL_SHARDED_PORT=""
+
+# stop_sharded_proxy: stops the proxy start_sharded_proxy started (SIGTERM, then SIGKILL after
+# 10 s); harmless when none runs.
+stop_sharded_proxy() {
+  local i
+  [ -n "$SL_SHARDED_PID" ] || return 0
+  kill -TERM "$SL_SHARDED_PID" 2>/dev/null
+  for i in $(seq 1 100); do
+    kill -0 "$SL_SHARDED_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$SL_SHARDED_PID" 2>/dev/null; then
+    echo "$SL_NAME: the sharding proxy (pid $SL_SHARDED_PID) ignored SIGTERM for 10 s; sending SIGKILL" >&2
+    kill -KILL "$SL_SHARDED_PID" 2>/dev/null
+  fi
+  wait "$SL_SHARDED_PID" 2>/dev/null
+  SL_SHARDED_PID=""
+}
+
+# start_sharded_proxy SHARDING_YAML: after start_demo, runs `shardline serve` on the demo's
+# servers with the demo config's one-line `sharding:` replaced by SHARDING_YAML (complete lines,
+# starting with `sharding:`), listening on a free port next to the demo proxy's. The demo proxy
+# itself shards no table, so tests of sharded tables need this one. Waits (60 s at most) until it
+# answers SELECT 1; sets SL_SHARDED_PORT and SL_SHARDED_PID; stops it on exit before lib.sh's
+# cleanup. Exits the test, printing the proxy's log, when it does not come up.
+start_sharded_proxy() {
+  local demo_config="$SL_WORK/cluster/shardline.yaml" p deadline
+  for p in $((SL_PORT + 1)) $((SL_PORT + 2)) $((SL_PORT + 3)); do
+    if port_free "$p"; then SL_SHARDED_PORT=$p; break; fi
+  done
+  if [ -z "$SL_SHARDED_PORT" ]; then
+    echo "$SL_NAME: no free port next to $SL_PORT for the sharding proxy" >&2
+    exit 2
+  fi
+  if ! grep -q '^sharding: ' "$demo_config" || ! grep -q '^listen: ' "$demo_config"; then
+    echo "$SL_NAME: the demo config $demo_config has no one-line 'listen:' and 'sharding:' to replace:" >&2
+    cat "$demo_config" >&2
+    exit 2
+  fi
+  SL_SHARDING_YAML="$1" awk -v port="$SL_SHARDED_PORT" '
+    /^listen: / { print "listen: {host: 127.0.0.1, port: " port "}"; next }
+    /^sharding: / { print ENVIRON["SL_SHARDING_YAML"]; next }
+    { print }' "$demo_config" >"$SL_WORK/sharded.yaml"
+  # lib.sh's cleanup reads the exit status first: hand it over unchanged.
+  trap 'rc=$?; stop_sharded_proxy; (exit $rc); cleanup' EXIT
+  "$SL_BIN" serve --config "$SL_WORK/sharded.yaml" >"$SL_WORK/sharded.log" 2>&1 </dev/null &
+  SL_SHARDED_PID=$!
+  deadline=$((SECONDS + 60))
+  until [ "$(PGPASSWORD="$SL_PASSWORD" timeout 10 psql -X -At -h 127.0.0.1 -p "$SL_SHARDED_PORT" \
+    -U "$SL_USER" -d "$SL_DATABASE" -c 'SELECT 1' 2>/dev/null)" == "1" ]; do
+    if ! kill -0 "$SL_SHARDED_PID" 2>/dev/null || [ "$SECONDS" -ge "$deadline" ]; then
+      echo "$SL_NAME: the sharding proxy did not answer on port $SL_SHARDED_PORT; config and log:" >&2
+      cat "$SL_WORK/sharded.yaml" "$SL_WORK/sharded.log" >&2
+      exit 2
+    fi
+    sleep 0.2
+  done
+  echo "# $SL_NAME: sharding proxy ready on 127.0.0.1:$SL_SHARDED_PORT (config $SL_WORK/sharded.yaml)"
+}

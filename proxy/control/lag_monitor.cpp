@@ -1,0 +1,530 @@
+#include "proxy/control/lag_monitor.hpp"
+
+#include <libpq-fe.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <utility>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "proxy/control/conninfo.hpp"
+
+namespace shardline::control {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using SysClock = std::chrono::system_clock;
+
+/// Thrown inside the monitor thread when stop() wakes it; unwinds to run().
+struct Stopped {};
+
+/// One statement for primaries and replicas alike, so a configured primary that is in recovery
+/// and a replica that was promoted are both noticed. The CASEs keep the functions that raise an
+/// error in the wrong role (pg_current_wal_lsn on a standby, pg_is_wal_replay_paused on a
+/// primary) from running there.
+constexpr const char* kProbeSql =
+    "SELECT pg_is_in_recovery(), "
+    "CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn() END, "
+    "pg_last_wal_replay_lsn(), "
+    "CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused() ELSE false END, "
+    "extract(epoch FROM pg_last_xact_replay_timestamp())";
+
+struct ConnCloser {
+  void operator()(PGconn* c) const { PQfinish(c); }
+};
+struct ResultDeleter {
+  void operator()(PGresult* r) const { PQclear(r); }
+};
+using Result = std::unique_ptr<PGresult, ResultDeleter>;
+
+/// libpq's message on one line (it spreads FATAL text and hints over several).
+std::string one_line(std::string raw) {
+  std::string s;
+  for (const char c : raw) {
+    if (c == '\n' || c == '\t' || c == '\r') {
+      if (!s.empty() && s.back() != ' ') s += ' ';
+    } else {
+      s += c;
+    }
+  }
+  while (!s.empty() && s.back() == ' ') s.pop_back();
+  return s;
+}
+
+std::string libpq_error(PGconn* conn) {
+  if (conn == nullptr) return "out of memory";
+  std::string s = one_line(PQerrorMessage(conn));
+  return s.empty() ? "connection lost" : s;
+}
+
+/// libpq prints notices, and the FATAL a server sends an idle session when it shuts down, on
+/// stderr unless told otherwise; the monitor reports failures itself, so these go to the debug log.
+void log_notice(void* label, const char* message) {
+  spdlog::debug("lag monitor: {}: {}", *static_cast<const std::string*>(label), one_line(message));
+}
+
+std::int64_t ceil_ms(Clock::duration d) {
+  return std::max<std::int64_t>(0, std::chrono::ceil<std::chrono::milliseconds>(d).count());
+}
+
+}  // namespace
+
+/// What one server answered to kProbeSql.
+struct Probe {
+  bool in_recovery = false;
+  std::optional<Lsn> current_lsn;  ///< primaries only
+  std::optional<Lsn> replay_lsn;   ///< NULL on a server that never was in recovery
+  bool replay_paused = false;
+  std::optional<SysClock::time_point> last_xact_replay;
+  Clock::time_point sent_at;  ///< when the query left: no later than when the server evaluated it
+  SysClock::time_point received_at;
+};
+
+namespace {
+
+/// Parses the probe's single row; throws std::runtime_error naming what is wrong.
+Probe parse_probe(const PGresult* r) {
+  if (PQntuples(r) != 1 || PQnfields(r) != 5)
+    throw std::runtime_error(fmt::format("the probe returned {} rows of {} columns, expected 1 of 5", PQntuples(r),
+                                         PQnfields(r)));
+  const auto text = [&](int col) -> std::optional<std::string> {
+    if (PQgetisnull(r, 0, col)) return std::nullopt;
+    return std::string(PQgetvalue(r, 0, col));
+  };
+  const auto boolean = [&](int col) {
+    const auto v = text(col);
+    if (v == "t") return true;
+    if (v == "f") return false;
+    throw std::runtime_error(fmt::format("column {} of the probe is `{}`, not a boolean", col + 1, v.value_or("NULL")));
+  };
+  const auto lsn = [&](int col) -> std::optional<Lsn> {
+    const auto v = text(col);
+    if (!v) return std::nullopt;
+    auto parsed = Lsn::parse(*v);
+    if (!parsed) throw std::runtime_error(fmt::format("column {} of the probe is `{}`, not an LSN", col + 1, *v));
+    return parsed;
+  };
+  Probe p;
+  p.in_recovery = boolean(0);
+  p.current_lsn = lsn(1);
+  p.replay_lsn = lsn(2);
+  p.replay_paused = boolean(3);
+  if (const auto v = text(4)) {
+    char* end = nullptr;
+    const double seconds = std::strtod(v->c_str(), &end);
+    if (end == v->c_str() || *end != '\0' || !std::isfinite(seconds))
+      throw std::runtime_error(fmt::format("column 5 of the probe is `{}`, not an epoch", *v));
+    p.last_xact_replay = SysClock::time_point(
+        std::chrono::duration_cast<SysClock::duration>(std::chrono::duration<double>(seconds)));
+  }
+  return p;
+}
+
+}  // namespace
+
+struct LagMonitor::Server {
+  enum class Phase { Down, Connecting, Idle, Flushing, Waiting };
+
+  std::size_t shard = 0;
+  int replica = -1;  ///< -1: the shard's primary
+  config::Endpoint endpoint;
+  std::string conninfo;
+  std::string label;  ///< "s0 replica 0 (127.0.0.1:15401)", for the log
+
+  std::unique_ptr<PGconn, ConnCloser> conn;
+  Phase phase = Phase::Down;
+  PostgresPollingStatusType connect_status = PGRES_POLLING_WRITING;
+  Clock::time_point connect_deadline;
+  Clock::time_point sent_at;
+  Clock::time_point query_deadline;
+
+  // This round.
+  bool pending = false;         ///< no answer or failure yet
+  std::optional<Probe> answer;  ///< arrived during this round
+  std::string error;            ///< why there is no answer
+  SysClock::time_point failed_at;
+
+  // Across rounds.
+  std::optional<Probe> last_answer;
+  bool promoted = false;
+  bool logged_ok = true;  ///< health last written to the log (servers start presumed healthy)
+
+  bool is_primary() const { return replica < 0; }
+};
+
+LagMonitor::LagMonitor(config::Config cfg, Publish publish)
+    : cfg_(std::move(cfg)), publish_(std::move(publish)) {
+  if (!publish_) throw std::invalid_argument("LagMonitor needs a publish callback");
+  if (cfg_.replicas.poll_interval_ms <= 0)
+    throw std::invalid_argument(
+        fmt::format("replicas.poll_interval_ms must be positive, not {}", cfg_.replicas.poll_interval_ms));
+  interval_ = std::chrono::milliseconds(cfg_.replicas.poll_interval_ms);
+  hard_timeout_ = std::max<std::chrono::milliseconds>(std::chrono::seconds(1), interval_);
+
+  config::Backend backend = cfg_.backend;
+  backend.connect_timeout_ms = static_cast<int>(hard_timeout_.count());
+  // The server gives up on a probe no later than we do, so a hung probe never holds a backend.
+  const std::string options = fmt::format(" options='-c statement_timeout={}'", hard_timeout_.count());
+  for (std::size_t i = 0; i < cfg_.shards.size(); ++i) {
+    const auto& shard = cfg_.shards[i];
+    estimators_.emplace_back();
+    for (int r = -1; r < static_cast<int>(shard.replicas.size()); ++r) {
+      auto s = std::make_unique<Server>();
+      s->shard = i;
+      s->replica = r;
+      s->endpoint = r < 0 ? shard.primary : shard.replicas[static_cast<std::size_t>(r)];
+      s->conninfo = libpq_conninfo(backend, s->endpoint, "shardline-control") + options;
+      s->label = r < 0 ? fmt::format("{} primary ({}:{})", shard.name, s->endpoint.host, s->endpoint.port)
+                       : fmt::format("{} replica {} ({}:{})", shard.name, r, s->endpoint.host, s->endpoint.port);
+      servers_.push_back(std::move(s));
+    }
+  }
+  wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (wake_fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
+}
+
+LagMonitor::~LagMonitor() {
+  stop();
+  ::close(wake_fd_);
+}
+
+void LagMonitor::start() {
+  if (thread_.joinable() || stopping_.load()) throw std::logic_error("LagMonitor::start called twice");
+  thread_ = std::thread([this] { run(); });
+}
+
+void LagMonitor::stop() {
+  stopping_.store(true);
+  const std::uint64_t one = 1;
+  [[maybe_unused]] const auto n = ::write(wake_fd_, &one, sizeof one);
+  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+}
+
+void LagMonitor::run() {
+  try {
+    while (!stopping_.load()) {
+      const auto round_end = Clock::now() + interval_;
+      begin_round();
+      service(round_end, true);
+      end_round();
+      auto snapshot = build_snapshot();
+      latest_.store(snapshot);
+      try {
+        publish_(std::move(snapshot));
+      } catch (const std::exception& e) {
+        spdlog::error("lag monitor: the publish callback threw: {}", e.what());
+      }
+      // Connections still being opened make progress while we wait for the next round.
+      service(round_end, false);
+    }
+  } catch (const Stopped&) {
+  } catch (const std::exception& e) {
+    // Only poll() itself failing gets here; nothing sensible is left to do but say so.
+    spdlog::critical("lag monitor stopped: {}", e.what());
+  }
+  for (auto& s : servers_) s->conn.reset();
+}
+
+void LagMonitor::begin_round() {
+  collecting_ = true;
+  for (auto& sp : servers_) {
+    Server& s = *sp;
+    s.pending = true;
+    s.answer.reset();
+    s.error.clear();
+    switch (s.phase) {
+      case Server::Phase::Down: start_connect(s); break;
+      case Server::Phase::Idle: send_probe(s); break;
+      // A connection being opened, or a probe from an earlier round still unanswered: an answer
+      // arriving now is as good as a fresh one (its replay LSN can only be older, so the lag
+      // computed from it errs high).
+      case Server::Phase::Connecting:
+      case Server::Phase::Flushing:
+      case Server::Phase::Waiting: break;
+    }
+  }
+}
+
+void LagMonitor::service(Clock::time_point until, bool until_answered) {
+  std::vector<pollfd> fds;
+  std::vector<Server*> owners;
+  for (;;) {
+    if (until_answered &&
+        std::none_of(servers_.begin(), servers_.end(), [](const auto& s) { return s->pending; }))
+      return;
+    fds.assign(1, pollfd{wake_fd_, POLLIN, 0});
+    owners.assign(1, nullptr);
+    for (auto& sp : servers_) {
+      short events = 0;
+      switch (sp->phase) {
+        case Server::Phase::Down: break;
+        case Server::Phase::Connecting:
+          events = sp->connect_status == PGRES_POLLING_READING ? POLLIN : POLLOUT;
+          break;
+        case Server::Phase::Flushing: events = POLLIN | POLLOUT; break;
+        // Idle connections are watched too, so a server that shuts down is noticed at once.
+        case Server::Phase::Idle:
+        case Server::Phase::Waiting: events = POLLIN; break;
+      }
+      if (events == 0) continue;
+      fds.push_back({PQsocket(sp->conn.get()), events, 0});
+      owners.push_back(sp.get());
+    }
+    const auto left = until - Clock::now();
+    if (left <= Clock::duration::zero()) return;
+    const int timeout = static_cast<int>(std::min<std::int64_t>(ceil_ms(left), 60'000));
+    const int n = ::poll(fds.data(), fds.size(), timeout);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw std::system_error(errno, std::generic_category(), "poll");
+    }
+    if (fds[0].revents != 0) throw Stopped{};
+    for (std::size_t i = 1; i < fds.size(); ++i) {
+      if (fds[i].revents == 0) continue;
+      Server& s = *owners[i];
+      switch (s.phase) {
+        case Server::Phase::Connecting: advance_connect(s); break;
+        case Server::Phase::Flushing:
+          if ((fds[i].revents & (POLLIN | POLLERR | POLLHUP)) != 0 && PQconsumeInput(s.conn.get()) == 0) {
+            fail(s, libpq_error(s.conn.get()));
+            break;
+          }
+          flush(s);
+          break;
+        case Server::Phase::Waiting: read_answer(s); break;
+        case Server::Phase::Idle:
+          // Between probes a server only speaks to end the session (e.g. FATAL 57P01 on shutdown)
+          // or to send a notice.
+          // A closed socket makes PQconsumeInput fail (after it read the server's last words).
+          if (PQconsumeInput(s.conn.get()) == 0 || PQstatus(s.conn.get()) == CONNECTION_BAD) {
+            fail(s, "connection closed by the server: " + libpq_error(s.conn.get()));
+          } else {
+            while (PGnotify* note = PQnotifies(s.conn.get())) PQfreemem(note);
+          }
+          break;
+        case Server::Phase::Down: break;
+      }
+    }
+  }
+}
+
+void LagMonitor::end_round() {
+  const auto now = Clock::now();
+  for (auto& sp : servers_) {
+    Server& s = *sp;
+    if (!s.pending) continue;
+    if (s.phase == Server::Phase::Connecting) {
+      if (now >= s.connect_deadline) {
+        fail(s, fmt::format("could not connect within {} ms", hard_timeout_.count()));
+      } else {
+        s.error = fmt::format("connecting: not ready within the poll interval ({} ms)", interval_.count());
+        s.failed_at = SysClock::now();
+      }
+    } else if (s.phase == Server::Phase::Flushing || s.phase == Server::Phase::Waiting) {
+      if (now >= s.query_deadline) {
+        fail(s, fmt::format("no answer within {} ms; connection closed", hard_timeout_.count()));
+      } else {
+        s.error = fmt::format("no answer within the poll interval ({} ms)", interval_.count());
+        s.failed_at = SysClock::now();
+      }
+    } else {
+      s.error = "no answer in this round";
+      s.failed_at = SysClock::now();
+    }
+    s.pending = false;
+  }
+  collecting_ = false;
+}
+
+void LagMonitor::start_connect(Server& s) {
+  s.conn.reset(PQconnectStart(s.conninfo.c_str()));
+  if (!s.conn || PQstatus(s.conn.get()) == CONNECTION_BAD) {
+    fail(s, "cannot connect: " + libpq_error(s.conn.get()));
+    return;
+  }
+  PQsetNoticeProcessor(s.conn.get(), &log_notice, &s.label);
+  s.phase = Server::Phase::Connecting;
+  // libpq's protocol for a non-blocking connect: behave as if PQconnectPoll had said WRITING.
+  s.connect_status = PGRES_POLLING_WRITING;
+  s.connect_deadline = Clock::now() + hard_timeout_;
+}
+
+void LagMonitor::advance_connect(Server& s) {
+  s.connect_status = PQconnectPoll(s.conn.get());
+  if (s.connect_status == PGRES_POLLING_FAILED) {
+    fail(s, "cannot connect: " + libpq_error(s.conn.get()));
+    return;
+  }
+  if (s.connect_status != PGRES_POLLING_OK) return;
+  if (PQsetnonblocking(s.conn.get(), 1) != 0) {
+    fail(s, "cannot make the connection non-blocking: " + libpq_error(s.conn.get()));
+    return;
+  }
+  s.phase = Server::Phase::Idle;
+  // A connection that completes after the round's snapshot waits for the next round's probe.
+  if (collecting_ && s.pending) send_probe(s);
+}
+
+void LagMonitor::send_probe(Server& s) {
+  s.sent_at = Clock::now();
+  s.query_deadline = s.sent_at + hard_timeout_;
+  if (PQsendQuery(s.conn.get(), kProbeSql) == 0) {
+    fail(s, "cannot send the probe: " + libpq_error(s.conn.get()));
+    return;
+  }
+  s.phase = Server::Phase::Flushing;
+  flush(s);
+}
+
+void LagMonitor::flush(Server& s) {
+  const int r = PQflush(s.conn.get());
+  if (r < 0) fail(s, "cannot send the probe: " + libpq_error(s.conn.get()));
+  else if (r == 0) s.phase = Server::Phase::Waiting;
+}
+
+void LagMonitor::read_answer(Server& s) {
+  PGconn* conn = s.conn.get();
+  if (PQconsumeInput(conn) == 0) {
+    fail(s, libpq_error(conn));
+    return;
+  }
+  std::optional<Probe> probe;
+  std::string error;
+  while (PQisBusy(conn) == 0) {
+    Result r(PQgetResult(conn));
+    if (!r) {
+      s.phase = Server::Phase::Idle;
+      break;
+    }
+    if (!error.empty() || probe) continue;  // drain whatever follows the first outcome
+    if (PQresultStatus(r.get()) != PGRES_TUPLES_OK) {
+      error = "probe failed: " + one_line(PQresultErrorMessage(r.get()));
+      continue;
+    }
+    try {
+      probe = parse_probe(r.get());
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+  }
+  if (PQstatus(conn) == CONNECTION_BAD) {
+    fail(s, error.empty() ? libpq_error(conn) : error);
+    return;
+  }
+  if (s.phase != Server::Phase::Idle) return;  // the rest of the answer is still on its way
+  if (!probe) {
+    if (error.empty()) error = "the probe returned no result";
+    s.error = error;
+    s.failed_at = SysClock::now();
+    s.answer.reset();
+    s.pending = false;
+    return;
+  }
+  probe->sent_at = s.sent_at;
+  probe->received_at = SysClock::now();
+  if (s.is_primary() && !probe->in_recovery && probe->current_lsn)
+    estimators_[s.shard].add_sample(probe->sent_at, *probe->current_lsn);
+  s.last_answer = probe;
+  if (collecting_ && s.pending) {
+    s.answer = std::move(probe);
+    s.pending = false;
+  }
+}
+
+void LagMonitor::fail(Server& s, std::string message) {
+  s.conn.reset();
+  s.phase = Server::Phase::Down;
+  s.answer.reset();
+  s.error = std::move(message);
+  s.failed_at = SysClock::now();
+  s.pending = false;
+}
+
+void LagMonitor::note_health(Server& s, bool ok, const std::string& why) {
+  if (ok == s.logged_ok) return;
+  s.logged_ok = ok;
+  if (ok) spdlog::info("lag monitor: {} is healthy again", s.label);
+  else spdlog::warn("lag monitor: {} is not usable: {}", s.label, why);
+}
+
+std::shared_ptr<const ReplicaSnapshot> LagMonitor::build_snapshot() {
+  auto snap = std::make_shared<ReplicaSnapshot>();
+  snap->generation = ++generation_;
+  const auto now = Clock::now();
+  std::vector<bool> primary_fresh(cfg_.shards.size(), false);
+  std::vector<std::string> primary_problem(cfg_.shards.size());
+  for (auto& sp : servers_) {
+    Server& s = *sp;
+    if (!s.is_primary()) continue;
+    const auto& name = cfg_.shards[s.shard].name;
+    if (const auto lsn = estimators_[s.shard].latest_lsn()) snap->primary_lsn.emplace_back(name, *lsn);
+    if (!s.answer) {
+      primary_problem[s.shard] = s.error;
+    } else if (s.answer->in_recovery || !s.answer->current_lsn) {
+      primary_problem[s.shard] = "the configured primary is in recovery";
+    } else {
+      primary_fresh[s.shard] = true;
+    }
+    note_health(s, primary_fresh[s.shard], primary_problem[s.shard]);
+  }
+
+  for (auto& sp : servers_) {
+    Server& s = *sp;
+    if (s.is_primary()) continue;
+    ReplicaStatus st;
+    st.shard = cfg_.shards[s.shard].name;
+    st.replica = s.replica;
+    st.endpoint = s.endpoint;
+    if (s.last_answer) {
+      st.in_recovery = s.last_answer->in_recovery;
+      st.replay_paused = s.last_answer->replay_paused;
+      st.replay_lsn = s.last_answer->replay_lsn.value_or(Lsn{});
+      st.last_xact_replay = s.last_answer->last_xact_replay;
+    }
+    if (s.answer && !s.answer->in_recovery && !s.promoted) {
+      s.promoted = true;
+      spdlog::warn("lag monitor: {} is no longer in recovery (promoted?); it is not used as a replica again "
+                   "until the monitor restarts", s.label);
+    }
+    st.promoted = s.promoted;
+    if (!s.answer) {
+      st.error = s.error;
+      st.sampled_at = s.failed_at;
+    } else {
+      st.reachable = true;
+      st.sampled_at = s.answer->received_at;
+      const LagEstimator& est = estimators_[s.shard];
+      if (s.promoted) {
+        st.error = s.answer->in_recovery ? "was seen out of recovery (promoted) since the monitor started"
+                                         : "not in recovery: promoted";
+      } else if (!s.answer->replay_lsn) {
+        st.error = "no replay position yet";
+      } else if (const auto e = est.estimate(*s.answer->replay_lsn, now)) {
+        st.lag_bytes = e->bytes;
+        st.lag_ms = e->ms;
+        st.lag_ms_lower_bound = e->lower_bound;
+        // Without a fresh primary sample, being at its last known position proves nothing about
+        // where the primary is now: the lag is at least the age of that sample.
+        if (!primary_fresh[s.shard]) st.lag_ms = std::max(st.lag_ms, ceil_ms(now - *est.latest_time()));
+      } else {
+        st.error = "primary position unknown: " + primary_problem[s.shard];
+      }
+    }
+    note_health(s, st.healthy(), st.error);
+    snap->replicas.push_back(std::move(st));
+  }
+  return snap;
+}
+
+}  // namespace shardline::control

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# psycopg2 (Debian's python3-psycopg2), unmodified, doing tenant CRUD with bound parameters
+# through a proxy that shards accounts and notes by tenant_id (bigint) over two shards, with plans
+# as a reference table (SPEC sections 3-5): DDL to every shard, INSERT/SELECT/UPDATE/DELETE for
+# 200 tenants, a transaction per tenant (commit and rollback), executemany, a cross-shard write in
+# one transaction (0A000, nothing left), reference-table writes on both shards, the SET and
+# comment tenant hints; then every tenant's rows are checked on the shards themselves. The checks
+# are in psycopg_sharded_client.py.
+# Usage: bash tests/clients/psycopg_sharded_test.sh <build_dir>
+. "$(dirname "$0")/lib.sh" "$1"
+
+# Debian's interpreter: a python3 earlier in PATH (pyenv, venv) may lack psycopg2.
+PY=/usr/bin/python3
+if ! "$PY" -c 'import psycopg2' 2>/dev/null; then
+  echo "psycopg_sharded: $PY cannot import psycopg2; install python3-psycopg2 (scripts/install-deps.sh)" >&2
+  exit 2
+fi
+
+start_demo 2 0
+start_sharded_proxy 'sharding:
+  logical_shards: 1024
+  key: tenant_id
+  tables: {accounts: {}, notes: {}}
+  reference_tables: [plans]'
+
+# The directory as the sharding proxy sees it (first-last=shard,...), for the client's oracle.
+directory=$(PGPASSWORD="$SL_PASSWORD" psql -X -q -At -F' ' -h 127.0.0.1 -p "$SL_SHARDED_PORT" \
+  -U "$SL_USER" -d shardline -c 'SHOW DIRECTORY' 2>&1 | awk '{ printf "%s%s-%s=%s", sep, $1, $2, $3; sep = "," }')
+check_match "SHOW DIRECTORY on the sharding proxy lists the ranges of s0 and s1" \
+  '^0-[0-9]+=s[01](,[0-9]+-[0-9]+=s[01])+$' "$directory"
+
+run_client psycopg_sharded_client.py "$PY" "$SL_CLIENTS/psycopg_sharded_client.py" 127.0.0.1 \
+  "$SL_SHARDED_PORT" "$SL_USER" "$SL_PASSWORD" "$SL_DATABASE" "$directory" \
+  "$SL_BASE_PORT" $((SL_BASE_PORT + 10))
+finish
