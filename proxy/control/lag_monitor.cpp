@@ -148,6 +148,9 @@ struct LagMonitor::Server {
   Clock::time_point connect_deadline;
   Clock::time_point sent_at;
   Clock::time_point query_deadline;
+  /// The probe's outcome so far: its result can arrive in one read and ReadyForQuery in a later one.
+  std::optional<Probe> partial;
+  std::string partial_error;
 
   // This round.
   bool pending = false;         ///< no answer or failure yet
@@ -200,7 +203,7 @@ LagMonitor::~LagMonitor() {
 }
 
 void LagMonitor::start() {
-  if (thread_.joinable() || stopping_.load()) throw std::logic_error("LagMonitor::start called twice");
+  if (thread_.joinable() || stopping_.load()) throw std::logic_error("LagMonitor::start: the monitor was already started or stopped");
   thread_ = std::thread([this] { run(); });
 }
 
@@ -230,8 +233,21 @@ void LagMonitor::run() {
     }
   } catch (const Stopped&) {
   } catch (const std::exception& e) {
-    // Only poll() itself failing gets here; nothing sensible is left to do but say so.
+    // Only poll() itself failing gets here. The last snapshot must not stay in force as if it
+    // were current: a final one takes every replica out, so reads go to the primaries.
     spdlog::critical("lag monitor stopped: {}", e.what());
+    try {
+      for (auto& s : servers_) {
+        s->answer.reset();
+        s->error = fmt::format("lag monitor stopped: {}", e.what());
+        s->failed_at = SysClock::now();
+      }
+      auto snapshot = build_snapshot();
+      latest_.store(snapshot);
+      publish_(std::move(snapshot));
+    } catch (const std::exception& again) {
+      spdlog::critical("lag monitor: cannot publish its final snapshot: {}", again.what());
+    }
   }
   for (auto& s : servers_) s->conn.reset();
 }
@@ -378,6 +394,8 @@ void LagMonitor::advance_connect(Server& s) {
 
 void LagMonitor::send_probe(Server& s) {
   s.sent_at = Clock::now();
+  s.partial.reset();
+  s.partial_error.clear();
   s.query_deadline = s.sent_at + hard_timeout_;
   if (PQsendQuery(s.conn.get(), kProbeSql) == 0) {
     fail(s, "cannot send the probe: " + libpq_error(s.conn.get()));
@@ -399,8 +417,8 @@ void LagMonitor::read_answer(Server& s) {
     fail(s, libpq_error(conn));
     return;
   }
-  std::optional<Probe> probe;
-  std::string error;
+  std::optional<Probe>& probe = s.partial;
+  std::string& error = s.partial_error;
   while (PQisBusy(conn) == 0) {
     Result r(PQgetResult(conn));
     if (!r) {
@@ -424,8 +442,7 @@ void LagMonitor::read_answer(Server& s) {
   }
   if (s.phase != Server::Phase::Idle) return;  // the rest of the answer is still on its way
   if (!probe) {
-    if (error.empty()) error = "the probe returned no result";
-    s.error = error;
+    s.error = error.empty() ? "the probe returned no result" : error;
     s.failed_at = SysClock::now();
     s.answer.reset();
     s.pending = false;
@@ -440,6 +457,7 @@ void LagMonitor::read_answer(Server& s) {
     s.answer = std::move(probe);
     s.pending = false;
   }
+  s.partial.reset();
 }
 
 void LagMonitor::fail(Server& s, std::string message) {

@@ -104,6 +104,9 @@ class ClientSession final : private TrackerHooks {
                                   const std::vector<bool>& keep_parse = {});
   /// Builds the shard request of a multi-shard extended unit: statements made unnamed.
   std::optional<std::string> multi_shard_unit(std::span<const char> unit, std::vector<bool>& keep_parse);
+  /// Leases a primary server of each shard (ascending order); the pool's error if one fails.
+  asio::awaitable<std::optional<protocol::SqlError>> acquire_primaries(const std::vector<int>& shards,
+                                                                      std::vector<backend::ServerLease>& leases);
   asio::awaitable<bool> run_copy_in(const router::TemplateStatement& st, std::string_view sql);
   bool in_transaction() const { return held_ || tx_status_ != 'I'; }
   int default_shard() const { return server_ ? shard_ : services_.schema->home_shard(); }

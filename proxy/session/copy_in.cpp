@@ -7,6 +7,7 @@
 #include <map>
 
 #include "proxy/exec/copy_splitter.hpp"
+#include "proxy/exec/server_io.hpp"
 #include "proxy/protocol/message_writer.hpp"
 #include "proxy/session/client_session.hpp"
 #include "router/sharding/shard_key.hpp"
@@ -18,30 +19,9 @@ namespace sqlstate = protocol::sqlstate;
 
 namespace {
 
-std::string query_message(std::string_view sql) {
-  std::string out;
-  protocol::MessageWriter(out).begin('Q').cstr(sql).end();
-  return out;
-}
-
-/// Reads one whole message from a server.
-asio::awaitable<std::optional<std::string>> next_message(backend::ServerConnection& server) {
-  auto& in = server.input();
-  for (;;) {
-    protocol::Frame f;
-    auto st = protocol::decode_frame(in.readable(), f);
-    if (st == protocol::DecodeStatus::Malformed) co_return std::nullopt;
-    if (st == protocol::DecodeStatus::Ok) {
-      std::string msg(in.readable().data(), f.total_size);
-      in.consume(f.total_size);
-      co_return msg;
-    }
-    boost::system::error_code ec;
-    auto n = co_await server.stream().read_some(in.prepare(8192), ec);
-    if (ec) co_return std::nullopt;
-    in.commit(n);
-  }
-}
+using exec::next_message;
+using exec::query_message;
+using exec::quote_literal;
 
 /// Sends a shard its buffered rows as one CopyData once 64 KiB have gathered (or `force`).
 asio::awaitable<bool> send_copy_data(backend::ServerConnection& server, std::string& rows, bool force) {
@@ -54,38 +34,21 @@ asio::awaitable<bool> send_copy_data(backend::ServerConnection& server, std::str
   co_return !ec;
 }
 
-std::string quote_literal(std::string_view s) {
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'') out += '\'';
-    out += c;
-  }
-  return out + "'";
-}
-
 }  // namespace
 
 asio::awaitable<bool> ClientSession::run_copy_in(const router::TemplateStatement& st, std::string_view sql) {
   const auto& names = services_.directory->shard_names();
-  const auto& cfg = services_.cluster.config();
   const int nshards = int(names.size());
   std::string out;
   protocol::MessageWriter w(out);
 
+  std::vector<int> all;
+  for (int shard = 0; shard < nshards; ++shard) all.push_back(shard);
   std::vector<backend::ServerLease> leases;
-  for (int shard = 0; shard < nshards; ++shard) {
-    SqlError err;
-    waiting_for_server_ = true;
-    auto lease = co_await services_.cluster.primary(shard).acquire(
-        backend::Clock::now() + std::chrono::milliseconds(cfg.pool.query_wait_timeout_ms), err);
-    waiting_for_server_ = false;
-    if (!lease) {
-      w.error(err);
-      w.ready_for_query('I');
-      co_return co_await write_client(out);
-    }
-    lease->client_id = std::uint64_t(pid_);
-    leases.push_back(std::move(lease));
+  if (auto err = co_await acquire_primaries(all, leases)) {
+    w.error(*err);
+    w.ready_for_query('I');
+    co_return co_await write_client(out);
   }
   auto fail = [&](SqlError e) -> std::string {
     for (auto& l : leases) l->broken = true;  // mid-COPY state: never reuse these
@@ -99,35 +62,16 @@ asio::awaitable<bool> ClientSession::run_copy_in(const router::TemplateStatement
   // The key's position: from the column list, else from the table's column order.
   int key_index = st.copy_key_column;
   if (st.copy_columns.empty()) {
-    std::string q = fmt::format(
-        "SELECT attname FROM pg_attribute WHERE attrelid = {}::regclass AND attnum > 0 AND NOT attisdropped "
-        "ORDER BY attnum",
-        quote_literal(st.copy_table));
-    boost::system::error_code ec;
-    co_await leases[0]->stream().write_all(query_message(q), ec);
-    int idx = 0;
     std::optional<SqlError> error;
-    for (;;) {
-      auto m = co_await next_message(*leases[0]);
-      if (!m) co_return co_await write_client(fail(SqlError::error(sqlstate::kConnectionFailure, "lost shard connection")));
-      char tag = (*m)[0];
-      if (tag == 'D') {
-        protocol::BodyReader r({m->data() + 5, m->size() - 5});
-        r.i16();
-        auto len = r.i32();
-        auto v = len && *len >= 0 ? r.bytes(std::size_t(*len)) : std::nullopt;
-        if (v && *v == st.copy_key) key_index = idx;
-        ++idx;
-      } else if (tag == 'E') {
-        error = protocol::parse_error_fields(std::string_view(*m).substr(5));
-      } else if (tag == 'Z') {
-        break;
-      }
-    }
-    if (error) {
-      error->severity = "ERROR";
-      co_return co_await write_client(fail(*error));
-    }
+    auto names_in_order = co_await exec::query_column(
+        *leases[0],
+        fmt::format("SELECT attname FROM pg_attribute WHERE attrelid = {}::regclass AND attnum > 0 AND NOT "
+                    "attisdropped ORDER BY attnum",
+                    quote_literal(st.copy_table)),
+        error);
+    if (error) co_return co_await write_client(fail(*error));
+    for (std::size_t i = 0; i < names_in_order.size(); ++i)
+      if (names_in_order[i] == st.copy_key) key_index = int(i);
   }
   if (key_index < 0) {
     co_return co_await write_client(fail(SqlError::error(
@@ -184,31 +128,14 @@ asio::awaitable<bool> ClientSession::run_copy_in(const router::TemplateStatement
   // proxy's back), ask the shard rather than guess.
   std::optional<router::KeyType> key_type = st.key_type;
   if (!key_type) {
-    std::string q = fmt::format(
-        "SELECT format_type(atttypid, NULL) FROM pg_attribute WHERE attrelid = {}::regclass AND attname = {}",
-        quote_literal(st.copy_table), quote_literal(st.copy_key));
-    boost::system::error_code ec;
-    co_await leases[0]->stream().write_all(query_message(q), ec);
     std::optional<SqlError> error;
-    for (;;) {
-      auto m = co_await next_message(*leases[0]);
-      if (!m) co_return co_await write_client(fail(SqlError::error(sqlstate::kConnectionFailure, "lost shard connection")));
-      char tag = (*m)[0];
-      if (tag == 'D') {
-        protocol::BodyReader r({m->data() + 5, m->size() - 5});
-        r.i16();
-        auto len = r.i32();
-        if (auto v = len && *len >= 0 ? r.bytes(std::size_t(*len)) : std::nullopt) key_type = router::key_type_from_name(*v);
-      } else if (tag == 'E') {
-        error = protocol::parse_error_fields(std::string_view(*m).substr(5));
-      } else if (tag == 'Z') {
-        break;
-      }
-    }
-    if (error) {
-      error->severity = "ERROR";
-      co_return co_await write_client(fail(*error));
-    }
+    auto type = co_await exec::query_column(
+        *leases[0],
+        fmt::format("SELECT format_type(atttypid, NULL) FROM pg_attribute WHERE attrelid = {}::regclass AND attname = {}",
+                    quote_literal(st.copy_table), quote_literal(st.copy_key)),
+        error);
+    if (error) co_return co_await write_client(fail(*error));
+    if (!type.empty() && type[0]) key_type = router::key_type_from_name(*type[0]);
     if (!key_type)
       co_return co_await write_client(fail(SqlError::error(
           sqlstate::kFeatureNotSupported,

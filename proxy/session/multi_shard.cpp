@@ -10,6 +10,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "proxy/exec/result_merger.hpp"
+#include "proxy/exec/server_io.hpp"
 #include "proxy/protocol/message_writer.hpp"
 #include "proxy/session/client_session.hpp"
 
@@ -20,46 +21,47 @@ namespace sqlstate = protocol::sqlstate;
 
 namespace {
 
+using exec::query_message;
+
 /// Reads whole messages from a server until `count` ReadyForQuery have arrived. Messages of the
 /// first `skip` queries are dropped (the proxy's own SET / BEGIN); the rest are kept.
 asio::awaitable<bool> read_replies(backend::ServerConnection& server, int count, int skip,
                                    std::vector<std::string>& kept, bool& failed_skipped) {
-  auto& in = server.input();
-  int seen = 0;
-  while (seen < count) {
-    protocol::Frame f;
-    auto st = protocol::decode_frame(in.readable(), f);
-    if (st == protocol::DecodeStatus::Malformed) co_return false;
-    if (st == protocol::DecodeStatus::NeedMoreData) {
-      boost::system::error_code ec;
-      auto n = co_await server.stream().read_some(in.prepare(8192), ec);
-      if (ec) co_return false;
-      in.commit(n);
-      continue;
-    }
-    std::string msg(in.readable().data(), f.total_size);
-    in.consume(f.total_size);
-    if (f.tag == 'Z') {
+  for (int seen = 0; seen < count;) {
+    auto msg = co_await exec::next_message(server);
+    if (!msg) co_return false;
+    const char tag = (*msg)[0];
+    if (tag == 'Z') {
       ++seen;
-      continue;
+    } else if (seen < skip) {
+      if (tag == 'E') failed_skipped = true;
+    } else if (tag != 'S') {  // ParameterStatus of our SETs: the client already knows them
+      kept.push_back(std::move(*msg));
     }
-    if (seen < skip) {
-      if (f.tag == 'E') failed_skipped = true;
-      continue;
-    }
-    if (f.tag == 'S') continue;  // ParameterStatus of our SETs: the client already knows them
-    kept.push_back(std::move(msg));
   }
   co_return true;
 }
 
-std::string query_message(std::string_view sql) {
-  std::string out;
-  protocol::MessageWriter(out).begin('Q').cstr(sql).end();
-  return out;
-}
 
 }  // namespace
+
+asio::awaitable<std::optional<SqlError>> ClientSession::acquire_primaries(const std::vector<int>& shards,
+                                                                         std::vector<backend::ServerLease>& leases) {
+  // In ascending shard order, so concurrent multi-shard statements never wait on each other
+  // in a cycle.
+  const auto& cfg = services_.cluster.config();
+  for (int shard : shards) {
+    SqlError err;
+    waiting_for_server_ = true;
+    auto lease = co_await services_.cluster.primary(shard).acquire(
+        backend::Clock::now() + std::chrono::milliseconds(cfg.pool.query_wait_timeout_ms), err);
+    waiting_for_server_ = false;
+    if (!lease) co_return err;
+    lease->client_id = std::uint64_t(pid_);
+    leases.push_back(std::move(lease));
+  }
+  co_return std::nullopt;
+}
 
 asio::awaitable<bool> ClientSession::run_multi(const router::Plan& plan, std::string_view sql, std::string_view request,
                                               const std::vector<bool>& keep_parse) {
@@ -79,23 +81,11 @@ asio::awaitable<bool> ClientSession::run_multi(const router::Plan& plan, std::st
   for (std::size_t i = 0; i < targets.size(); ++i)
     sqls.emplace_back(plan.kind == router::RouteKind::Split ? plan.parts[i].sql : std::string(sql));
 
-  // Servers in ascending shard order, so concurrent multi-shard statements never wait on
-  // each other in a cycle.
-  const auto& cfg = services_.cluster.config();
   std::vector<backend::ServerLease> leases;
-  for (int shard : targets) {
-    SqlError err;
-    waiting_for_server_ = true;
-    auto lease = co_await services_.cluster.primary(shard).acquire(
-        backend::Clock::now() + std::chrono::milliseconds(cfg.pool.query_wait_timeout_ms), err);
-    waiting_for_server_ = false;
-    if (!lease) {
-      w.error(err);
-      w.ready_for_query('I');
-      co_return co_await write_client(out);
-    }
-    lease->client_id = std::uint64_t(pid_);
-    leases.push_back(std::move(lease));
+  if (auto err = co_await acquire_primaries(targets, leases)) {
+    w.error(*err);
+    w.ready_for_query('I');
+    co_return co_await write_client(out);
   }
 
   // Phase 1: state, BEGIN for writes, the statement; all shards at once.
