@@ -11,6 +11,10 @@
 # started in transaction mode with default_pool_size P against the same primary; pgbench runs
 # each scenario against all three; per-transaction logs give latency percentiles; /proc gives
 # proxy CPU per transaction and proxy RSS with idle clients held by bench/idle_clients.py.
+# Routed scenarios: a second demo with 2 shards and a second proxy (`shardline serve`) that
+# shards the pgbench tables; -S and a distinct-literal -M simple script through it are compared
+# with the pass-through proxy above (1 shard) in the same run. Last, micro_bench (built from
+# bench/*_bench.cpp) measures the parser + router CPU per statement.
 set -euo pipefail
 
 BUILD_ARG=${1:-build}
@@ -32,6 +36,8 @@ die() { echo "bench: $*" >&2; exit 1; }
 BUILD=$(cd "$BUILD_ARG" && pwd)
 BIN=$BUILD/shardline
 [[ -x $BIN ]] || die "$BIN not found or not executable (run make build first)"
+MICRO=$BUILD/micro_bench
+[[ -x $MICRO ]] || die "$MICRO not found or not executable (run make build first)"
 [[ -x $PGBOUNCER ]] || die "$PGBOUNCER not found: apt-get install pgbouncer"
 [[ -x $PY ]] || die "$PY not found: apt-get install python3"
 for tool in pgbench psql getconf awk sort timeout; do
@@ -58,10 +64,25 @@ mkdir -p "$TMP/logs" "$TMP/out" "$TMP/pgbouncer"
 DEMO_PID=""
 PGB_PID=""
 IDLE_PID=""
+DEMO2_PID=""
+ROUTED_PID=""
 
-# Stops, in order, what this script started: idle clients, PgBouncer, then the demo (SIGINT, so
-# that it stops its PostgreSQL servers itself). A demo that died leaves its servers behind: they
-# are stopped from their pid files.
+# stop_proc PID SIGNAL NAME: signals PID and waits up to 60 s for it to exit, then kills it.
+stop_proc() {
+  local pid=$1 sig=$2 name=$3
+  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
+  kill "-$sig" "$pid"
+  for _ in $(seq 1 600); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$pid" 2>/dev/null; then
+    echo "bench: $name (pid $pid) ignored SIG$sig for 60 s; killing it" >&2
+    kill -KILL "$pid"
+  fi
+  wait "$pid" 2>/dev/null
+}
+
+# Stops, in order, what this script started: idle clients, PgBouncer, the routing proxy, then
+# the demos (SIGINT, so that they stop their PostgreSQL servers themselves). A demo that died
+# leaves its servers behind: they are stopped from their pid files.
 cleanup() {
   local rc=$?
   set +e
@@ -72,17 +93,11 @@ cleanup() {
   if [[ -n $PGB_PID ]] && kill -0 "$PGB_PID" 2>/dev/null; then
     kill -TERM "$PGB_PID"; wait "$PGB_PID" 2>/dev/null
   fi
-  if [[ -n $DEMO_PID ]] && kill -0 "$DEMO_PID" 2>/dev/null; then
-    kill -INT "$DEMO_PID"
-    for _ in $(seq 1 600); do kill -0 "$DEMO_PID" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$DEMO_PID" 2>/dev/null; then
-      echo "bench: shardline demo (pid $DEMO_PID) ignored SIGINT for 60 s; killing it" >&2
-      kill -KILL "$DEMO_PID"
-    fi
-    wait "$DEMO_PID" 2>/dev/null
-  fi
+  stop_proc "$ROUTED_PID" TERM "shardline serve (routed)"
+  stop_proc "$DEMO2_PID" INT "shardline demo (2 shards)"
+  stop_proc "$DEMO_PID" INT "shardline demo"
   local d
-  for d in "$TMP"/cluster/s*; do
+  for d in "$TMP"/cluster/s* "$TMP"/cluster2/s*; do
     [[ -f $d/postmaster.pid ]] || continue
     echo "bench: stopping PostgreSQL left running in $d" >&2
     if (( IS_ROOT )); then
@@ -104,24 +119,37 @@ trap 'exit 143' TERM
 
 # A port on 127.0.0.1 that nobody listens on, below the ephemeral range so that client sockets
 # of this very benchmark cannot take it between the check and the server's bind.
+# `pick_port VAR [OFFSET...]` sets VAR to it; the port plus each OFFSET must be free too (a
+# 2-shard demo puts shard i on base-port + 10 * i). Not run in $(...): TAKEN_PORTS must persist.
 TAKEN_PORTS=" "
 pick_port() {
-  local p
+  local var=$1 p q ports ok
+  shift
   for _ in $(seq 1 200); do
     p=$(( 20000 + RANDOM % 12000 ))
-    [[ $TAKEN_PORTS == *" $p "* ]] && continue
-    if $PY - "$p" <<'EOF' 2>/dev/null
+    ports="$p"
+    for q in "$@"; do ports+=" $(( p + q ))"; done
+    ok=1
+    for q in $ports; do [[ $TAKEN_PORTS == *" $q "* ]] && ok=0; done
+    (( ok )) || continue
+    # shellcheck disable=SC2086  # $ports is a list of ports
+    if $PY - $ports <<'EOF' 2>/dev/null
 import socket, sys
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", int(sys.argv[1]))); s.close()
+for port in sys.argv[1:]:
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", int(port))); s.close()
 EOF
-    then TAKEN_PORTS+="$p "; echo "$p"; return 0; fi
+    then TAKEN_PORTS+="$ports "; printf -v "$var" '%s' "$p"; return 0; fi
   done
   die "no free port found on 127.0.0.1"
 }
-PG_PORT=$(pick_port)
-SL_PORT=$(pick_port)
-PGB_PORT=$(pick_port)
+PG_PORT="" SL_PORT="" PGB_PORT="" PG2_PORT="" SL2_PORT="" ROUTED_PORT=""
+pick_port PG_PORT
+pick_port SL_PORT
+pick_port PGB_PORT
+pick_port PG2_PORT 10   # the 2-shard demo: s0 on PG2_PORT, s1 on PG2_PORT + 10
+pick_port SL2_PORT      # that demo's own proxy (unused: it shards no pgbench table)
+pick_port ROUTED_PORT   # `shardline serve` sharding the pgbench tables over those 2 shards
 
 # utime+stime in clock ticks; the command name (field 2) may hold spaces, so cut after ')'.
 cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
@@ -143,15 +171,19 @@ echo "bench: temp dir $TMP; ports: postgres $PG_PORT, shardline $SL_PORT, pgboun
 
 # ---- 1. PostgreSQL + shardline (one shard, no replicas) -------------------------------------
 echo "bench: starting shardline demo (1 shard, 0 replicas)"
+wait_demo() {  # pid log: until the demo says it is up (180 s at most)
+  local pid=$1 log=$2
+  for _ in $(seq 1 1800); do
+    grep -q 'shardline demo is up' "$log" 2>/dev/null && break
+    kill -0 "$pid" 2>/dev/null || { tail -n 30 "$log" >&2; die "shardline demo exited during startup (log $log)"; }
+    sleep 0.1
+  done
+  grep -q 'shardline demo is up' "$log" || { tail -n 30 "$log" >&2; die "shardline demo did not come up in 180 s (log $log)"; }
+}
 "$BIN" demo --dir "$TMP/cluster" --shards 1 --replicas 0 --port "$SL_PORT" --base-port "$PG_PORT" \
   >"$TMP/demo.log" 2>&1 &
 DEMO_PID=$!
-for _ in $(seq 1 1800); do
-  grep -q 'shardline demo is up' "$TMP/demo.log" 2>/dev/null && break
-  kill -0 "$DEMO_PID" 2>/dev/null || { tail -n 30 "$TMP/demo.log" >&2; die "shardline demo exited during startup"; }
-  sleep 0.1
-done
-grep -q 'shardline demo is up' "$TMP/demo.log" || { tail -n 30 "$TMP/demo.log" >&2; die "shardline demo did not come up in 180 s"; }
+wait_demo "$DEMO_PID" "$TMP/demo.log"
 wait_sql "$PG_PORT" 30 || die "PostgreSQL on port $PG_PORT does not accept app/secret"
 wait_sql "$SL_PORT" 30 || { tail -n 30 "$TMP/demo.log" >&2; die "shardline on port $SL_PORT does not answer SELECT 1"; }
 POOL_SIZE=$(sed -n 's/^pool:.*size: *\([0-9][0-9]*\).*/\1/p' "$TMP/cluster/shardline.yaml")
@@ -209,13 +241,96 @@ wait_sql "$PGB_PORT" 30 || {
   die "PgBouncer $PGB_VERSION on port $PGB_PORT does not answer SELECT 1"
 }
 
+# ---- 2b. routed: a second demo with 2 shards, and a proxy that shards the pgbench tables --------
+# The demo's own proxy shards no pgbench table (it would pass them through to the home shard),
+# so a second proxy runs on the same two servers with the demo config's one-line `sharding:`
+# replaced: accounts and history by aid, branches by bid, tellers by tid. Tables, rows and
+# primary keys all go through that proxy (like tests/clients/pgbench_sharded_test.sh): DDL is
+# broadcast to both shards and COPY is split row by row, because pgbench -i's own data step runs
+# in one transaction, which cannot span shards.
+echo "bench: starting a second shardline demo (2 shards, 0 replicas) for the routed scenarios"
+"$BIN" demo --dir "$TMP/cluster2" --shards 2 --replicas 0 --port "$SL2_PORT" --base-port "$PG2_PORT" \
+  >"$TMP/demo2.log" 2>&1 &
+DEMO2_PID=$!
+wait_demo "$DEMO2_PID" "$TMP/demo2.log"
+DEMO2_CONFIG=$TMP/cluster2/shardline.yaml
+if ! grep -q '^sharding: ' "$DEMO2_CONFIG" || ! grep -q '^listen: ' "$DEMO2_CONFIG"; then
+  die "$DEMO2_CONFIG has no one-line 'listen:' and 'sharding:' to replace"
+fi
+sed -e "s/^listen: .*/listen: {host: 127.0.0.1, port: $ROUTED_PORT}/" \
+  -e 's/^sharding: .*/sharding:\
+  logical_shards: 1024\
+  key: tenant_id\
+  tables:\
+    pgbench_accounts: {key: aid}\
+    pgbench_history: {key: aid}\
+    pgbench_branches: {key: bid}\
+    pgbench_tellers: {key: tid}/' "$DEMO2_CONFIG" >"$TMP/routed.yaml"
+ROUTED_POOL=$(sed -n 's/^pool:.*size: *\([0-9][0-9]*\).*/\1/p' "$TMP/routed.yaml")
+"$BIN" serve --config "$TMP/routed.yaml" >"$TMP/routed.log" 2>&1 </dev/null &
+ROUTED_PID=$!
+wait_sql "$ROUTED_PORT" 60 || { tail -n 30 "$TMP/routed.log" >&2; die "the routing shardline on port $ROUTED_PORT does not answer SELECT 1"; }
+
+routed_pgbench() {  # what -> log; pgbench -i steps through the routing proxy
+  local what=$1 log=$2; shift 2
+  PGPASSWORD=$DB_PASSWORD timeout 600 pgbench -h 127.0.0.1 -p "$ROUTED_PORT" -U "$DB_USER" "$@" "$DB_NAME" \
+    >"$log" 2>&1 || { tail -n 20 "$log" >&2; die "$what through the routing proxy failed (log above)"; }
+}
+shard_sql() {  # shard-index sql: as the superuser on one shard of the 2-shard demo
+  psql -X -h "$TMP/cluster2/sock" -p $(( PG2_PORT + 10 * $1 )) -U postgres -d "$DB_NAME" -Atc "$2"
+}
+T_LOAD=$(date +%s)
+echo "bench: pgbench -i -s $SCALE through the routing proxy (tables, COPY split by key, primary keys, vacuum)"
+routed_pgbench "pgbench -i -I dt" "$TMP/routed-init-dt.log" -i -I dt -s "$SCALE"
+# pgbench -i's rows for scale $SCALE: the same values and fillers as its client-side generation.
+cat >"$TMP/gen.sh" <<'EOF'
+case "$1" in
+  branches) awk -v s="$2" 'BEGIN { for (i = 1; i <= s; i++) printf "%d\t0\n", i }' ;;
+  tellers) awk -v s="$2" 'BEGIN { for (i = 1; i <= 10 * s; i++) printf "%d\t%d\t0\n", i, int((i - 1) / 10) + 1 }' ;;
+  accounts) awk -v s="$2" 'BEGIN { for (i = 1; i <= 100000 * s; i++) printf "%d\t%d\t0\t\n", i, int((i - 1) / 100000) + 1 }' ;;
+esac
+EOF
+routed_copy() {  # table columns rows
+  local out
+  out=$(PGPASSWORD=$DB_PASSWORD psql -X -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$ROUTED_PORT" -U "$DB_USER" -d "$DB_NAME" \
+    -c "\\copy pgbench_$1 ($2) from program 'bash $TMP/gen.sh $1 $SCALE'" 2>&1) || true
+  [[ $out == "COPY $3" ]] || die "\\copy into pgbench_$1 through the routing proxy: want 'COPY $3', got: $out"
+}
+routed_copy branches "bid, bbalance" "$SCALE"
+routed_copy tellers "tid, bid, tbalance" "$(( 10 * SCALE ))"
+routed_copy accounts "aid, bid, abalance, filler" "$(( 100000 * SCALE ))"
+routed_pgbench "pgbench -i -I p" "$TMP/routed-init-p.log" -i -I p -s "$SCALE"
+routed_pgbench "pgbench -i -I v" "$TMP/routed-init-v.log" -i -I v -s "$SCALE"
+ROUTED_ROWS=()
+for shard in 0 1; do
+  n=$(shard_sql "$shard" "SELECT count(*) FROM pgbench_accounts") || die "cannot count the accounts of shard s$shard"
+  [[ $n =~ ^[0-9]+$ && $n -gt 0 ]] || die "shard s$shard of the 2-shard demo holds no accounts ('$n')"
+  ROUTED_ROWS+=("$n")
+done
+(( ROUTED_ROWS[0] + ROUTED_ROWS[1] == 100000 * SCALE )) \
+  || die "the shards hold ${ROUTED_ROWS[0]} + ${ROUTED_ROWS[1]} accounts, not $(( 100000 * SCALE ))"
+LOAD_SECS=$(( $(date +%s) - T_LOAD ))
+echo "bench: loaded in ${LOAD_SECS} s: s0 holds ${ROUTED_ROWS[0]} accounts, s1 ${ROUTED_ROWS[1]}"
+
+# pgbench -M simple with a different text every time, so that the proxy's template cache
+# misses on every statement: \set r makes each literal pair new. -s is given because pgbench
+# sets :scale to 1 for custom scripts otherwise.
+cat >"$TMP/distinct.sql" <<'EOF'
+\set aid random(1, 100000 * :scale)
+\set r random(1, 1000000000)
+SELECT abalance FROM pgbench_accounts WHERE aid = :aid AND :r = :r;
+EOF
+
 # ---- 3./4. pgbench scenarios -------------------------------------------------------------------
 SCENARIOS=("-S -M simple -c 16" "-S -M extended -c 16" "-S -M prepared -c 16" "-S -M extended -c 1" "-N -M extended -c 16")
 TARGETS=(direct pgbouncer shardline)
-declare -A PORT=([direct]=$PG_PORT [pgbouncer]=$PGB_PORT [shardline]=$SL_PORT)
-declare -A PROXY_PID=([direct]="" [pgbouncer]=$PGB_PID [shardline]=$DEMO_PID)
+# routed: the proxy sharding the pgbench tables over the 2-shard demo (section 2b); it only
+# runs the routed scenarios below, not SCENARIOS.
+declare -A PORT=([direct]=$PG_PORT [pgbouncer]=$PGB_PORT [shardline]=$SL_PORT [routed]=$ROUTED_PORT)
+declare -A PROXY_PID=([direct]="" [pgbouncer]=$PGB_PID [shardline]=$DEMO_PID [routed]=$ROUTED_PID)
+declare -A PROXY_LOG=([pgbouncer]=$TMP/pgbouncer/pgbouncer.log [shardline]=$TMP/demo.log [routed]=$TMP/routed.log)
 declare -A TPS AVG P50 P99 CPU STATUS NOTE
-SHARDLINE_DOWN=""
+declare -A DOWN  # target -> the scenario during which its process exited
 
 # Runs one pgbench and fills TPS/AVG/P50/P99/CPU/STATUS/NOTE[idx,target]. STATUS is ok, na
 # (PgBouncer without prepared statement support) or error.
@@ -226,8 +341,8 @@ run_one() {
   local clients threads rc c0=0 c1=0
   clients=$(awk '{ for (i = 1; i < NF; i++) if ($i == "-c") print $(i + 1) }' <<<"$scen")
   threads=$(( clients < 2 ? clients : 2 ))
-  if [[ $target == shardline && -n $SHARDLINE_DOWN ]]; then
-    STATUS[$key]=error; NOTE[$key]="not run: shardline exited during $SHARDLINE_DOWN"; return
+  if [[ -n ${DOWN[$target]:-} ]]; then
+    STATUS[$key]=error; NOTE[$key]="not run: $target exited during ${DOWN[$target]}"; return
   fi
   [[ -n $pid ]] && c0=$(cpu_ticks "$pid")
   set +e
@@ -238,9 +353,9 @@ run_one() {
   set -e
   if [[ -n $pid ]]; then
     if ! kill -0 "$pid" 2>/dev/null; then
-      [[ $target == shardline ]] && SHARDLINE_DOWN="'$scen'"
+      DOWN[$target]="'$scen'"
       STATUS[$key]=error
-      NOTE[$key]="$target process exited during the run: $(tail -n 3 "$TMP/demo.log" 2>/dev/null | tr '\n' ' ')"
+      NOTE[$key]="$target process exited during the run: $(tail -n 3 "${PROXY_LOG[$target]}" 2>/dev/null | tr '\n' ' ')"
       return
     fi
     c1=$(cpu_ticks "$pid")
@@ -280,23 +395,39 @@ run_one() {
 }
 
 # Warm-up: caches, and each proxy's server pool, before anything is measured.
-for target in "${TARGETS[@]}"; do
+for target in "${TARGETS[@]}" routed; do
   PGPASSWORD=$DB_PASSWORD pgbench -n -h 127.0.0.1 -p "${PORT[$target]}" -U "$DB_USER" -S -c 4 -j 2 -T 1 \
     "$DB_NAME" >"$TMP/out/warmup.$target.txt" 2>&1 || true
 done
 
+# ROUTED_IDX: the scenario also run through the routing proxy, right after the pass-through
+# runs it is compared with. DL: the distinct-literal script (key "dl,TARGET").
+ROUTED_IDX=1
+DL_OPTS="-M simple -c 16 -s $SCALE -f $TMP/distinct.sql"
+DL_LABEL="distinct literals, -M simple -c 16"
 for idx in "${!SCENARIOS[@]}"; do
-  for target in "${TARGETS[@]}"; do
+  targets=("${TARGETS[@]}")
+  (( idx == ROUTED_IDX )) && targets+=(routed)
+  for target in "${targets[@]}"; do
     echo "bench: pgbench ${SCENARIOS[$idx]} -j 2 -T $SECS against $target"
     run_one "$idx" "$target" "${SCENARIOS[$idx]}"
   done
 done
+for target in direct shardline routed; do
+  echo "bench: pgbench $DL_LABEL -j 2 -T $SECS against $target"
+  run_one dl "$target" "$DL_OPTS"
+done
+# Both shards must have served the routed runs, or they measured a one-shard path.
+ROUTED_XACTS=$(PGPASSWORD=$DB_PASSWORD psql -X -h 127.0.0.1 -p "$ROUTED_PORT" -U "$DB_USER" -d shardline -A -F'|' \
+  -c 'SHOW STATS' 2>&1 | awk -F'|' '
+    NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+    $col["role"] == "primary" && $col["total_xact_count"] ~ /^[0-9]+$/ { printf "%s%s %s", sep, $col["shard"], $col["total_xact_count"]; sep = ", " }')
 
 # ---- 5. idle clients: proxy RSS ---------------------------------------------------------------
 declare -A RSS0 RSS1 CONN_RATE IDLE_NOTE
 idle_test() {
   local target=$1 pid=${PROXY_PID[$1]} port=${PORT[$1]} out="$TMP/out/idle.$1.txt" line i
-  if [[ $target == shardline && -n $SHARDLINE_DOWN ]]; then IDLE_NOTE[$target]="not run: shardline is down"; return; fi
+  if [[ -n ${DOWN[$target]:-} ]]; then IDLE_NOTE[$target]="not run: $target is down"; return; fi
   RSS0[$target]=$(rss_kb "$pid")
   echo "bench: opening $IDLE_CLIENTS idle connections to $target"
   $PY "$HERE/idle_clients.py" --port "$port" --user "$DB_USER" --password "$DB_PASSWORD" \
@@ -337,6 +468,33 @@ idle_test() {
 }
 idle_test shardline
 idle_test pgbouncer
+
+# ---- 5b. parser + router CPU per statement (bench/*_bench.cpp, Google Benchmark) ---------------
+# Last, when no pgbench runs, so that the single-threaded figures are not shared with a load.
+echo "bench: micro_bench (parser + router CPU per statement)"
+declare -A MICRO_US MICRO_ERR
+MICRO_NAMES=()
+MICRO_NOTE=""
+if timeout 300 "$MICRO" --benchmark_min_time=0.5 --benchmark_out="$TMP/micro.json" --benchmark_out_format=json \
+     >"$TMP/micro.txt" 2>&1; then
+  # name, CPU time per op in us (or ERROR and the message), iterations; one line each.
+  while IFS=$'\t' read -r name us iters; do
+    MICRO_NAMES+=("$name")
+    if [[ $us == ERROR ]]; then MICRO_ERR[$name]=$iters; else MICRO_US[$name]=$us; fi
+  done < <($PY - "$TMP/micro.json" <<'EOF'
+import json, sys
+scale = {"ns": 1e-3, "us": 1.0, "ms": 1e3, "s": 1e6}
+for b in json.load(open(sys.argv[1]))["benchmarks"]:
+    if b.get("error_occurred"):
+        print(b["name"], "ERROR", b.get("error_message", "error").replace("\t", " "), sep="\t")
+    else:
+        print(b["name"], "%.3f" % (b["cpu_time"] * scale[b["time_unit"]]), b["iterations"], sep="\t")
+EOF
+  )
+  (( ${#MICRO_NAMES[@]} > 0 )) || MICRO_NOTE="micro_bench reported no benchmark: $(tail -n 3 "$TMP/micro.txt" | tr '\n' ' ')"
+else
+  MICRO_NOTE="micro_bench failed (exit $?): $(tail -n 3 "$TMP/micro.txt" | tr '\n' ' ')"
+fi
 
 # ---- 6. report --------------------------------------------------------------------------------
 fmt_tps() {  # key -> cell
@@ -389,15 +547,77 @@ REPORT="$TMP/report.md"
     fi
   done
   notes=0
-  for idx in "${!SCENARIOS[@]}"; do
-    for target in "${TARGETS[@]}"; do
+  for idx in "${!SCENARIOS[@]}" dl; do
+    if [[ $idx == dl ]]; then
+      targets=(direct shardline routed); label=$DL_LABEL
+    else
+      targets=("${TARGETS[@]}"); label=${SCENARIOS[$idx]}
+      [[ $idx == "$ROUTED_IDX" ]] && targets+=(routed)
+    fi
+    for target in "${targets[@]}"; do
       key="$idx,$target"
       if [[ ${STATUS[$key]:-} != ok ]]; then
         (( notes++ == 0 )) && echo
-        echo "- \`${SCENARIOS[$idx]}\` $target: ${STATUS[$key]:-error}: ${NOTE[$key]:-}"
+        echo "- \`$label\` $target: ${STATUS[$key]:-error}: ${NOTE[$key]:-}"
       fi
     done
   done
+
+  echo
+  echo "## Routed through 2 shards"
+  echo
+  echo "A second \`shardline demo --shards 2\` (two more PostgreSQL servers on this machine) and a second proxy," \
+       "\`shardline serve\`, sharding pgbench_accounts/history by aid, branches by bid, tellers by tid" \
+       "(1024 logical shards, s0 owns 0-511, s1 512-1023; pool size ${ROUTED_POOL:-?} per shard). Scale $SCALE loaded through that proxy" \
+       "in ${LOAD_SECS} s (COPY split by key): s0 holds ${ROUTED_ROWS[0]} accounts, s1 ${ROUTED_ROWS[1]}." \
+       "Transactions its shard primaries served (SHOW STATS, whole run): ${ROUTED_XACTS:-not available}." \
+       "*pass-through* is the proxy of the main table: 1 shard, pgbench tables unsharded (no key to find), same run." \
+       "The distinct-literal script sends \`SELECT abalance FROM pgbench_accounts WHERE aid = :aid AND :r = :r\` with" \
+       "\`\\set r random(1, 1000000000)\`, so (almost) every statement text is new and misses the proxy's template cache."
+  echo
+  echo "| scenario | what | shards | tps | vs pass-through | vs direct | p50/p99 ms | proxy CPU us/txn |"
+  echo "|---|---|---:|---:|---:|---:|---:|---:|"
+  routed_row() {  # idx label target what shards
+    local k="$1,$3" vs_pass="-" vs_direct="-" cpu="-"
+    if [[ $3 != direct ]]; then
+      vs_direct=$(ratio "$(ok_tps "$k")" "$(ok_tps "$1,direct")")
+      [[ ${STATUS[$k]:-} == ok ]] && cpu=${CPU[$k]}
+    fi
+    [[ $3 == routed ]] && vs_pass=$(ratio "$(ok_tps "$k")" "$(ok_tps "$1,shardline")")
+    # shellcheck disable=SC2016  # the backquotes are Markdown
+    printf '| `%s` | %s | %s | %s | %s | %s | %s | %s |\n' "$2" "$4" "$5" "$(fmt_tps "$k")" "$vs_pass" \
+      "$vs_direct" "$(lat "$k")" "$cpu"
+  }
+  routed_row "$ROUTED_IDX" "${SCENARIOS[$ROUTED_IDX]}" direct "direct PostgreSQL" 1
+  routed_row "$ROUTED_IDX" "${SCENARIOS[$ROUTED_IDX]}" shardline "shardline pass-through" 1
+  routed_row "$ROUTED_IDX" "${SCENARIOS[$ROUTED_IDX]}" routed "shardline routed by aid" 2
+  routed_row dl "$DL_LABEL" direct "direct PostgreSQL" 1
+  routed_row dl "$DL_LABEL" shardline "shardline pass-through" 1
+  routed_row dl "$DL_LABEL" routed "shardline routed by aid" 2
+
+  echo
+  echo "## Parser + router CPU per statement (micro_bench, bench/router_bench.cpp)"
+  echo
+  if [[ -n $MICRO_NOTE ]]; then
+    echo "- $MICRO_NOTE"
+  else
+    echo "One thread, Google Benchmark, CPU time per operation; pgbench's statement texts, the routed proxy's sharding config."
+    echo
+    echo "| benchmark | what | us/op |"
+    echo "|---|---|---:|"
+    for name in "${MICRO_NAMES[@]}"; do
+      case $name in
+        BM_CacheHitExtended) what="cache hit: TemplateCache::get of pgbench -S's \$1 text + route with a Bind value" ;;
+        BM_CacheHitSimple) what="cache hit: a repeated text with a literal key + route" ;;
+        BM_CacheMissBuildAndRoute) what="cache miss: build_route_template of a new text (libpg_query parse) + route" ;;
+        BM_CacheMissThroughCache) what="cache miss as the proxy pays it: TemplateCache::get (parse, insert, evict) + route" ;;
+        BM_HashBigintText) what="logical_shard_of_text, bigint key" ;;
+        BM_HashTextKey) what="logical_shard_of_text, text key" ;;
+        *) what="" ;;
+      esac
+      printf '| %s | %s | %s |\n' "$name" "$what" "${MICRO_US[$name]:-ERROR: ${MICRO_ERR[$name]:-}}"
+    done
+  fi
 
   echo
   echo "## Goals"
@@ -441,6 +661,22 @@ REPORT="$TMP/report.md"
     v=$(awk -v k="${RSS1[shardline]}" -v n="$IDLE_CLIENTS" 'BEGIN { print (k <= 64 * 1024 && n >= 10000) ? "PASS" : "MISS" }')
     goal "$v" "$IDLE_CLIENTS idle clients (goal: 10,000) with shardline RSS <= 64 MB: $(mb "${RSS1[shardline]}")"
   else goal MISS "10,000 idle clients with shardline RSS <= 64 MB: ${IDLE_NOTE[shardline]:-not measured}"; fi
+  # 6./7. routed through 2 shards vs pass-through shardline (1 shard), same run
+  routed_goal() {  # idx label min
+    local r p
+    r=$(ok_tps "$1,routed"); p=$(ok_tps "$1,shardline")
+    if [[ -n $r && -n $p ]]; then
+      goal "$(awk -v r="$r" -v p="$p" -v m="$3" 'BEGIN { print (r >= m * p) ? "PASS" : "MISS" }')" \
+        "\`$2\`: routed (2 shards) >= ${3}x pass-through shardline (1 shard): $(ratio "$r" "$p") ($(printf '%.0f' "$r") vs $(printf '%.0f' "$p") tps)"
+    else goal MISS "\`$2\`: routed (2 shards) >= ${3}x pass-through shardline (1 shard): not measured"; fi
+  }
+  routed_goal "$ROUTED_IDX" "${SCENARIOS[$ROUTED_IDX]}" 0.9
+  routed_goal dl "$DL_LABEL" 0.7
+  # 8. parser + router per statement on a cache hit <= 5 us
+  if [[ -n ${MICRO_US[BM_CacheHitExtended]:-} ]]; then
+    goal "$(awk -v u="${MICRO_US[BM_CacheHitExtended]}" 'BEGIN { print (u <= 5) ? "PASS" : "MISS" }')" \
+      "parser+router per statement on a cache hit: ${MICRO_US[BM_CacheHitExtended]} us (goal <= 5 us; literal key: ${MICRO_US[BM_CacheHitSimple]:--} us; cache miss: ${MICRO_US[BM_CacheMissThroughCache]:--} us)"
+  else goal MISS "parser+router per statement on a cache hit (goal <= 5 us): not measured ${MICRO_NOTE:-${MICRO_ERR[BM_CacheHitExtended]:-}}"; fi
   echo
   echo "Latency: p50/p99 from pgbench per-transaction logs (--log); averages from the same logs." \
        "CPU: utime+stime of the proxy process from /proc/PID/stat over the run / transactions." \
