@@ -106,6 +106,9 @@ struct Replicas {
   int read_after_wait_ms = 0;
   /// Send ParameterStatus shardline.lsn (the version cookie) after each committed write.
   bool report_lsn = true;
+  /// Learn each write's commit LSN (a query pipelined behind the commit). Off: no probe, and a
+  /// session that wrote reads that shard from its primary (session consistency stays exact).
+  bool track_commit_lsn = true;
 };
 
 enum class LogLevel { Debug, Info, Warn, Error };

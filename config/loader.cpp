@@ -591,6 +591,10 @@ class ConfigReader {
         {"read_after_wait_ms", [&](const Value& v) { set_int(r.read_after_wait_ms, v, 0); }},
         {"report_lsn",
          [&](const Value& v) { set_choice(r.report_lsn, v, {{"true", true}, {"on", true}, {"false", false}, {"off", false}}); }},
+        {"track_commit_lsn",
+         [&](const Value& v) {
+           set_choice(r.track_commit_lsn, v, {{"true", true}, {"on", true}, {"false", false}, {"off", false}});
+         }},
     });
   }
 

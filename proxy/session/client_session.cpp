@@ -811,6 +811,10 @@ void ClientSession::note_writes(bool writes, bool has_begin, bool has_commit, bo
 }
 
 void ClientSession::push_lsn_probe() {
+  if (!services_.cluster.config().replicas.track_commit_lsn) {
+    lsn_unknown_[std::size_t(shard_)] = true;  // session reads of this shard stay on the primary
+    return;
+  }
   // Pipelined behind the commit on the same connection: the client already has its reply;
   // the probe only keeps the server a moment longer. pg_current_wal_lsn() is at or past the
   // commit record, so a replica that replayed it has the write.
