@@ -40,8 +40,6 @@ ClientSession::ClientSession(tcp::socket socket, Services& services)
   RAND_bytes(reinterpret_cast<unsigned char*>(&secret_), sizeof secret_);
   connected_at_ = std::chrono::system_clock::now();
   consistency_ = services_.cluster.config().replicas.default_consistency;
-  session_lsn_.assign(services_.cluster.config().shards.size(), 0);
-  lsn_unknown_.assign(services_.cluster.config().shards.size(), false);
   services_.sessions[pid_] = this;
   ++services_.total_clients;
 }
@@ -790,7 +788,7 @@ asio::awaitable<bool> ClientSession::handle_query(const Frame& f, std::string_vi
   if (copy_in && replica_ < 0) {
     // COPY data follows this Query, so no probe may be queued behind it; until a later write
     // reports an LSN, this session reads this shard from its primary.
-    lsn_unknown_[std::size_t(shard_)] = true;
+    writes_on(shard_).lsn_unknown = true;
   } else {
     note_writes(writes, has_begin, has_commit, was_in_tx);
   }
@@ -812,7 +810,7 @@ void ClientSession::note_writes(bool writes, bool has_begin, bool has_commit, bo
 
 void ClientSession::push_lsn_probe() {
   if (!services_.cluster.config().replicas.track_commit_lsn) {
-    lsn_unknown_[std::size_t(shard_)] = true;  // session reads of this shard stay on the primary
+    writes_on(shard_).lsn_unknown = true;  // session reads of this shard stay on the primary
     return;
   }
   // Pipelined behind the commit on the same connection: the client already has its reply;
@@ -826,10 +824,10 @@ void ClientSession::push_lsn_probe() {
 
 std::string ClientSession::lsn_learned(std::string_view lsn_text) {
   auto lsn = control::Lsn::parse(lsn_text);
-  if (!lsn || shard_ < 0 || std::size_t(shard_) >= session_lsn_.size()) return {};
-  auto& known = session_lsn_[std::size_t(shard_)];
-  known = std::max(known, lsn->value());
-  lsn_unknown_[std::size_t(shard_)] = false;
+  if (!lsn || shard_ < 0) return {};
+  auto& known = writes_on(shard_);
+  known.lsn = std::max(known.lsn, lsn->value());
+  known.lsn_unknown = false;
   if (!services_.cluster.config().replicas.report_lsn) return {};
   std::string out;
   protocol::MessageWriter(out).parameter_status("shardline.lsn", lsn_token());
@@ -849,8 +847,9 @@ int ClientSession::pick_replica(int shard, const router::RouteTemplate& t) {
   if (consistency == config::Consistency::Strong) return -1;
   // The LSN a replica must have replayed: this session's last commit there (session), and any
   // version cookie the client brought (read_after, from SET or a comment hint).
-  if (consistency == config::Consistency::Session && lsn_unknown_[std::size_t(shard)]) return -1;
-  std::uint64_t required = consistency == config::Consistency::Session ? session_lsn_[std::size_t(shard)] : 0;
+  const ShardWrites mine = written(shard);
+  if (consistency == config::Consistency::Session && mine.lsn_unknown) return -1;
+  std::uint64_t required = consistency == config::Consistency::Session ? mine.lsn : 0;
   auto require_token = [&](const std::vector<ShardLsn>& token) {
     for (const auto& s : token)
       if (s.shard == shard) required = std::max(required, s.lsn);

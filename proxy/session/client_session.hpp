@@ -188,8 +188,21 @@ class ClientSession final : private TrackerHooks {
   config::Consistency consistency_ = config::Consistency::Session;  ///< SET shardline.consistency
   std::vector<ShardLsn> read_after_;    ///< SET shardline.read_after, parsed
   std::string read_after_text_;
-  std::vector<std::uint64_t> session_lsn_;  ///< per shard: an LSN at or after this session's last commit
-  std::vector<bool> lsn_unknown_;           ///< per shard: a write whose LSN was not learned (COPY)
+  /// What this session wrote per shard: an LSN at or after its last commit there, or that a
+  /// write's LSN is unknown (COPY, tracking off). Empty until the first write (idle clients
+  /// carry no allocation for it).
+  struct ShardWrites {
+    std::uint64_t lsn = 0;
+    bool lsn_unknown = false;
+  };
+  std::vector<ShardWrites> writes_;
+  ShardWrites& writes_on(int shard) {
+    if (writes_.size() <= std::size_t(shard)) writes_.resize(std::size_t(shard) + 1);
+    return writes_[std::size_t(shard)];
+  }
+  ShardWrites written(int shard) const {
+    return std::size_t(shard) < writes_.size() ? writes_[std::size_t(shard)] : ShardWrites{};
+  }
   int shard_ = -1;                      ///< physical shard of server_
   int replica_ = -1;                    ///< its replica index, -1 for the primary
   bool tx_wrote_ = false;               ///< the open transaction wrote on its primary

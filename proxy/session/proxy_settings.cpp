@@ -29,8 +29,8 @@ bool ClientSession::is_proxy_setting(const router::Statement& st) {
 
 std::string ClientSession::lsn_token() const {
   std::vector<ShardLsn> lsns;
-  for (std::size_t i = 0; i < session_lsn_.size(); ++i)
-    if (session_lsn_[i]) lsns.push_back({int(i), session_lsn_[i]});
+  for (std::size_t i = 0; i < writes_.size(); ++i)
+    if (writes_[i].lsn) lsns.push_back({int(i), writes_[i].lsn});
   return lsns.empty() ? std::string() : format_lsn_token(lsns, services_.directory->shard_names());
 }
 
