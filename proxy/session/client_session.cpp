@@ -352,7 +352,7 @@ asio::awaitable<bool> ClientSession::handle_local_unit(const Frame& f) {
         if (statements_.count(std::string(*name))) {
           w.error(SqlError::error(sqlstate::kDuplicatePreparedStatement,
                                   fmt::format("prepared statement \"{}\" already exists", *name)));
-          if (unit_local_tag_ == "BEGIN") held_ = false;
+          if (unit_extras().local_tag == "BEGIN") held_ = false;
           unit_local_ = false;
           skip_until_sync_ = true;
           co_return co_await reply_local(std::move(out));
@@ -369,19 +369,19 @@ asio::awaitable<bool> ClientSession::handle_local_unit(const Frame& f) {
     case 'D': {
       protocol::BodyReader r(f.body);
       if (r.byte().value_or('P') == 'S') w.begin('t').i16(0).end();
-      if (unit_local_show_) w.row_description_text({unit_local_show_->first});
+      if (unit_extras().local_show) w.row_description_text({unit_extras().local_show->first});
       else w.begin('n').end();
       break;
     }
     case 'E':
-      if (unit_local_error_) {
-        w.error(*unit_local_error_);
+      if (unit_extras().local_error) {
+        w.error(*unit_extras().local_error);
         unit_local_ = false;
         skip_until_sync_ = true;
         break;
       }
-      if (unit_local_show_) w.data_row({unit_local_show_->second});
-      w.command_complete(unit_local_tag_);
+      if (unit_extras().local_show) w.data_row({unit_extras().local_show->second});
+      w.command_complete(unit_extras().local_tag);
       break;
     case 'C': w.close_complete(); break;
     case 'S':
@@ -518,7 +518,7 @@ asio::awaitable<bool> ClientSession::handle(const Frame& f) {
       co_return false;
   }
   if (unit_local_ && extended) co_return co_await handle_local_unit(f);
-  if (unit_multi_ && extended) {
+  if (unit_multi() && extended) {
     if (f.tag == 'P') {  // a named statement the client prepares must exist for its later Binds
       protocol::BodyReader r(f.body);
       auto name = r.cstr();
@@ -529,11 +529,11 @@ asio::awaitable<bool> ClientSession::handle(const Frame& f) {
         unnamed_query_.assign(*query);
     }
     if (f.tag != 'S') co_return true;
-    router::Plan plan = std::move(*unit_multi_);
-    unit_multi_.reset();
+    router::Plan plan = std::move(*unit_extras().multi);
+    unit_extras().multi.reset();
     unit_routed_ = false;
-    std::string request = std::move(unit_multi_request_);
-    std::vector<bool> keep = std::move(unit_multi_keep_parse_);
+    std::string request = std::move(unit_extras().multi_request);
+    std::vector<bool> keep = std::move(unit_extras().multi_keep_parse);
     co_return co_await run_multi(plan, {}, request, keep);
   }
   if (f.tag == 'S') unit_routed_ = false;
@@ -631,18 +631,18 @@ asio::awaitable<bool> ClientSession::handle_query(const Frame& f, std::string_vi
   // Statements are cached by shape: literals become $n and are routed like bound values.
   const router::BindValues* literal_bind = nullptr;
   std::shared_ptr<const router::RouteTemplate> tmpl;
-  if (router::normalize_literals(sql, normalized_)) {
-    tmpl = services_.templates.get(normalized_.text, *services_.schema);
+  if (router::normalize_literals(sql, scratch().normalized)) {
+    tmpl = services_.templates.get(scratch().normalized.text, *services_.schema);
     if (tmpl->parse_error) {
       tmpl = services_.templates.get(sql, *services_.schema);  // a shape the grammar rejects
     } else {
-      literal_bind_.values.clear();
-      literal_bind_.formats.clear();
-      for (const auto& v : normalized_.literals) {
-        literal_bind_.values.emplace_back(v);
-        literal_bind_.formats.push_back(0);
+      scratch().literal_bind.values.clear();
+      scratch().literal_bind.formats.clear();
+      for (const auto& v : scratch().normalized.literals) {
+        scratch().literal_bind.values.emplace_back(v);
+        scratch().literal_bind.formats.push_back(0);
       }
-      literal_bind = &literal_bind_;
+      literal_bind = &scratch().literal_bind;
     }
   } else {
     tmpl = services_.templates.get(sql, *services_.schema);
@@ -923,11 +923,11 @@ asio::awaitable<std::optional<bool>> ClientSession::route_unit() {
       else if (auto it = parsed.find(*stmt); it != parsed.end()) query = it->second;
       else if (auto it2 = statements_.find(std::string(*stmt)); it2 != statements_.end()) query = it2->second->query;
       // Parameter values, expanded to one format per value.
-      router::BindValues& bind = bind_scratch_;
+      router::BindValues& bind = scratch().bind;
       bind.values.clear();
       bind.formats.clear();
       auto nfmt = r.i16();
-      std::vector<std::int16_t>& fmts = format_scratch_;
+      std::vector<std::int16_t>& fmts = scratch().formats;
       fmts.clear();
       for (int i = 0; nfmt && i < *nfmt; ++i) fmts.push_back(r.i16().value_or(0));
       auto nval = r.i16();
@@ -982,27 +982,27 @@ asio::awaitable<std::optional<bool>> ClientSession::route_unit() {
   if (setting && binds == 1 && complete) {
     // shardline's own settings through the extended protocol, answered like PostgreSQL would.
     unit_local_ = true;
-    unit_local_show_.reset();
-    unit_local_error_.reset();
+    unit_extras().local_show.reset();
+    unit_extras().local_error.reset();
     std::string tag;
     std::optional<std::pair<std::string, std::string>> shown;
-    unit_local_error_ = proxy_setting(*setting, tag, shown);
-    unit_local_show_ = std::move(shown);
-    unit_local_tag_ = tag;
+    unit_extras().local_error = proxy_setting(*setting, tag, shown);
+    unit_extras().local_show = std::move(shown);
+    unit_extras().local_tag = tag;
     co_return true;
   }
   if (tx_only && tx_cmd && complete && !decided) {
     using T = router::TxCommand;
     unit_local_ = true;
-    unit_local_show_.reset();
-    unit_local_error_.reset();
+    unit_extras().local_show.reset();
+    unit_extras().local_error.reset();
     if (*tx_cmd == T::Begin || *tx_cmd == T::Start) {
-      unit_local_tag_ = "BEGIN";
+      unit_extras().local_tag = "BEGIN";
       held_ = true;
       held_failed_ = false;
       held_sql_ = tx_text + ";";
     } else {
-      unit_local_tag_ = held_failed_ || *tx_cmd == T::Rollback ? "ROLLBACK" : "COMMIT";
+      unit_extras().local_tag = held_failed_ || *tx_cmd == T::Rollback ? "ROLLBACK" : "COMMIT";
       held_ = held_failed_ = false;
       held_sql_.clear();
     }
@@ -1026,9 +1026,9 @@ asio::awaitable<std::optional<bool>> ClientSession::route_unit() {
     if (why.empty() && !co_await release_idle_server())
       why = "this statement spans several shards, which is not possible inside a transaction";
     if (why.empty()) {
-      unit_multi_ = std::move(plan);
-      unit_multi_request_ = std::move(*request);
-      unit_multi_keep_parse_ = std::move(keep);
+      unit_extras().multi = std::move(plan);
+      unit_extras().multi_request = std::move(*request);
+      unit_extras().multi_keep_parse = std::move(keep);
       co_return true;
     }
     plan.kind = router::RouteKind::Refuse;

@@ -213,19 +213,37 @@ class ClientSession final : private TrackerHooks {
   std::string held_sql_;                ///< BEGIN (and savepoints) to replay on the bound shard
   bool unit_routed_ = false;            ///< the current extended-protocol unit has a target
   bool unit_local_ = false;             ///< the unit only opens/ends a held transaction: answer it here
-  std::string unit_local_tag_;          ///< its command tag (BEGIN, COMMIT, ROLLBACK, SET, SHOW)
-  std::optional<std::pair<std::string, std::string>> unit_local_show_;  ///< SHOW shardline.*: name, value
-  std::optional<protocol::SqlError> unit_local_error_;  ///< e.g. an unknown shardline.* name
+  /// State of an extended-protocol unit the proxy answers or fans out itself; allocated on first
+  /// use, so idle clients do not carry it.
+  struct UnitExtras {
+    std::string local_tag;                                    ///< BEGIN, COMMIT, SET, SHOW ...
+    std::optional<std::pair<std::string, std::string>> local_show;  ///< SHOW shardline.*
+    std::optional<protocol::SqlError> local_error;            ///< e.g. an unknown shardline.* name
+    std::optional<router::Plan> multi;                        ///< runs on several shards at its Sync
+    std::string multi_request;
+    std::vector<bool> multi_keep_parse;
+  };
+  std::unique_ptr<UnitExtras> unit_extras_;
+  UnitExtras& unit_extras() {
+    if (!unit_extras_) unit_extras_ = std::make_unique<UnitExtras>();
+    return *unit_extras_;
+  }
+  bool unit_multi() const { return unit_extras_ && unit_extras_->multi.has_value(); }
+  /// Buffers reused by every request (no allocation per statement once a client is active).
+  struct Scratch {
+    router::NormalizedQuery normalized;  ///< the shape of the last simple query
+    router::BindValues literal_bind;     ///< its literals, as bound values (views into normalized)
+    router::BindValues bind;             ///< a Bind's values, for routing
+    std::vector<std::int16_t> formats;
+  };
+  std::unique_ptr<Scratch> scratch_;
+  Scratch& scratch() {
+    if (!scratch_) scratch_ = std::make_unique<Scratch>();
+    return *scratch_;
+  }
   bool unit_open_ = false;              ///< extended messages sent since the last Sync
-  std::optional<router::Plan> unit_multi_;  ///< the unit runs on several shards at its Sync
-  std::string unit_multi_request_;
-  std::vector<bool> unit_multi_keep_parse_;
   bool forward_sync_ = false;           ///< the unit failed in the proxy but the server must see Sync
   std::string unnamed_query_;           ///< query of the last unnamed Parse
-  router::BindValues bind_scratch_;     ///< reused by route_unit: no allocation per Bind
-  router::NormalizedQuery normalized_;  ///< reused: the shape of the last simple query
-  router::BindValues literal_bind_;     ///< its literals, as bound values (views into normalized_)
-  std::vector<std::int16_t> format_scratch_;
 
   friend asio::awaitable<void> run_session(tcp::socket, Services&);
   friend class admin::AdminConsole;
