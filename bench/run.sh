@@ -15,6 +15,10 @@
 # shards the pgbench tables; -S and a distinct-literal -M simple script through it are compared
 # with the pass-through proxy above (1 shard) in the same run. Last, micro_bench (built from
 # bench/*_bench.cpp) measures the parser + router CPU per statement.
+# Replica scenarios: a third demo with 1 shard and 1 streaming replica, and one `shardline serve`
+# per replica config on it: a 90% read / 10% write script with session consistency (reads may go
+# to the replica) vs strong (primary only) vs eventual, and pgbench -N with the commit-LSN probe
+# on vs off (replicas.track_commit_lsn), alternated A B A B.
 set -euo pipefail
 
 BUILD_ARG=${1:-build}
@@ -66,6 +70,8 @@ PGB_PID=""
 IDLE_PID=""
 DEMO2_PID=""
 ROUTED_PID=""
+DEMO3_PID=""
+declare -A REP_PID=()  # replica scenarios: target -> pid of its `shardline serve`
 
 # stop_proc PID SIGNAL NAME: signals PID and waits up to 60 s for it to exit, then kills it.
 stop_proc() {
@@ -94,10 +100,13 @@ cleanup() {
     kill -TERM "$PGB_PID"; wait "$PGB_PID" 2>/dev/null
   fi
   stop_proc "$ROUTED_PID" TERM "shardline serve (routed)"
+  local t
+  for t in "${!REP_PID[@]}"; do stop_proc "${REP_PID[$t]}" TERM "shardline serve ($t)"; done
+  stop_proc "$DEMO3_PID" INT "shardline demo (1 shard, 1 replica)"
   stop_proc "$DEMO2_PID" INT "shardline demo (2 shards)"
   stop_proc "$DEMO_PID" INT "shardline demo"
   local d
-  for d in "$TMP"/cluster/s* "$TMP"/cluster2/s*; do
+  for d in "$TMP"/cluster/s* "$TMP"/cluster2/s* "$TMP"/cluster3/s*; do
     [[ -f $d/postmaster.pid ]] || continue
     echo "bench: stopping PostgreSQL left running in $d" >&2
     if (( IS_ROOT )); then
@@ -150,6 +159,13 @@ pick_port PGB_PORT
 pick_port PG2_PORT 10   # the 2-shard demo: s0 on PG2_PORT, s1 on PG2_PORT + 10
 pick_port SL2_PORT      # that demo's own proxy (unused: it shards no pgbench table)
 pick_port ROUTED_PORT   # `shardline serve` sharding the pgbench tables over those 2 shards
+PG3_PORT="" SL3_PORT=""
+pick_port PG3_PORT 1    # the replica demo: primary on PG3_PORT, its streaming replica on PG3_PORT + 1
+pick_port SL3_PORT      # that demo's own proxy (unused: the scenarios run their own configs)
+# One `shardline serve` per replica config, all on the replica demo's two servers (section 2c).
+REP_TARGETS=(rep_session rep_strong rep_eventual rep_notrack)
+declare -A REP_PORT=()
+for t in "${REP_TARGETS[@]}"; do pick_port "REP_PORT[$t]"; done
 
 # utime+stime in clock ticks; the command name (field 2) may hold spaces, so cut after ')'.
 cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
@@ -252,6 +268,11 @@ echo "bench: starting a second shardline demo (2 shards, 0 replicas) for the rou
 "$BIN" demo --dir "$TMP/cluster2" --shards 2 --replicas 0 --port "$SL2_PORT" --base-port "$PG2_PORT" \
   >"$TMP/demo2.log" 2>&1 &
 DEMO2_PID=$!
+# The replica demo (section 2c) starts meanwhile; it is waited for after the routed load.
+echo "bench: starting a third shardline demo (1 shard, 1 replica) for the replica scenarios"
+"$BIN" demo --dir "$TMP/cluster3" --shards 1 --replicas 1 --port "$SL3_PORT" --base-port "$PG3_PORT" \
+  >"$TMP/demo3.log" 2>&1 &
+DEMO3_PID=$!
 wait_demo "$DEMO2_PID" "$TMP/demo2.log"
 DEMO2_CONFIG=$TMP/cluster2/shardline.yaml
 if ! grep -q '^sharding: ' "$DEMO2_CONFIG" || ! grep -q '^listen: ' "$DEMO2_CONFIG"; then
@@ -312,6 +333,47 @@ done
 LOAD_SECS=$(( $(date +%s) - T_LOAD ))
 echo "bench: loaded in ${LOAD_SECS} s: s0 holds ${ROUTED_ROWS[0]} accounts, s1 ${ROUTED_ROWS[1]}"
 
+# ---- 2c. replicas: 1 shard + 1 streaming replica, one proxy per replica config -----------------
+# The demo's config lists the replica; each proxy gets that file with its own listen port and
+# its own one-line `replicas:` (the demo's lag limits and poll interval, which the demo writes):
+#   rep_session   default_consistency session, track_commit_lsn true  (reads may use the replica)
+#   rep_strong    default_consistency strong                           (primary only)
+#   rep_eventual  default_consistency eventual                         (any eligible replica)
+#   rep_notrack   default_consistency session, track_commit_lsn false  (no commit-LSN probe)
+# rep_session and rep_notrack differ in track_commit_lsn only: the write-only A/B pair.
+wait_demo "$DEMO3_PID" "$TMP/demo3.log"
+DEMO3_CONFIG=$TMP/cluster3/shardline.yaml
+REP_LIMITS=$(sed -n 's/^replicas: *{\(max_lag_bytes: *[0-9]*, *max_lag_ms: *[0-9]*, *poll_interval_ms: *[0-9]*\).*/\1/p' "$DEMO3_CONFIG")
+[[ -n $REP_LIMITS ]] || die "$DEMO3_CONFIG has no one-line 'replicas: {max_lag_bytes: ..., max_lag_ms: ..., poll_interval_ms: ...}' to replace"
+grep -q "replicas: \[{host: 127.0.0.1, port: $(( PG3_PORT + 1 ))}\]" "$DEMO3_CONFIG" \
+  || die "$DEMO3_CONFIG does not list the replica on port $(( PG3_PORT + 1 ))"
+grep -q '^listen: ' "$DEMO3_CONFIG" || die "$DEMO3_CONFIG has no one-line 'listen:' to replace"
+echo "bench: pgbench -i -s $SCALE directly against the replica demo's primary"
+PGPASSWORD=$DB_PASSWORD pgbench -i -s "$SCALE" -q -h 127.0.0.1 -p "$PG3_PORT" -U "$DB_USER" "$DB_NAME" \
+  >"$TMP/init3.log" 2>&1 || { cat "$TMP/init3.log" >&2; die "pgbench -i on the replica demo failed"; }
+declare -A REP_CONSISTENCY=([rep_session]=session [rep_strong]=strong [rep_eventual]=eventual [rep_notrack]=session)
+declare -A REP_TRACK=([rep_session]=true [rep_strong]=true [rep_eventual]=true [rep_notrack]=false)
+for t in "${REP_TARGETS[@]}"; do
+  sed -e "s/^listen: .*/listen: {host: 127.0.0.1, port: ${REP_PORT[$t]}}/" \
+    -e "s/^replicas: .*/replicas: {$REP_LIMITS, default_consistency: ${REP_CONSISTENCY[$t]}, report_lsn: true, track_commit_lsn: ${REP_TRACK[$t]}}/" \
+    "$DEMO3_CONFIG" >"$TMP/$t.yaml"
+  "$BIN" serve --config "$TMP/$t.yaml" >"$TMP/$t.log" 2>&1 </dev/null &
+  REP_PID[$t]=$!
+done
+for t in "${REP_TARGETS[@]}"; do
+  wait_sql "${REP_PORT[$t]}" 60 || { tail -n 30 "$TMP/$t.log" >&2; die "shardline serve ($t) on port ${REP_PORT[$t]} does not answer SELECT 1"; }
+done
+# 90% reads / 10% single-statement UPDATEs in autocommit, the aid uniform over the table.
+cat >"$TMP/readheavy.sql" <<'EOF'
+\set aid random(1, 100000 * :scale)
+\set r random(1, 10)
+\if :r = 1
+UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid = :aid;
+\else
+SELECT abalance FROM pgbench_accounts WHERE aid = :aid;
+\endif
+EOF
+
 # pgbench -M simple with a different text every time, so that the proxy's template cache
 # misses on every statement: \set r makes each literal pair new. -s is given because pgbench
 # sets :scale to 1 for custom scripts otherwise.
@@ -329,6 +391,9 @@ TARGETS=(direct pgbouncer shardline)
 declare -A PORT=([direct]=$PG_PORT [pgbouncer]=$PGB_PORT [shardline]=$SL_PORT [routed]=$ROUTED_PORT)
 declare -A PROXY_PID=([direct]="" [pgbouncer]=$PGB_PID [shardline]=$DEMO_PID [routed]=$ROUTED_PID)
 declare -A PROXY_LOG=([pgbouncer]=$TMP/pgbouncer/pgbouncer.log [shardline]=$TMP/demo.log [routed]=$TMP/routed.log)
+for t in "${REP_TARGETS[@]}"; do
+  PORT[$t]=${REP_PORT[$t]}; PROXY_PID[$t]=${REP_PID[$t]}; PROXY_LOG[$t]=$TMP/$t.log
+done
 declare -A TPS AVG P50 P99 CPU STATUS NOTE
 declare -A DOWN  # target -> the scenario during which its process exited
 
@@ -395,7 +460,7 @@ run_one() {
 }
 
 # Warm-up: caches, and each proxy's server pool, before anything is measured.
-for target in "${TARGETS[@]}" routed; do
+for target in "${TARGETS[@]}" routed "${REP_TARGETS[@]}"; do
   PGPASSWORD=$DB_PASSWORD pgbench -n -h 127.0.0.1 -p "${PORT[$target]}" -U "$DB_USER" -S -c 4 -j 2 -T 1 \
     "$DB_NAME" >"$TMP/out/warmup.$target.txt" 2>&1 || true
 done
@@ -417,6 +482,51 @@ for target in direct shardline routed; do
   echo "bench: pgbench $DL_LABEL -j 2 -T $SECS against $target"
   run_one dl "$target" "$DL_OPTS"
 done
+
+# ---- 4b. replica scenarios (section 2c) --------------------------------------------------------
+# Reads per run: the transactions pgbench processed minus the writes, which are counted exactly
+# by the growth of sum(abalance) (each UPDATE adds 1). Reads the replica served: the growth of
+# reads_served of s0's replica in that proxy's SHOW REPLICAS.
+RH_OPTS="-M extended -c 16 -s $SCALE -f $TMP/readheavy.sql"
+RH_LABEL="90% reads / 10% UPDATE, -M extended -c 16"
+declare -A RH_READS RH_WRITES RH_REPLICA RH_STATE RH_NOTE
+replica_row() {  # port -> "reads_served|state|lag_ms" of s0's replica 0, from the admin console
+  PGPASSWORD=$DB_PASSWORD psql -X -h 127.0.0.1 -p "$1" -U "$DB_USER" -d shardline -A -F'|' \
+    -c 'SHOW REPLICAS' 2>/dev/null | awk -F'|' '
+    NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+    $col["shard"] == "s0" && $col["replica"] == "0" { print $col["reads_served"] "|" $col["state"] "|" $col["lag_ms"] }'
+}
+abalance_sum() {  # on the replica demo's primary, as the superuser
+  psql -X -h "$TMP/cluster3/sock" -p "$PG3_PORT" -U postgres -d "$DB_NAME" -Atc 'SELECT sum(abalance) FROM pgbench_accounts'
+}
+readheavy_run() {  # target
+  local t=$1 key="rh,$1" r0 r1 w0 w1 txns
+  r0=$(replica_row "${PORT[$t]}" || true); w0=$(abalance_sum || true)
+  echo "bench: pgbench $RH_LABEL -j 2 -T $SECS against $t (${REP_CONSISTENCY[$t]} consistency)"
+  run_one rh "$t" "$RH_OPTS"
+  [[ ${STATUS[$key]} == ok ]] || return 0
+  r1=$(replica_row "${PORT[$t]}" || true); w1=$(abalance_sum || true)
+  txns=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$TMP/out/srh.$t.txt")
+  if [[ $w0 =~ ^[0-9]+$ && $w1 =~ ^[0-9]+$ ]]; then
+    RH_WRITES[$key]=$(( w1 - w0 )); RH_READS[$key]=$(( txns - (w1 - w0) ))
+  else RH_NOTE[$key]="sum(abalance) not readable ('$w0', '$w1')"; fi
+  if [[ ${r0%%|*} =~ ^[0-9]+$ && ${r1%%|*} =~ ^[0-9]+$ ]]; then
+    RH_REPLICA[$key]=$(( ${r1%%|*} - ${r0%%|*} ))
+    RH_STATE[$key]=$(awk -F'|' '{ printf "%s, lag %s ms", $2, ($3 == "" ? "?" : $3) }' <<<"$r1")
+  else RH_NOTE[$key]+="${RH_NOTE[$key]:+; }SHOW REPLICAS gave no s0 replica row ('$r0', '$r1')"; fi
+}
+for t in rep_session rep_strong rep_eventual; do readheavy_run "$t"; done
+# Commit-LSN probe on (rep_session) vs off (rep_notrack), same servers, alternated A B A B so
+# that drift (checkpoints, table growth, other load) falls on both.
+WO_SCEN="-N -M extended -c 16"
+WO_ROUNDS=(1 2)
+for round in "${WO_ROUNDS[@]}"; do
+  for t in rep_session rep_notrack; do
+    echo "bench: pgbench $WO_SCEN -j 2 -T $SECS against $t (track_commit_lsn ${REP_TRACK[$t]}, round $round)"
+    run_one "wo$round" "$t" "$WO_SCEN"
+  done
+done
+
 # Both shards must have served the routed runs, or they measured a one-shard path.
 ROUTED_XACTS=$(PGPASSWORD=$DB_PASSWORD psql -X -h 127.0.0.1 -p "$ROUTED_PORT" -U "$DB_USER" -d shardline -A -F'|' \
   -c 'SHOW STATS' 2>&1 | awk -F'|' '
@@ -596,6 +706,88 @@ REPORT="$TMP/report.md"
   routed_row dl "$DL_LABEL" routed "shardline routed by aid" 2
 
   echo
+  echo "## Replica reads (1 shard + 1 streaming replica)"
+  echo
+  # shellcheck disable=SC2028  # bash's echo prints the backslashes of \if and \else as they are
+  echo "A third \`shardline demo --shards 1 --replicas 1\` (a primary and its asynchronous streaming replica, both on this" \
+       "machine, so the replica adds no CPU: 2 CPUs serve both servers, pgbench and the proxy) loaded with \`pgbench -i -s $SCALE\`;" \
+       "one \`shardline serve\` per config on those two servers, all with the replica listed and the demo's lag limits" \
+       "(\`${REP_LIMITS:-?}\`). Script: \`\\set aid random(1, 100000 * :scale)\`, \`\\set r random(1, 10)\`," \
+       "\`\\if :r = 1\` UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid = :aid \`\\else\`" \
+       "SELECT abalance FROM pgbench_accounts WHERE aid = :aid \`\\endif\` (each a one-statement autocommit transaction)," \
+       "\`-M extended -c 16 -j 2\`. *writes*: UPDATEs, counted by the growth of sum(abalance); *reads*: transactions minus writes;" \
+       "*by replica*: growth of \`reads_served\` in that proxy's \`SHOW REPLICAS\` over the run; *replica share* = by replica / reads." \
+       "Session consistency sends a read to the replica only once the lag monitor has seen it replay that client's last write."
+  echo
+  echo "| default_consistency | routing | tps | vs strong | p50/p99 ms | proxy CPU us/txn | reads | writes | reads by replica | replica share | replica after run |"
+  echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+  for t in rep_session rep_strong rep_eventual; do
+    k="rh,$t"
+    case $t in
+      rep_session) what="(a) replica routing, session" ;;
+      rep_strong) what="(b) primary only" ;;
+      rep_eventual) what="(c) replica routing, eventual" ;;
+    esac
+    share="-" vs_strong="-"
+    [[ $t == rep_strong ]] || vs_strong=$(ratio "$(ok_tps "$k")" "$(ok_tps rh,rep_strong)")
+    if [[ -n ${RH_REPLICA[$k]:-} && -n ${RH_READS[$k]:-} ]] && (( RH_READS[$k] > 0 )); then
+      share=$(awk -v a="${RH_REPLICA[$k]}" -v b="${RH_READS[$k]}" 'BEGIN { printf "%.1f%%", 100 * a / b }')
+    fi
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "${REP_CONSISTENCY[$t]}" "$what" "$(fmt_tps "$k")" \
+      "$vs_strong" "$(lat "$k")" \
+      "$( [[ ${STATUS[$k]:-} == ok ]] && echo "${CPU[$k]}" || echo -)" "${RH_READS[$k]:--}" "${RH_WRITES[$k]:--}" \
+      "${RH_REPLICA[$k]:--}" "$share" "${RH_STATE[$k]:--}"
+  done
+  for t in rep_session rep_strong rep_eventual; do
+    k="rh,$t"
+    [[ ${STATUS[$k]:-} == ok ]] || echo "- $t: ${STATUS[$k]:-error}: ${NOTE[$k]:-}"
+    [[ -z ${RH_NOTE[$k]:-} ]] || echo "- $t: ${RH_NOTE[$k]}"
+  done
+
+  echo
+  echo "## Commit-LSN tracking cost (write-only)"
+  echo
+  echo "\`pgbench $WO_SCEN -j 2\` (BEGIN; UPDATE accounts; SELECT; UPDATE tellers; INSERT history; END: one commit, so one" \
+       "commit-LSN probe per transaction when on) through two proxies on the replica demo's servers whose configs differ only in" \
+       "\`replicas.track_commit_lsn\`: on (\`SELECT pg_current_wal_lsn()\` pipelined behind each commit, version cookie sent)" \
+       "vs off (no probe; the session reads that shard from the primary). Runs alternated on, off, on, off; *mean* = the mean of" \
+       "the rounds' tps and of their CPU us/txn."
+  echo
+  echo "| track_commit_lsn | round | tps | p50/p99 ms | proxy CPU us/txn |"
+  echo "|---|---:|---:|---:|---:|"
+  declare -A WO_MEAN_TPS WO_MEAN_CPU
+  for t in rep_session rep_notrack; do
+    sum_tps=0; sum_cpu=0; n=0
+    for round in "${WO_ROUNDS[@]}"; do
+      k="wo$round,$t"
+      printf '| %s | %s | %s | %s | %s |\n' "${REP_TRACK[$t]}" "$round" "$(fmt_tps "$k")" "$(lat "$k")" \
+        "$( [[ ${STATUS[$k]:-} == ok ]] && echo "${CPU[$k]}" || echo -)"
+      if [[ ${STATUS[$k]:-} == ok ]]; then
+        sum_tps=$(awk -v a="$sum_tps" -v b="${TPS[$k]}" 'BEGIN { print a + b }')
+        sum_cpu=$(awk -v a="$sum_cpu" -v b="${CPU[$k]}" 'BEGIN { print a + b }')
+        n=$(( n + 1 ))
+      fi
+    done
+    if (( n == ${#WO_ROUNDS[@]} )); then
+      WO_MEAN_TPS[$t]=$(awk -v a="$sum_tps" -v n="$n" 'BEGIN { printf "%.1f", a / n }')
+      WO_MEAN_CPU[$t]=$(awk -v a="$sum_cpu" -v n="$n" 'BEGIN { printf "%.1f", a / n }')
+      printf '| %s | mean | %.0f | - | %s |\n' "${REP_TRACK[$t]}" "${WO_MEAN_TPS[$t]}" "${WO_MEAN_CPU[$t]}"
+    fi
+  done
+  if [[ -n ${WO_MEAN_TPS[rep_session]:-} && -n ${WO_MEAN_TPS[rep_notrack]:-} ]]; then
+    echo
+    echo "- tracking on vs off: tps $(ratio "${WO_MEAN_TPS[rep_session]}" "${WO_MEAN_TPS[rep_notrack]}")" \
+         "($(awk -v a="${WO_MEAN_TPS[rep_session]}" -v b="${WO_MEAN_TPS[rep_notrack]}" 'BEGIN { printf "%+.1f%%", 100 * (a / b - 1) }')), proxy CPU" \
+         "$(awk -v a="${WO_MEAN_CPU[rep_session]}" -v b="${WO_MEAN_CPU[rep_notrack]}" 'BEGIN { printf "%+.1f us/txn (%+.1f%%)", a - b, (b > 0 ? 100 * (a / b - 1) : 0) }')"
+  fi
+  for round in "${WO_ROUNDS[@]}"; do
+    for t in rep_session rep_notrack; do
+      k="wo$round,$t"
+      [[ ${STATUS[$k]:-} == ok ]] || echo "- track_commit_lsn ${REP_TRACK[$t]}, round $round: ${STATUS[$k]:-error}: ${NOTE[$k]:-}"
+    done
+  done
+
+  echo
   echo "## Parser + router CPU per statement (micro_bench, bench/router_bench.cpp)"
   echo
   if [[ -n $MICRO_NOTE ]]; then
@@ -677,6 +869,14 @@ REPORT="$TMP/report.md"
     goal "$(awk -v u="${MICRO_US[BM_CacheHitExtended]}" 'BEGIN { print (u <= 5) ? "PASS" : "MISS" }')" \
       "parser+router per statement on a cache hit: ${MICRO_US[BM_CacheHitExtended]} us (goal <= 5 us; literal key: ${MICRO_US[BM_CacheHitSimple]:--} us; cache miss: ${MICRO_US[BM_CacheMissThroughCache]:--} us)"
   else goal MISS "parser+router per statement on a cache hit (goal <= 5 us): not measured ${MICRO_NOTE:-${MICRO_ERR[BM_CacheHitExtended]:-}}"; fi
+  # 9. commit-LSN tracking costs <= 5% TPS on a write-only run
+  a=${WO_MEAN_TPS[rep_session]:-}; b=${WO_MEAN_TPS[rep_notrack]:-}
+  if [[ -n $a && -n $b ]]; then
+    goal "$(awk -v a="$a" -v b="$b" 'BEGIN { print (a >= 0.95 * b) ? "PASS" : "MISS" }')" \
+      "\`$WO_SCEN\`: commit-LSN tracking costs <= 5% tps: $(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.1f%% loss", 100 * (1 - a / b) }')" \
+      "(track_commit_lsn true $(printf '%.0f' "$a") vs false $(printf '%.0f' "$b") tps, mean of ${#WO_ROUNDS[@]} alternated rounds each;" \
+      "proxy CPU ${WO_MEAN_CPU[rep_session]} vs ${WO_MEAN_CPU[rep_notrack]} us/txn)"
+  else goal MISS "\`$WO_SCEN\`: commit-LSN tracking costs <= 5% tps: not measured"; fi
   echo
   echo "Latency: p50/p99 from pgbench per-transaction logs (--log); averages from the same logs." \
        "CPU: utime+stime of the proxy process from /proc/PID/stat over the run / transactions." \

@@ -263,7 +263,7 @@ asio::awaitable<bool> ClientSession::ensure_server(int shard, int replica) {
       backend::Clock::now() + std::chrono::milliseconds(cfg.pool.query_wait_timeout_ms), err);
   waiting_for_server_ = false;
   if (!lease) {
-    last_error_ = err;
+    unit_extras().last_error = err;
     co_return false;
   }
   server_ = std::move(lease);
@@ -320,14 +320,14 @@ asio::awaitable<bool> ClientSession::switch_server(int shard, int replica) {
   if (server_ && !co_await release_idle_server()) {
     const auto& names = services_.directory->shard_names();
     if (tx_status_ != 'I') {
-      last_error_ = SqlError::error(
+      unit_extras().last_error = SqlError::error(
           sqlstate::kFeatureNotSupported,
           fmt::format("transaction is bound to shard {}; this statement needs shard {} (cross-shard "
                       "transactions are disabled: cross_shard_transactions is deny)",
                       names[std::size_t(shard_)], names[std::size_t(shard)]));
       co_return false;
     }
-    last_error_ = SqlError::error(
+    unit_extras().last_error = SqlError::error(
         sqlstate::kFeatureNotSupported,
         fmt::format("session pooling keeps this connection on shard {}; this statement needs shard {}",
                     names[std::size_t(shard_)], names[std::size_t(shard)]));
@@ -562,7 +562,7 @@ asio::awaitable<bool> ClientSession::handle(const Frame& f) {
       protocol::MessageWriter(out).ready_for_query(held_ ? (held_failed_ ? 'E' : 'T') : tx_status_);
       co_return co_await reply_local(std::move(out));
     }
-    if (f.tag == 'F' && !co_await attach(default_shard())) co_return co_await fail_request(last_error_, false);
+    if (f.tag == 'F' && !co_await attach(default_shard())) co_return co_await fail_request(unit_extras().last_error, false);
   }
   if (!server_ && extended) {
     // route_unit() has attached the unit's server unless it failed, which skips to Sync.
@@ -577,20 +577,20 @@ asio::awaitable<bool> ClientSession::handle(const Frame& f) {
       break;
     case 'P':
       if (!handle_parse(f)) {
-        co_await send_fatal(last_error_);
+        co_await send_fatal(unit_extras().last_error);
         co_return false;
       }
       break;
     case 'B':
       if (!handle_bind(f)) {
-        co_await send_fatal(last_error_);
+        co_await send_fatal(unit_extras().last_error);
         co_return false;
       }
       break;
     case 'D':
     case 'C':
       if (!handle_describe_or_close(f)) {
-        co_await send_fatal(last_error_);
+        co_await send_fatal(unit_extras().last_error);
         co_return false;
       }
       break;
@@ -760,7 +760,7 @@ asio::awaitable<bool> ClientSession::handle_query(const Frame& f, std::string_vi
   if (plan.kind == router::RouteKind::Refuse) {
     refusal = SqlError::error(plan.error.sqlstate, plan.error.message);
   } else if (!co_await attach(target, true, replica)) {
-    refusal = last_error_;
+    refusal = unit_extras().last_error;
   }
   if (!refusal.sqlstate.empty()) {
     if (server_ && tx_status_ != 'I') {
@@ -816,15 +816,31 @@ void ClientSession::push_lsn_probe() {
   // Pipelined behind the commit on the same connection: the client already has its reply;
   // the probe only keeps the server a moment longer. pg_current_wal_lsn() is at or past the
   // commit record, so a replica that replayed it has the write.
+  // A statement prepared once per server connection (id 0 is reserved for it), so each probe
+  // costs the server a Bind/Execute, not a parse and plan.
+  constexpr std::uint64_t kProbeId = 0;
+  constexpr std::string_view kProbeName = "_sl_lsn";
   protocol::MessageWriter w = to_server_.writer();
-  w.begin('Q').cstr("SELECT pg_current_wal_lsn()").end();
+  const bool prepare = !server_->prepared.count(kProbeId);
+  if (prepare) w.begin('P').cstr(kProbeName).cstr("SELECT pg_current_wal_lsn()").i16(0).end();
+  w.begin('B').cstr("").cstr(kProbeName).i16(0).i16(0).i16(0).end();
+  w.begin('E').cstr("").i32(0).end();
+  w.begin('S').end();
   to_server_.sealed();
+  if (prepare) server_->prepared.insert(kProbeId);
   tracker_.push(Pending{Expect::LsnProbe});
 }
 
 std::string ClientSession::lsn_learned(std::string_view lsn_text) {
+  if (shard_ < 0) return {};
   auto lsn = control::Lsn::parse(lsn_text);
-  if (!lsn || shard_ < 0) return {};
+  if (!lsn) {
+    // Never guess: until a later write reports an LSN, this shard is read from its primary;
+    // and the probe statement is prepared again next time.
+    writes_on(shard_).lsn_unknown = true;
+    if (server_) server_->prepared.erase(0);
+    return {};
+  }
   auto& known = writes_on(shard_);
   known.lsn = std::max(known.lsn, lsn->value());
   known.lsn_unknown = false;
@@ -1039,7 +1055,7 @@ asio::awaitable<std::optional<bool>> ClientSession::route_unit() {
     replica = pick_replica(target, *keep_alive);
   SqlError refusal;
   if (plan.kind == router::RouteKind::Refuse) refusal = SqlError::error(plan.error.sqlstate, plan.error.message);
-  else if (!co_await attach(target, executes || decided.has_value(), replica)) refusal = last_error_;
+  else if (!co_await attach(target, executes || decided.has_value(), replica)) refusal = unit_extras().last_error;
   if (refusal.sqlstate.empty()) co_return true;
   if (server_ && tx_status_ != 'I') {
     sync_server_state();
@@ -1125,7 +1141,7 @@ bool ClientSession::handle_parse(const Frame& f) {
   auto nparams = r.i16();
   if (nparams && *nparams >= 0) r.bytes(std::size_t(*nparams) * 4);
   if (!name || !query || !nparams || *nparams < 0 || !r.ok() || !r.at_end()) {
-    last_error_ = SqlError::fatal(sqlstate::kProtocolViolation, "invalid Parse message");
+    unit_extras().last_error = SqlError::fatal(sqlstate::kProtocolViolation, "invalid Parse message");
     return false;
   }
   if (name->empty()) {
@@ -1162,7 +1178,7 @@ bool ClientSession::handle_bind(const Frame& f) {
   auto portal = r.cstr();
   auto stmt = r.cstr();
   if (!portal || !stmt) {
-    last_error_ = SqlError::fatal(sqlstate::kProtocolViolation, "invalid Bind message");
+    unit_extras().last_error = SqlError::fatal(sqlstate::kProtocolViolation, "invalid Bind message");
     return false;
   }
   {
@@ -1198,7 +1214,7 @@ bool ClientSession::handle_describe_or_close(const Frame& f) {
   auto kind = r.byte();
   auto name = r.cstr();
   if (!kind || !name || (*kind != 'S' && *kind != 'P')) {
-    last_error_ = SqlError::fatal(sqlstate::kProtocolViolation,
+    unit_extras().last_error = SqlError::fatal(sqlstate::kProtocolViolation,
                                   f.tag == 'D' ? "invalid Describe message" : "invalid Close message");
     return false;
   }

@@ -170,7 +170,6 @@ class ClientSession final : private TrackerHooks {
   bool skip_until_sync_ = false;       ///< an extended batch failed in the proxy: drop to Sync
   bool waiting_for_server_ = false;
   char tx_status_ = 'I';
-  protocol::SqlError last_error_;      ///< why the last proxy-side step failed
   bool stop_pump_ = false;             ///< the client left: the pump ends without blaming the server
 
   backend::SessionVars vars_;                   ///< committed SET state
@@ -222,6 +221,7 @@ class ClientSession final : private TrackerHooks {
     std::optional<router::Plan> multi;                        ///< runs on several shards at its Sync
     std::string multi_request;
     std::vector<bool> multi_keep_parse;
+    protocol::SqlError last_error;  ///< why the last proxy-side step failed
   };
   std::unique_ptr<UnitExtras> unit_extras_;
   UnitExtras& unit_extras() {

@@ -68,6 +68,7 @@ void ResponseTracker::on_server_message(char tag, std::string_view whole, std::s
           if (!status.empty()) out.own_bytes(status);
         }
       }
+      if (tag == 'E') (void)hooks.lsn_learned({});  // failed: the write's LSN stays unknown
       if (tag == 'Z') queue_.pop_front();
       break;
     case Expect::FailingQuery:

@@ -69,7 +69,8 @@ class TrackerHooks {
   virtual void execute_succeeded(const Pending& p) = 0;
   /// An ErrorResponse passed to the client.
   virtual void error_seen() = 0;
-  /// The commit-LSN probe answered; returns a message for the client (ParameterStatus) or "".
+  /// The commit-LSN probe answered (empty text: it failed); returns a message for the client
+  /// (ParameterStatus) or "".
   virtual std::string lsn_learned(std::string_view lsn_text) = 0;
 };
 
