@@ -829,6 +829,9 @@ void ClientSession::push_lsn_probe() {
   to_server_.sealed();
   if (prepare) server_->prepared.insert(kProbeId);
   tracker_.push(Pending{Expect::LsnProbe});
+  // Until the probe answers, this shard's LSN for the session is unknown: its reads go to the
+  // primary (a replica chosen now could be behind the write that just committed).
+  writes_on(shard_).lsn_unknown = true;
 }
 
 std::string ClientSession::lsn_learned(std::string_view lsn_text) {

@@ -29,10 +29,13 @@ std::optional<std::vector<ShardLsn>> parse_lsn_token(std::string_view token, con
     return fail("expected a version-1 token from SHOW shardline.lsn (\"1:<shard>@<lsn>,...\")");
   std::vector<ShardLsn> out;
   std::string_view rest = token.substr(2);
+  if (rest.empty() || rest.back() == ',' || rest.front() == ',' || rest.find(",,") != std::string_view::npos)
+    return fail("expected <shard>@<lsn> parts separated by single commas");
   while (!rest.empty()) {
     auto comma = rest.find(',');
     std::string_view part = rest.substr(0, comma);
     rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+    if (part.empty()) return fail("an empty part (a stray comma)");
     auto at = part.find('@');
     if (at == std::string_view::npos) return fail(fmt::format("part \"{}\" is not <shard>@<lsn>", part));
     std::string_view name = part.substr(0, at);

@@ -11,6 +11,13 @@ void ResponseTracker::emit_ready_synthetic(OutBatch& out) {
   }
 }
 
+void ResponseTracker::hold_or_forward_ready(std::string_view ready, OutBatch& out) {
+  if (!queue_.empty() && queue_.front().kind == Expect::LsnProbe && queue_.front().held_ready.empty())
+    queue_.front().held_ready.assign(ready);
+  else
+    out.ref(ready.data(), ready.size());
+}
+
 void ResponseTracker::skip_to_sync(TrackerHooks& hooks) {
   // After an error the server ignores everything up to Sync: those messages get no reply,
   // and a Parse among them did not create its statement.
@@ -39,13 +46,15 @@ void ResponseTracker::on_server_message(char tag, std::string_view whole, std::s
         hooks.error_seen();
       }
       if (tag == 'C') hooks.command_complete(body.substr(0, body.find('\0')));
-      out.ref(whole.data(), whole.size());
       if (tag == 'Z') {
         char status = body.empty() ? 'I' : body[0];
         if (!query_failed_) hooks.simple_query_succeeded(front, status);
         query_failed_ = false;
         queue_.pop_front();
+        hold_or_forward_ready(whole, out);
         hooks.ready_for_query(status);
+      } else {
+        out.ref(whole.data(), whole.size());
       }
       break;
     case Expect::StateSync:
@@ -69,7 +78,12 @@ void ResponseTracker::on_server_message(char tag, std::string_view whole, std::s
         }
       }
       if (tag == 'E') (void)hooks.lsn_learned({});  // failed: the write's LSN stays unknown
-      if (tag == 'Z') queue_.pop_front();
+      if (tag == 'Z') {
+        // Now the write's own ReadyForQuery: the cookie came first, as PostgreSQL sends a
+        // ParameterStatus before the ReadyForQuery of the command that changed it.
+        if (!front.held_ready.empty()) out.own_bytes(front.held_ready);
+        queue_.pop_front();
+      }
       break;
     case Expect::FailingQuery:
       if (tag == 'E' && front.replacement) {
@@ -85,10 +99,12 @@ void ResponseTracker::on_server_message(char tag, std::string_view whole, std::s
       }
       break;
     case Expect::Sync:
-      out.ref(whole.data(), whole.size());
       if (tag == 'Z') {
         queue_.pop_front();
+        hold_or_forward_ready(whole, out);
         hooks.ready_for_query(body.empty() ? 'I' : body[0]);
+      } else {
+        out.ref(whole.data(), whole.size());
       }
       break;
     default: {

@@ -49,6 +49,7 @@ struct Pending {
   std::string synthetic;            ///< Synthetic: the bytes to emit
   std::shared_ptr<const protocol::SqlError> replacement;  ///< FailingParse
   std::vector<SetChange> sets;      ///< SimpleQuery: SET/RESET to record on success
+  std::string held_ready;           ///< LsnProbe: the write's ReadyForQuery, sent after the cookie
   bool discard_all = false;         ///< SimpleQuery: DISCARD ALL on success
   bool deallocate_all = false;      ///< SimpleQuery: DEALLOCATE ALL on success
 };
@@ -113,6 +114,8 @@ class ResponseTracker {
 
  private:
   void skip_to_sync(TrackerHooks& hooks);
+  /// A write's ReadyForQuery waits for the commit-LSN probe queued right behind it.
+  void hold_or_forward_ready(std::string_view ready, OutBatch& out);
   PendingQueue queue_;
   bool query_failed_ = false;  ///< an ErrorResponse arrived during the current simple query
 };

@@ -47,6 +47,15 @@ const char* level_name(config::LogLevel l) {
   throw std::invalid_argument("ProxyConfig: unknown log level");
 }
 
+const char* consistency_name(config::Consistency c) {
+  switch (c) {
+    case config::Consistency::Strong: return "strong";
+    case config::Consistency::Session: return "session";
+    case config::Consistency::Eventual: return "eventual";
+  }
+  throw std::invalid_argument("ProxyConfig: unknown consistency level");
+}
+
 void require_positive(const char* what, int v) {
   if (v < 1) throw std::invalid_argument(fmt::format("ProxyConfig::{}: must be >= 1, got {}", what, v));
 }
@@ -160,6 +169,18 @@ ProxyConfig& ProxyConfig::cross_shard(config::CrossShard policy) {
   return *this;
 }
 
+ProxyConfig& ProxyConfig::replicas(ReplicaSettings settings) {
+  if (settings.max_lag_bytes && *settings.max_lag_bytes < 0)
+    throw std::invalid_argument(
+        fmt::format("ProxyConfig::replicas: max_lag_bytes must be >= 0, got {}", *settings.max_lag_bytes));
+  if (settings.max_lag_ms && *settings.max_lag_ms < 0)
+    throw std::invalid_argument(
+        fmt::format("ProxyConfig::replicas: max_lag_ms must be >= 0, got {}", *settings.max_lag_ms));
+  if (settings.poll_interval_ms) require_positive("replicas.poll_interval_ms", *settings.poll_interval_ms);
+  replicas_ = settings;
+  return *this;
+}
+
 std::string ProxyConfig::yaml() const {
   const auto& o = cluster_.options();
   std::string y;
@@ -214,6 +235,15 @@ std::string ProxyConfig::yaml() const {
     y += fmt::format("  s{}: {{primary: {{host: 127.0.0.1, port: {}}}, replicas: [{}]}}\n", i,
                      cluster_.primary_port(i), replicas);
   }
+  std::string limits;
+  const auto field = [&](const char* name, const std::string& value) {
+    limits += fmt::format("{}{}: {}", limits.empty() ? "" : ", ", name, value);
+  };
+  if (replicas_.max_lag_bytes) field("max_lag_bytes", std::to_string(*replicas_.max_lag_bytes));
+  if (replicas_.max_lag_ms) field("max_lag_ms", std::to_string(*replicas_.max_lag_ms));
+  if (replicas_.poll_interval_ms) field("poll_interval_ms", std::to_string(*replicas_.poll_interval_ms));
+  if (replicas_.default_consistency) field("default_consistency", consistency_name(*replicas_.default_consistency));
+  if (!limits.empty()) y += fmt::format("replicas: {{{}}}\n", limits);
   if (log_level_) y += fmt::format("log_level: {}\n", level_name(*log_level_));
   if (shutdown_timeout_ms_) y += fmt::format("shutdown_timeout_ms: {}\n", *shutdown_timeout_ms_);
   return y;

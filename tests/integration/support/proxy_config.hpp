@@ -32,6 +32,15 @@ struct ShardedTableSpec {
   std::string type;
 };
 
+/// The `replicas:` section (SPEC section 7); unset fields keep the proxy's defaults.
+struct ReplicaSettings {
+  // The `{}` lets tests name only some fields without -Wmissing-field-initializers.
+  std::optional<std::int64_t> max_lag_bytes{};
+  std::optional<int> max_lag_ms{};
+  std::optional<int> poll_interval_ms{};
+  std::optional<config::Consistency> default_consistency{};
+};
+
 /// Starts as the cluster's own config: one SCRAM user `app`/`secret` on database `app` (also the
 /// backend login), `app` on the admin console, transaction pooling of 20, the home shard `s0`.
 /// Setters validate their argument (std::invalid_argument naming it) and return *this.
@@ -55,6 +64,8 @@ class ProxyConfig {
   /// Replaces the list of reference tables (full copy on every shard).
   ProxyConfig& reference_tables(std::vector<std::string> names);
   ProxyConfig& cross_shard(config::CrossShard policy);
+  /// Replica eligibility limits, lag poll interval and default read consistency.
+  ProxyConfig& replicas(ReplicaSettings settings);
 
   std::uint16_t port() const { return port_; }
   /// The complete YAML document.
@@ -76,6 +87,7 @@ class ProxyConfig {
   std::vector<ShardedTableSpec> sharded_tables_;
   std::vector<std::string> reference_tables_;
   std::optional<config::CrossShard> cross_shard_;
+  ReplicaSettings replicas_;
 };
 
 }  // namespace shardline::testing
