@@ -755,7 +755,8 @@ asio::awaitable<bool> ClientSession::handle_query(const Frame& f, std::string_vi
   }
   const bool was_in_tx = in_transaction();
   int replica = -1;
-  if (safe && !was_in_tx && target >= 0 && plan.kind != router::RouteKind::Refuse) replica = pick_replica(target, *tmpl);
+  if (safe && !was_in_tx && target >= 0 && plan.kind != router::RouteKind::Refuse)
+    replica = co_await choose_replica(target, *tmpl);
   SqlError refusal;
   if (plan.kind == router::RouteKind::Refuse) {
     refusal = SqlError::error(plan.error.sqlstate, plan.error.message);
@@ -853,7 +854,26 @@ std::string ClientSession::lsn_learned(std::string_view lsn_text) {
   return out;
 }
 
-int ClientSession::pick_replica(int shard, const router::RouteTemplate& t) {
+asio::awaitable<int> ClientSession::choose_replica(int shard, const router::RouteTemplate& t) {
+  bool behind = false;
+  int r = pick_replica(shard, t, &behind);
+  const auto& limits = services_.cluster.config().replicas;
+  if (r >= 0 || !behind || limits.read_after_wait_ms <= 0) co_return r;
+  // A replica is healthy but has not replayed this session's write yet: give it a moment
+  // (each lag-monitor round may show it caught up), then fall back to the primary.
+  const auto deadline = backend::Clock::now() + std::chrono::milliseconds(limits.read_after_wait_ms);
+  asio::steady_timer timer(services_.ex);
+  while (behind && backend::Clock::now() < deadline) {
+    timer.expires_at(std::min(deadline, backend::Clock::now() + std::chrono::milliseconds(limits.poll_interval_ms)));
+    (void)co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    behind = false;
+    r = pick_replica(shard, t, &behind);
+    if (r >= 0) co_return r;
+  }
+  co_return -1;
+}
+
+int ClientSession::pick_replica(int shard, const router::RouteTemplate& t, bool* behind) {
   const auto& snapshot = services_.replicas;
   auto& pools = services_.cluster.replicas(shard);
   if (!snapshot || pools.empty()) return -1;
@@ -885,9 +905,11 @@ int ClientSession::pick_replica(int shard, const router::RouteTemplate& t) {
   int best_load = 0;
   for (std::size_t r = 0; r < pools.size(); ++r) {
     const auto* st = snapshot->find(name, int(r));
-    if (!st || !st->healthy() || st->lag_bytes > limits.max_lag_bytes || st->lag_ms > limits.max_lag_ms ||
-        st->replay_lsn.value() < required)
+    if (!st || !st->healthy() || st->lag_bytes > limits.max_lag_bytes || st->lag_ms > limits.max_lag_ms) continue;
+    if (st->replay_lsn.value() < required) {
+      if (behind) *behind = true;
       continue;
+    }
     int load = pools[r]->active() + pools[r]->waiting();
     if (best < 0 || load < best_load) {
       best = int(r);
@@ -1055,7 +1077,7 @@ asio::awaitable<std::optional<bool>> ClientSession::route_unit() {
   }
   int replica = -1;
   if (unit_safe && binds > 0 && !unit_in_tx_ && !unit_begin_ && plan.kind != router::RouteKind::Refuse && keep_alive)
-    replica = pick_replica(target, *keep_alive);
+    replica = co_await choose_replica(target, *keep_alive);
   SqlError refusal;
   if (plan.kind == router::RouteKind::Refuse) refusal = SqlError::error(plan.error.sqlstate, plan.error.message);
   else if (!co_await attach(target, executes || decided.has_value(), replica)) refusal = unit_extras().last_error;

@@ -136,7 +136,11 @@ class ClientSession final : private TrackerHooks {
   void error_seen() override { error_in_tx_ = true; }
   std::string lsn_learned(std::string_view lsn_text) override;
   /// A replica of `shard` that may answer this read under the session's consistency, or -1.
-  int pick_replica(int shard, const router::RouteTemplate& t);
+  /// `behind` is set when a healthy replica was refused only for not having replayed the LSN
+  /// this session needs (it may catch up within read_after_wait_ms).
+  int pick_replica(int shard, const router::RouteTemplate& t, bool* behind = nullptr);
+  /// pick_replica, waiting up to replicas.read_after_wait_ms for a replica to catch up.
+  asio::awaitable<int> choose_replica(int shard, const router::RouteTemplate& t);
   /// Queues SELECT pg_current_wal_lsn() behind a commit on the current (primary) server.
   void push_lsn_probe();
   /// After forwarding statements to a primary: probe the commit LSN when they end a write.

@@ -336,6 +336,26 @@ TEST_F(ReplicaRouting, TransactionsUseThePrimary) {
                  "a locking read");
 }
 
+TEST_F(ReplicaRouting, ReadAfterWaitLetsTheReplicaCatchUpInsteadOfFallingBack) {
+  // With a wait window, a session read right after its write waits for the replica to replay
+  // the write (a lag-monitor round or two) and is then served there, never stale.
+  static ProxyProcess waiting(ProxyConfig(cluster(), free_port())
+                                  .replicas({.max_lag_ms = 60000, .poll_interval_ms = kPollMs, .read_after_wait_ms = 3000})
+                                  .yaml());
+  PgConnection c = connect(waiting);
+  int on_replica = 0;
+  for (int i = 0; i < 5; ++i) {
+    exec_ok(c, fmt::format("INSERT INTO rr_items (id, note) VALUES ({}, 'wait') ON CONFLICT (id) DO UPDATE SET note = 'wait'",
+                           5000 + i));
+    PgResult r = c.exec(fmt::format("SELECT count(*), pg_is_in_recovery(), inet_server_port() FROM rr_items WHERE id = {}",
+                                    5000 + i));
+    ASSERT_TRUE(r.ok()) << r.describe();
+    EXPECT_EQ(r.value(0, 0), "1") << "the session's own write must be visible";
+    if (r.value(0, 1) == "t") ++on_replica;
+  }
+  EXPECT_EQ(on_replica, 5) << "with read_after_wait_ms every read should have waited for the replica";
+}
+
 TEST_F(ReplicaRouting, BadSettingsAre22023) {
   PgConnection c = connect(proxy());
   for (const char* token : {"garbage", "1:s0", "1:s0@", "1:s0@zz/1", "1:s9@0/1000", "9:s0@0/1000", "1:s0@0/1000,"}) {

@@ -242,6 +242,7 @@ std::string ProxyConfig::yaml() const {
   if (replicas_.max_lag_bytes) field("max_lag_bytes", std::to_string(*replicas_.max_lag_bytes));
   if (replicas_.max_lag_ms) field("max_lag_ms", std::to_string(*replicas_.max_lag_ms));
   if (replicas_.poll_interval_ms) field("poll_interval_ms", std::to_string(*replicas_.poll_interval_ms));
+  if (replicas_.read_after_wait_ms) field("read_after_wait_ms", std::to_string(*replicas_.read_after_wait_ms));
   if (replicas_.default_consistency) field("default_consistency", consistency_name(*replicas_.default_consistency));
   if (!limits.empty()) y += fmt::format("replicas: {{{}}}\n", limits);
   if (log_level_) y += fmt::format("log_level: {}\n", level_name(*log_level_));
