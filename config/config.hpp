@@ -109,6 +109,9 @@ struct Replicas {
   /// Learn each write's commit LSN (a query pipelined behind the commit). Off: no probe, and a
   /// session that wrote reads that shard from its primary (session consistency stays exact).
   bool track_commit_lsn = true;
+  /// User-defined functions that only read, so statements calling them may go to a replica
+  /// (any other function outside the built-in read-only set keeps a statement on the primary).
+  std::vector<std::string> read_only_functions;
 };
 
 enum class LogLevel { Debug, Info, Warn, Error };

@@ -591,6 +591,13 @@ class ConfigReader {
         {"read_after_wait_ms", [&](const Value& v) { set_int(r.read_after_wait_ms, v, 0); }},
         {"report_lsn",
          [&](const Value& v) { set_choice(r.report_lsn, v, {{"true", true}, {"on", true}, {"false", false}, {"off", false}}); }},
+        {"read_only_functions",
+         [&](const Value& v) {
+           if (v.node.IsNull()) return;
+           for_each_item(v, [&](const Value& item) {
+             if (auto name = string(item)) r.read_only_functions.push_back(*name);
+           });
+         }},
         {"track_commit_lsn",
          [&](const Value& v) {
            set_choice(r.track_commit_lsn, v, {{"true", true}, {"on", true}, {"false", false}, {"off", false}});

@@ -384,9 +384,13 @@ class Analyzer {
       const bool qualified_elsewhere =
           f->n_funcname > 1 && f->funcname[0]->node_case == PG_QUERY__NODE__NODE_STRING &&
           std::string_view(f->funcname[0]->string->sval) != "pg_catalog";
-      if (!last || last->node_case != PG_QUERY__NODE__NODE_STRING || qualified_elsewhere ||
-          !is_read_only_builtin(lower(last->string->sval)))
+      if (!last || last->node_case != PG_QUERY__NODE__NODE_STRING) {
         unsafe_function_ = true;
+      } else {
+        const std::string name = lower(last->string->sval);
+        if (!schema_.read_only_function(name) && (qualified_elsewhere || !is_read_only_builtin(name)))
+          unsafe_function_ = true;
+      }
     }
     if (f->over) window_or_agg_ = "window functions";
     if (f->agg_star || f->agg_distinct || f->n_agg_order || f->agg_filter) window_or_agg_ = "aggregates";

@@ -1,5 +1,7 @@
 #include "router/sharding/sharding_schema.hpp"
 
+#include <cctype>
+
 namespace shardline::router {
 
 namespace {
@@ -31,6 +33,10 @@ std::shared_ptr<const ShardingSchema> ShardingSchema::from_config(const config::
     s->sharded_[qualified(ref)] = info;
   }
   for (const auto& r : cfg.sharding.reference_tables) s->reference_.insert(qualified(split_name(r)));
+  for (auto f : cfg.replicas.read_only_functions) {
+    for (auto& c : f) c = char(std::tolower(static_cast<unsigned char>(c)));
+    s->read_only_functions_.insert(f);
+  }
   return s;
 }
 

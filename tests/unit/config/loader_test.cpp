@@ -323,7 +323,8 @@ TEST(ConfigLoader, UnknownNestedKeys) {
                            "unknown key 'ca' in tls (allowed: cert, key)"));
   EXPECT_TRUE(only_problem(parse(with("replicas: {max_lag: 5}\n")), 1, 12,
                            "unknown key 'max_lag' in replicas (allowed: max_lag_bytes, max_lag_ms, "
-                           "poll_interval_ms, default_consistency, read_after_wait_ms, report_lsn, track_commit_lsn)"));
+                           "poll_interval_ms, default_consistency, read_after_wait_ms, report_lsn, read_only_functions, "
+                       "track_commit_lsn)"));
   EXPECT_TRUE(only_problem(parse(with("directory: [{logical: 0-1023, shard: s0, weight: 1}]\n", {"directory"})),
                            1, 42, "unknown key 'weight' in directory[0] (allowed: logical, shard)"));
 }
