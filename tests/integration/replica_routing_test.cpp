@@ -342,6 +342,7 @@ TEST_F(ReplicaRouting, ReadAfterWaitLetsTheReplicaCatchUpInsteadOfFallingBack) {
   static ProxyProcess waiting(ProxyConfig(cluster(), free_port())
                                   .replicas({.max_lag_ms = 60000, .poll_interval_ms = kPollMs, .read_after_wait_ms = 3000})
                                   .yaml());
+  wait_caught_up(waiting);  // the monitor's first rounds: until then every read is the primary's
   PgConnection c = connect(waiting);
   int on_replica = 0;
   for (int i = 0; i < 5; ++i) {
