@@ -1,4 +1,4 @@
-// Unit tests of router/parser: ParseTree, analyze(), classify_simple(), ParseCache and the
+// Unit tests of router/parser: ParseTree, analyze(), classify_simple(), and the
 // keyword table. PostgreSQL's grammar (libpg_query) is the oracle wherever one is needed.
 
 #include <cctype>
@@ -12,7 +12,6 @@
 #include <pg_query/pg_query.pb-c.h>
 
 #include "router/parser/keywords.hpp"
-#include "router/parser/parse_cache.hpp"
 #include "router/parser/parse_tree.hpp"
 #include "router/parser/statement.hpp"
 
@@ -594,71 +593,6 @@ TEST(ClassifySimple, DeclinesWhatItCannotAnswerExactly) {
   for (std::string_view sql : declined) {
     EXPECT_FALSE(classify_simple(sql).has_value()) << "classify_simple should decline: " << sql;
   }
-}
-
-// ---- ParseCache -------------------------------------------------------------------------------
-
-TEST(ParseCache, HitsReturnTheSameAnalysisAndCount) {
-  ParseCache cache(4);
-  const auto a = cache.lookup_or_analyze("SELECT * FROM orders WHERE tenant_id = $1");
-  const auto b = cache.lookup_or_analyze(std::string("SELECT * FROM orders WHERE tenant_id = $1"));
-  EXPECT_EQ(a.get(), b.get());
-  EXPECT_EQ(cache.hits(), 1u);
-  EXPECT_EQ(cache.misses(), 1u);
-  EXPECT_EQ(cache.size(), 1u);
-  ASSERT_EQ(a->statements.size(), 1u);
-  EXPECT_EQ(names(a->statements[0]), Names{"orders"});
-  // Different text, different entry (the key is the full text).
-  const auto c = cache.lookup_or_analyze("select * from orders where tenant_id = $1");
-  EXPECT_NE(a.get(), c.get());
-  EXPECT_EQ(cache.misses(), 2u);
-}
-
-TEST(ParseCache, ViewsPointIntoTheCachedCopyAndOutliveEviction) {
-  ParseCache cache(1);
-  std::string sql = "SELECT 1; SET x = 2";
-  const auto a = cache.lookup_or_analyze(sql);
-  sql.assign(sql.size(), '#');  // the caller's buffer is reused
-  (void)cache.lookup_or_analyze("SELECT 3");  // evicts the first entry
-  EXPECT_EQ(cache.evictions(), 1u);
-  ASSERT_EQ(a->statements.size(), 2u);
-  EXPECT_EQ(a->statements[0].text, "SELECT 1");
-  EXPECT_EQ(a->statements[1].text, "SET x = 2");
-  EXPECT_EQ(a->statements[1].set->value, "2");
-}
-
-TEST(ParseCache, EvictsLeastRecentlyUsed) {
-  ParseCache cache(2);
-  (void)cache.lookup_or_analyze("SELECT 1");
-  (void)cache.lookup_or_analyze("SELECT 2");
-  (void)cache.lookup_or_analyze("SELECT 1");  // 1 is now the most recent
-  (void)cache.lookup_or_analyze("SELECT 3");  // evicts 2
-  EXPECT_EQ(cache.size(), 2u);
-  EXPECT_EQ(cache.evictions(), 1u);
-  const auto hits = cache.hits();
-  (void)cache.lookup_or_analyze("SELECT 1");
-  EXPECT_EQ(cache.hits(), hits + 1);
-  (void)cache.lookup_or_analyze("SELECT 2");
-  EXPECT_EQ(cache.hits(), hits + 1);  // was evicted: a miss
-  EXPECT_EQ(cache.misses(), 4u);
-}
-
-TEST(ParseCache, CachesErrorsAndSkipsOversizedStatements) {
-  ParseCache cache(8, 32);
-  const auto e1 = cache.lookup_or_analyze("SELEC 1");
-  const auto e2 = cache.lookup_or_analyze("SELEC 1");
-  EXPECT_EQ(e1.get(), e2.get());
-  ASSERT_TRUE(e1->error);
-  EXPECT_EQ(e1->error_pos, 1);
-  const std::string big = "SELECT * FROM orders WHERE id IN (1, 2, 3, 4, 5, 6)";
-  const auto b1 = cache.lookup_or_analyze(big);
-  const auto b2 = cache.lookup_or_analyze(big);
-  EXPECT_NE(b1.get(), b2.get());
-  EXPECT_EQ(names(b1->statements[0]), Names{"orders"});
-  EXPECT_EQ(cache.size(), 1u);
-  cache.clear();
-  EXPECT_EQ(cache.size(), 0u);
-  EXPECT_THROW(ParseCache(0), std::invalid_argument);
 }
 
 // ---- keywords --------------------------------------------------------------------------------
