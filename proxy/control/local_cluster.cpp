@@ -219,20 +219,6 @@ int run(const std::vector<std::string>& argv, const fs::path& output, const fs::
   return wait_child(spawn(argv, output, cwd, env));
 }
 
-/// The last `n` lines of a log, to put the cause right into an exception message.
-std::string tail(const fs::path& path, std::size_t n) {
-  std::ifstream in(path);
-  if (!in) return "(log file missing)";
-  std::vector<std::string> lines;
-  std::string line;
-  while (std::getline(in, line)) {
-    lines.push_back(std::move(line));
-    if (lines.size() > n) lines.erase(lines.begin());
-  }
-  std::string out;
-  for (const auto& l : lines) out += "  | " + l + "\n";
-  return out;
-}
 
 /// Quotes a libpq conninfo value when it needs it (empty, spaces, quotes, backslashes).
 std::string conninfo_value(const std::string& v) {
@@ -377,6 +363,21 @@ void check_port_free(const ServerInfo& s) {
 }
 
 }  // namespace
+
+std::string log_tail(const fs::path& path, std::size_t n) {
+  std::ifstream in(path);
+  if (!in) return "(log file missing)";
+  std::vector<std::string> lines;
+  std::string line;
+  while (std::getline(in, line)) {
+    lines.push_back(std::move(line));
+    if (lines.size() > n) lines.erase(lines.begin());
+  }
+  std::string out;
+  for (const auto& l : lines) out += "  | " + l + "\n";
+  return out;
+}
+
 
 std::string ServerInfo::name() const {
   return replica < 0 ? shard : fmt::format("{}r{}", shard, replica);
@@ -644,7 +645,7 @@ void LocalCluster::start_servers(const std::vector<const ServerInfo*>& which) {
       failures += fmt::format("\nLocalCluster: server {} (port {}) did not start (pg_ctl exit {}); "
                               "see {}:\n{}",
                               s->name(), s->port, rc, log_path(*s).string(),
-                              tail(log_path(*s), 15));
+                              log_tail(log_path(*s), 15));
       continue;
     }
     started_[static_cast<std::size_t>(s - servers_.data())] = true;
@@ -661,7 +662,7 @@ void LocalCluster::start_servers(const std::vector<const ServerInfo*>& which) {
         throw std::runtime_error(fmt::format(
             "LocalCluster: server {} (port {}) does not accept connections after {} s; see {}:\n{}",
             s->name(), s->port, kReadyTimeout.count(), log_path(*s).string(),
-            tail(log_path(*s), 15)));
+            log_tail(log_path(*s), 15)));
       std::this_thread::sleep_for(kPollInterval);
     }
   }
@@ -721,7 +722,7 @@ void LocalCluster::create() {
       if (rc != 0)
         failures += fmt::format("\nLocalCluster: initdb for server {} failed (exit {}); see {}:\n{}",
                                 primaries[i]->name(), rc, log_path(*primaries[i]).string(),
-                                tail(log_path(*primaries[i]), 15));
+                                log_tail(log_path(*primaries[i]), 15));
     }
     if (!failures.empty()) throw std::runtime_error(failures.substr(1));
   }
@@ -786,7 +787,7 @@ void LocalCluster::create() {
         failures += fmt::format(
             "\nLocalCluster: pg_basebackup for server {} failed (exit {}); see {}:\n{}",
             replicas[i]->name(), rc, log_path(*replicas[i]).string(),
-            tail(log_path(*replicas[i]), 15));
+            log_tail(log_path(*replicas[i]), 15));
     }
     if (!failures.empty()) throw std::runtime_error(failures.substr(1));
     for (const ServerInfo* r : replicas) {
@@ -855,7 +856,7 @@ void LocalCluster::wait_streaming(const ServerInfo& replica) {
           "LocalCluster: replica {} (port {}) is not streaming from its primary after {} s ({}); "
           "see {}:\n{}",
           replica.name(), replica.port, kStreamingTimeout.count(), last,
-          log_path(replica).string(), tail(log_path(replica), 15)));
+          log_path(replica).string(), log_tail(log_path(replica), 15)));
     std::this_thread::sleep_for(kPollInterval);
   }
 }
@@ -894,7 +895,7 @@ void LocalCluster::stop_server(const ServerInfo& s) {
   if (rc != 0)
     throw std::runtime_error(
         fmt::format("LocalCluster: stopping server {} (port {}) failed (pg_ctl exit {}); see {}:\n{}",
-                    own.name(), own.port, rc, log_path(own).string(), tail(log_path(own), 10)));
+                    own.name(), own.port, rc, log_path(own).string(), log_tail(log_path(own), 10)));
   started_[index_of(own)] = false;
 }
 

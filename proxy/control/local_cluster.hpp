@@ -44,6 +44,9 @@ struct ServerInfo {
 /// When run as root every server command runs as the `postgres` OS user (PostgreSQL refuses
 /// root), and the work dir is handed to that user. Children are spawned with an argument
 /// vector, never through a shell.
+/// The last `n` lines of a log file, indented, to put a failure's cause into its message.
+std::string log_tail(const std::filesystem::path& path, std::size_t n);
+
 class LocalCluster {
  public:
   /// Validates the options (throws std::invalid_argument naming the bad one); starts nothing.

@@ -42,18 +42,6 @@ constexpr int kPortRangeEnd = 32000;
 constexpr auto kProxyStartTimeout = std::chrono::seconds(30);
 constexpr auto kProxyStopGrace = std::chrono::seconds(10);
 
-std::string tail(const fs::path& path, std::size_t n) {
-  std::ifstream in(path);
-  std::vector<std::string> lines;
-  std::string line;
-  while (std::getline(in, line)) {
-    lines.push_back(std::move(line));
-    if (lines.size() > n) lines.erase(lines.begin());
-  }
-  std::string out;
-  for (const auto& l : lines) out += "  | " + l + "\n";
-  return out;
-}
 
 bool port_bindable(std::uint16_t port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -297,7 +285,7 @@ ProxyProcess::ProxyProcess(std::string config_yaml, fs::path binary) {
   const auto deadline = std::chrono::steady_clock::now() + kProxyStartTimeout;
   while (!accepts()) {
     if (wait_exit(std::chrono::milliseconds(0)) >= 0) {
-      const std::string last = tail(log_path_, 20);
+      const std::string last = control::log_tail(log_path_, 20);
       std::cerr << "[ProxyProcess] the proxy exited with code " << *exit_code_
                 << " before accepting on port " << port_ << "; last log lines:\n" << last;
       std::error_code ec;  // no destructor runs for a failed constructor: clean up here
@@ -310,7 +298,7 @@ ProxyProcess::ProxyProcess(std::string config_yaml, fs::path binary) {
     if (std::chrono::steady_clock::now() > deadline) {
       ::kill(pid_, SIGKILL);
       wait_exit(std::chrono::seconds(5));
-      const std::string last = tail(log_path_, 20);
+      const std::string last = control::log_tail(log_path_, 20);
       std::error_code ec;
       fs::remove(config_path_, ec);
       fs::remove(log_path_, ec);
@@ -335,7 +323,7 @@ ProxyProcess::~ProxyProcess() {
   std::error_code ec;
   if (::testing::Test::HasFailure()) {
     std::cerr << "[ProxyProcess] test failed; proxy config " << config_path_ << ", last lines of "
-              << log_path_ << ":\n" << tail(log_path_, 30);
+              << log_path_ << ":\n" << control::log_tail(log_path_, 30);
     return;
   }
   fs::remove(config_path_, ec);
