@@ -342,3 +342,19 @@ start_sharded_proxy() {
   done
   echo "# $SL_NAME: sharding proxy ready on 127.0.0.1:$SL_SHARDED_PORT (config $SL_WORK/sharded.yaml)"
 }
+
+# The tenant-CRUD driver tests' setup: a 2-shard demo and a second proxy sharding accounts and
+# notes by tenant_id (plans is a reference table). Sets `directory` to the sharding proxy's live
+# map ("first-last=shard,..."), which the clients use as their placement oracle.
+start_tenant_crud_cluster() {
+  start_demo 2 0
+  start_sharded_proxy 'sharding:
+  logical_shards: 1024
+  key: tenant_id
+  tables: {accounts: {}, notes: {}}
+  reference_tables: [plans]'
+  directory=$(PGPASSWORD="$SL_PASSWORD" psql -X -q -At -F' ' -h 127.0.0.1 -p "$SL_SHARDED_PORT" \
+    -U "$SL_USER" -d shardline -c 'SHOW DIRECTORY' 2>&1 | awk '{ printf "%s%s-%s=%s", sep, $1, $2, $3; sep = "," }')
+  check_match "SHOW DIRECTORY on the sharding proxy lists the ranges of s0 and s1" \
+    '^0-[0-9]+=s[01](,[0-9]+-[0-9]+=s[01])+$' "$directory"
+}

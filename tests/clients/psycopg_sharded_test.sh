@@ -16,18 +16,7 @@ if ! "$PY" -c 'import psycopg2' 2>/dev/null; then
   exit 2
 fi
 
-start_demo 2 0
-start_sharded_proxy 'sharding:
-  logical_shards: 1024
-  key: tenant_id
-  tables: {accounts: {}, notes: {}}
-  reference_tables: [plans]'
-
-# The directory as the sharding proxy sees it (first-last=shard,...), for the client's oracle.
-directory=$(PGPASSWORD="$SL_PASSWORD" psql -X -q -At -F' ' -h 127.0.0.1 -p "$SL_SHARDED_PORT" \
-  -U "$SL_USER" -d shardline -c 'SHOW DIRECTORY' 2>&1 | awk '{ printf "%s%s-%s=%s", sep, $1, $2, $3; sep = "," }')
-check_match "SHOW DIRECTORY on the sharding proxy lists the ranges of s0 and s1" \
-  '^0-[0-9]+=s[01](,[0-9]+-[0-9]+=s[01])+$' "$directory"
+start_tenant_crud_cluster  # sets $directory
 
 run_client psycopg_sharded_client.py "$PY" "$SL_CLIENTS/psycopg_sharded_client.py" 127.0.0.1 \
   "$SL_SHARDED_PORT" "$SL_USER" "$SL_PASSWORD" "$SL_DATABASE" "$directory" \
