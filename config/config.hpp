@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace shardline::config {
@@ -96,13 +97,31 @@ struct Shard {
   std::vector<Endpoint> replicas;
 };
 
-enum class Consistency { Strong, Session, Eventual };
+/// Which replica may answer a read (SPEC section 7). Global: one that replayed every write this
+/// proxy acknowledged on the data the read can see; Session: this session's own writes.
+enum class Consistency { Strong, Global, Session, Eventual };
+
+/// The level's name as SET shardline.consistency takes it, and back.
+inline const char* consistency_name(Consistency c) {
+  switch (c) {
+    case Consistency::Strong: return "strong";
+    case Consistency::Global: return "global";
+    case Consistency::Session: return "session";
+    case Consistency::Eventual: return "eventual";
+  }
+  return "global";
+}
+inline std::optional<Consistency> parse_consistency(std::string_view name) {
+  for (Consistency c : {Consistency::Strong, Consistency::Global, Consistency::Session, Consistency::Eventual})
+    if (name == consistency_name(c)) return c;
+  return std::nullopt;
+}
 
 struct Replicas {
   std::int64_t max_lag_bytes = 16 * 1024 * 1024;
   int max_lag_ms = 1000;
   int poll_interval_ms = 50;
-  Consistency default_consistency = Consistency::Session;
+  Consistency default_consistency = Consistency::Global;
   int read_after_wait_ms = 0;
   /// Send ParameterStatus shardline.lsn (the version cookie) after each committed write.
   bool report_lsn = true;

@@ -585,7 +585,7 @@ class ConfigReader {
         {"default_consistency",
          [&](const Value& v) {
            set_choice(r.default_consistency, v,
-                      {{"strong", Consistency::Strong}, {"session", Consistency::Session},
+                      {{"strong", Consistency::Strong}, {"global", Consistency::Global}, {"session", Consistency::Session},
                        {"eventual", Consistency::Eventual}});
          }},
         {"read_after_wait_ms", [&](const Value& v) { set_int(r.read_after_wait_ms, v, 0); }},

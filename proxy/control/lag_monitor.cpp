@@ -35,7 +35,7 @@ struct Stopped {};
 /// primary) from running there.
 constexpr const char* kProbeSql =
     "SELECT pg_is_in_recovery(), "
-    "CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn() END, "
+    "CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_insert_lsn() END, "
     "pg_last_wal_replay_lsn(), "
     "CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused() ELSE false END, "
     "extract(epoch FROM pg_last_xact_replay_timestamp())";
@@ -487,6 +487,8 @@ std::shared_ptr<const ReplicaSnapshot> LagMonitor::build_snapshot() {
     if (!s.is_primary()) continue;
     const auto& name = cfg_.shards[s.shard].name;
     if (const auto lsn = estimators_[s.shard].latest_lsn()) snap->primary_lsn.emplace_back(name, *lsn);
+    if (s.last_answer && s.last_answer->current_lsn && !s.last_answer->in_recovery)
+      snap->primary_samples.push_back({name, *s.last_answer->current_lsn, s.last_answer->sent_at});
     if (!s.answer) {
       primary_problem[s.shard] = s.error;
     } else if (s.answer->in_recovery || !s.answer->current_lsn) {

@@ -62,12 +62,22 @@ struct ReplicaStatus {
   }
 };
 
+/// A shard's latest primary sample and when its probe was sent: the server evaluated it after
+/// `sent_at`, so every write acknowledged before that instant is at or below `insert_lsn`.
+struct PrimarySample {
+  std::string shard;
+  Lsn insert_lsn;
+  std::chrono::steady_clock::time_point sent_at;
+};
+
 struct ReplicaSnapshot {
   /// Every configured replica, in config order (shards, then replicas).
   std::vector<ReplicaStatus> replicas;
   /// Each shard's latest sampled primary pg_current_wal_lsn(); a shard whose primary has never
   /// answered is absent.
   std::vector<std::pair<std::string, Lsn>> primary_lsn;
+  /// Each shard's latest primary sample with its send time (absent: never answered).
+  std::vector<PrimarySample> primary_samples;
   /// 1 for the first round, +1 per round: readers can tell a fresh snapshot from a repeat.
   std::uint64_t generation = 0;
 
@@ -75,6 +85,11 @@ struct ReplicaSnapshot {
   const ReplicaStatus* find(const std::string& shard, int replica) const {
     for (const auto& r : replicas)
       if (r.replica == replica && r.shard == shard) return &r;
+    return nullptr;
+  }
+  const PrimarySample* primary_sample(const std::string& shard) const {
+    for (const auto& s : primary_samples)
+      if (s.shard == shard) return &s;
     return nullptr;
   }
   std::optional<Lsn> primary(const std::string& shard) const {

@@ -228,7 +228,7 @@ asio::awaitable<bool> ClientSession::flush_to_server() {
     // Proxy-made replies that are first in line (no server reply pending before them).
     if (!tracker_.empty()) {
       OutBatch replies;
-      tracker_.emit_ready_synthetic(replies);
+      tracker_.emit_ready_synthetic(replies, *this);
       if (!replies.empty() && !co_await write_client(replies)) co_return false;
     }
     co_return true;
@@ -238,7 +238,7 @@ asio::awaitable<bool> ClientSession::flush_to_server() {
     co_return true;
   }
   OutBatch replies;
-  tracker_.emit_ready_synthetic(replies);
+  tracker_.emit_ready_synthetic(replies, *this);
   if (!replies.empty() && !co_await write_client(replies)) co_return false;
   boost::system::error_code ec;
   const auto& bufs = to_server_.buffers();
@@ -610,7 +610,7 @@ asio::awaitable<bool> ClientSession::handle(const Frame& f) {
       unit_open_ = false;
       to_server_.ref(whole.data(), whole.size());
       tracker_.push(Pending{Expect::Sync});
-      note_writes(unit_writes_, unit_begin_, unit_commit_, unit_in_tx_);
+      note_writes(unit_writes_, unit_begin_, unit_commit_, unit_in_tx_, unit_scope_.logical());
       unit_writes_ = unit_begin_ = unit_commit_ = false;
       break;
     default:  // Flush, CopyData, CopyDone, CopyFail: no reply of their own
@@ -756,7 +756,7 @@ asio::awaitable<bool> ClientSession::handle_query(const Frame& f, std::string_vi
   const bool was_in_tx = in_transaction();
   int replica = -1;
   if (safe && !was_in_tx && target >= 0 && plan.kind != router::RouteKind::Refuse)
-    replica = co_await choose_replica(target, *tmpl);
+    replica = co_await choose_replica(target, *tmpl, plan.logical);
   SqlError refusal;
   if (plan.kind == router::RouteKind::Refuse) {
     refusal = SqlError::error(plan.error.sqlstate, plan.error.message);
@@ -787,76 +787,107 @@ asio::awaitable<bool> ClientSession::handle_query(const Frame& f, std::string_vi
   to_server_.ref(whole.data(), whole.size());
   tracker_.push(std::move(p));
   if (copy_in && replica_ < 0) {
-    // COPY data follows this Query, so no probe may be queued behind it; until a later write
-    // reports an LSN, this session reads this shard from its primary.
-    writes_on(shard_).lsn_unknown = true;
+    // COPY data follows this Query, so no probe may be queued behind it: inside a transaction
+    // the COMMIT's probe covers it, otherwise it is acknowledged at an unknown position.
+    if ((was_in_tx || has_begin) && !has_commit) {
+      tx_wrote_ = true;
+      tx_scope_.add(plan.logical);
+    } else {
+      Pending mark{Expect::CommitMark};
+      mark.logical = plan.logical;
+      tracker_.push(std::move(mark));
+    }
   } else {
-    note_writes(writes, has_begin, has_commit, was_in_tx);
+    note_writes(writes, has_begin, has_commit, was_in_tx, plan.logical);
   }
   co_return true;
 }
 
-void ClientSession::note_writes(bool writes, bool has_begin, bool has_commit, bool was_in_tx) {
+void ClientSession::note_writes(bool writes, bool has_begin, bool has_commit, bool was_in_tx,
+                                std::span<const int> logical) {
   if (!server_ || replica_ >= 0) return;
   if (!was_in_tx && !has_begin) {  // autocommit: the write commits with this request
-    if (writes) push_lsn_probe();
+    if (writes) push_lsn_probe(std::vector<int>(logical.begin(), logical.end()));
     return;
   }
-  if (writes) tx_wrote_ = true;
+  if (writes) {
+    tx_wrote_ = true;
+    tx_scope_.add(logical);
+  }
   if (has_commit && tx_wrote_) {
-    push_lsn_probe();
+    push_lsn_probe(tx_scope_.take());
     tx_wrote_ = false;
   }
 }
 
-void ClientSession::push_lsn_probe() {
+void ClientSession::push_lsn_probe(std::vector<int> logical) {
   if (!services_.cluster.config().replicas.track_commit_lsn) {
-    writes_on(shard_).lsn_unknown = true;  // session reads of this shard stay on the primary
+    // No probe: the write counts as acknowledged at an unknown position when its reply is in.
+    Pending mark{Expect::CommitMark};
+    mark.logical = std::move(logical);
+    tracker_.push(std::move(mark));
     return;
   }
-  // Pipelined behind the commit on the same connection: the client already has its reply;
-  // the probe only keeps the server a moment longer. pg_current_wal_lsn() is at or past the
-  // commit record, so a replica that replayed it has the write.
+  // Pipelined behind the commit on the same connection, and the write's ReadyForQuery is held
+  // until it answers, so the position is known before anyone can have seen the write
+  // acknowledged. pg_current_wal_insert_lsn(), not pg_current_wal_lsn(): with asynchronous
+  // commit the commit record is inserted but not yet written when the commit returns, and the
+  // insert position is at or past it whatever synchronous_commit says.
   // A statement prepared once per server connection (id 0 is reserved for it), so each probe
   // costs the server a Bind/Execute, not a parse and plan.
   constexpr std::uint64_t kProbeId = 0;
   constexpr std::string_view kProbeName = "_sl_lsn";
   protocol::MessageWriter w = to_server_.writer();
   const bool prepare = !server_->prepared.count(kProbeId);
-  if (prepare) w.begin('P').cstr(kProbeName).cstr("SELECT pg_current_wal_lsn()").i16(0).end();
+  if (prepare) w.begin('P').cstr(kProbeName).cstr("SELECT pg_current_wal_insert_lsn()").i16(0).end();
   w.begin('B').cstr("").cstr(kProbeName).i16(0).i16(0).i16(0).end();
   w.begin('E').cstr("").i32(0).end();
   w.begin('S').end();
   to_server_.sealed();
   if (prepare) server_->prepared.insert(kProbeId);
-  tracker_.push(Pending{Expect::LsnProbe});
-  // Until the probe answers, this shard's LSN for the session is unknown: its reads go to the
-  // primary (a replica chosen now could be behind the write that just committed).
-  writes_on(shard_).lsn_unknown = true;
+  Pending probe{Expect::LsnProbe};
+  probe.logical = std::move(logical);
+  probe.probe_parses = prepare;
+  tracker_.push(std::move(probe));
 }
 
-std::string ClientSession::lsn_learned(std::string_view lsn_text) {
+void ClientSession::note_commit(int shard, std::span<const int> logical, std::optional<std::uint64_t> lsn) {
+  if (shard < 0 || shard >= services_.commits->shards()) return;
+  WriteMarks& mine = writes_on(shard);
+  WriteMarks& everyone = services_.commits->shard(shard);
+  if (lsn) {
+    const std::uint64_t end = control::Lsn(*lsn).last_record_end().value();
+    mine.commit_at({}, end);
+    everyone.commit_at(logical, end);
+  } else {
+    const auto now = WriteMarks::Clock::now();
+    mine.commit_unknown(now);
+    everyone.commit_unknown(now);
+  }
+}
+
+std::string ClientSession::lsn_learned(const Pending& p, std::string_view lsn_text) {
   if (shard_ < 0) return {};
   auto lsn = control::Lsn::parse(lsn_text);
   if (!lsn) {
-    // Never guess: until a later write reports an LSN, this shard is read from its primary;
-    // and the probe statement is prepared again next time.
-    writes_on(shard_).lsn_unknown = true;
-    if (server_) server_->prepared.erase(0);
+    // Never guess: the write counts as acknowledged now at an unknown position (reads of this
+    // shard wait for a primary sample taken after now). If the probe's own Parse failed, the
+    // statement is prepared again next time; a Bind that failed (an aborted transaction)
+    // leaves it in place.
+    note_commit(shard_, p.logical, std::nullopt);
+    if (server_ && p.probe_parses && !p.probe_parsed) server_->prepared.erase(0);
     return {};
   }
-  auto& known = writes_on(shard_);
-  known.lsn = std::max(known.lsn, lsn->value());
-  known.lsn_unknown = false;
+  note_commit(shard_, p.logical, lsn->value());
   if (!services_.cluster.config().replicas.report_lsn) return {};
   std::string out;
   protocol::MessageWriter(out).parameter_status("shardline.lsn", lsn_token());
   return out;
 }
 
-asio::awaitable<int> ClientSession::choose_replica(int shard, const router::RouteTemplate& t) {
+asio::awaitable<int> ClientSession::choose_replica(int shard, const router::RouteTemplate& t, std::vector<int> logical) {
   bool behind = false;
-  int r = pick_replica(shard, t, &behind);
+  int r = pick_replica(shard, t, logical, &behind);
   const auto& limits = services_.cluster.config().replicas;
   if (r >= 0 || !behind || limits.read_after_wait_ms <= 0) co_return r;
   // A replica is healthy but has not replayed this session's write yet: give it a moment
@@ -867,28 +898,40 @@ asio::awaitable<int> ClientSession::choose_replica(int shard, const router::Rout
     timer.expires_at(std::min(deadline, backend::Clock::now() + std::chrono::milliseconds(limits.poll_interval_ms)));
     (void)co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
     behind = false;
-    r = pick_replica(shard, t, &behind);
+    r = pick_replica(shard, t, logical, &behind);
     if (r >= 0) co_return r;
   }
   co_return -1;
 }
 
-int ClientSession::pick_replica(int shard, const router::RouteTemplate& t, bool* behind) {
+int ClientSession::pick_replica(int shard, const router::RouteTemplate& t, std::span<const int> logical,
+                                bool* behind) {
   const auto& snapshot = services_.replicas;
   auto& pools = services_.cluster.replicas(shard);
   if (!snapshot || pools.empty()) return -1;
   config::Consistency consistency = consistency_;
   if (t.hint_consistency) {
-    if (*t.hint_consistency == "strong") consistency = config::Consistency::Strong;
-    else if (*t.hint_consistency == "session") consistency = config::Consistency::Session;
-    else if (*t.hint_consistency == "eventual") consistency = config::Consistency::Eventual;
+    if (auto c = config::parse_consistency(*t.hint_consistency)) consistency = *c;
   }
   if (consistency == config::Consistency::Strong) return -1;
-  // The LSN a replica must have replayed: this session's last commit there (session), and any
-  // version cookie the client brought (read_after, from SET or a comment hint).
-  const ShardWrites mine = written(shard);
-  if (consistency == config::Consistency::Session && mine.lsn_unknown) return -1;
-  std::uint64_t required = consistency == config::Consistency::Session ? mine.lsn : 0;
+  const std::string& name = services_.directory->shard_name(shard);
+  // The position a replica must have replayed: every acknowledged write on what the read can
+  // see (global), or this session's own (session); and any version cookie the client brought
+  // (read_after, from SET or a comment hint). An acknowledged write whose position is not
+  // known yet keeps the read on the primary.
+  std::uint64_t required = 0;
+  WriteMarks* marks = consistency == config::Consistency::Global    ? &services_.commits->shard(shard)
+                      : consistency == config::Consistency::Session ? written(shard)
+                                                                    : nullptr;
+  if (marks) {
+    auto need = marks->required(consistency == config::Consistency::Global ? logical : std::span<const int>{},
+                                snapshot->primary_sample(name));
+    if (!need) {
+      if (behind) *behind = true;  // the next primary sample may tell
+      return -1;
+    }
+    required = *need;
+  }
   auto require_token = [&](const std::vector<ShardLsn>& token) {
     for (const auto& s : token)
       if (s.shard == shard) required = std::max(required, s.lsn);
@@ -900,7 +943,6 @@ int ClientSession::pick_replica(int shard, const router::RouteTemplate& t, bool*
     else return -1;  // a bad hint never risks a stale read
   }
   const auto& limits = services_.cluster.config().replicas;
-  const std::string& name = services_.directory->shard_name(shard);
   int best = -1;
   int best_load = 0;
   for (std::size_t r = 0; r < pools.size(); ++r) {
@@ -939,6 +981,7 @@ asio::awaitable<std::optional<bool>> ClientSession::route_unit() {
   int binds = 0;
   bool unit_safe = true;  // every statement bound may be answered by a replica
   unit_writes_ = unit_begin_ = unit_commit_ = false;
+  unit_scope_.clear();
   unit_in_tx_ = in_transaction();
   const router::Statement* setting = nullptr;  // SET/SHOW/RESET shardline.* (answered here)
   std::shared_ptr<const router::RouteTemplate> keep_alive;
@@ -1006,6 +1049,8 @@ asio::awaitable<std::optional<bool>> ClientSession::route_unit() {
         }
       }
       auto plan = plan_for(*tmpl, &bind);
+      // What the unit can see and write: a statement without tables only matters if it writes.
+      if (plan.kind != router::RouteKind::Any || plan.writes) unit_scope_.add(plan.logical);
       if (plan.kind != router::RouteKind::Any) decided = std::move(plan);
     } else if (g.tag == 'S' || g.tag == 'H') {
       complete = true;
@@ -1077,7 +1122,7 @@ asio::awaitable<std::optional<bool>> ClientSession::route_unit() {
   }
   int replica = -1;
   if (unit_safe && binds > 0 && !unit_in_tx_ && !unit_begin_ && plan.kind != router::RouteKind::Refuse && keep_alive)
-    replica = co_await choose_replica(target, *keep_alive);
+    replica = co_await choose_replica(target, *keep_alive, unit_scope_.logical());
   SqlError refusal;
   if (plan.kind == router::RouteKind::Refuse) refusal = SqlError::error(plan.error.sqlstate, plan.error.message);
   else if (!co_await attach(target, executes || decided.has_value(), replica)) refusal = unit_extras().last_error;
@@ -1461,7 +1506,8 @@ void ClientSession::ready_for_query(char tx_status) {
   if (tx_status == 'I' && pool_) ++pool_->stats.xact_count;
   tx_status_ = tx_status;
   if (tx_status == 'I') {
-    tx_wrote_ = false;
+    // tx_wrote_ and tx_scope_ stay until the next commit probe: a pipelined next transaction
+    // may already have written. (After a ROLLBACK that costs one needless probe at most.)
     // An implicit (extended protocol) transaction committed at Sync unless an error came first.
     if (!tx_sets_.empty() && !error_in_tx_) apply_sets(tx_sets_);
     tx_sets_.clear();

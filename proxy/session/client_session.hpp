@@ -19,6 +19,7 @@
 #include "proxy/protocol/frame_reader.hpp"
 #include "proxy/protocol/sql_error.hpp"
 #include "proxy/protocol/stream.hpp"
+#include "proxy/session/commit_positions.hpp"
 #include "proxy/session/lsn_token.hpp"
 #include "proxy/session/out_batch.hpp"
 #include "proxy/session/prepared_statements.hpp"
@@ -114,6 +115,8 @@ class ClientSession final : private TrackerHooks {
   /// SET/RESET/SHOW shardline.*: an error, or the command tag (and for SHOW the name and value).
   std::optional<protocol::SqlError> proxy_setting(const router::Statement& st, std::string& tag,
                                                   std::optional<std::pair<std::string, std::string>>& shown);
+  /// Sets (or with nullopt resets) one shardline.* parameter, from SET or the startup packet.
+  std::optional<protocol::SqlError> set_proxy_setting(const std::string& name, const std::optional<std::string>& value);
   std::string lsn_token() const;
   bool handle_parse(const protocol::Frame& f);
   bool handle_bind(const protocol::Frame& f);
@@ -134,17 +137,24 @@ class ClientSession final : private TrackerHooks {
   void apply_sets(const std::vector<SetChange>& sets);
   void execute_succeeded(const Pending& p) override;
   void error_seen() override { error_in_tx_ = true; }
-  std::string lsn_learned(std::string_view lsn_text) override;
-  /// A replica of `shard` that may answer this read under the session's consistency, or -1.
-  /// `behind` is set when a healthy replica was refused only for not having replayed the LSN
-  /// this session needs (it may catch up within read_after_wait_ms).
-  int pick_replica(int shard, const router::RouteTemplate& t, bool* behind = nullptr);
+  std::string lsn_learned(const Pending& p, std::string_view lsn_text) override;
+  /// A replica of `shard` that may answer a read of `logical` (empty: anything on the shard)
+  /// under the session's consistency, or -1. `behind` is set when a healthy replica was refused
+  /// only for not having replayed a position the read needs (it may catch up within
+  /// read_after_wait_ms).
+  int pick_replica(int shard, const router::RouteTemplate& t, std::span<const int> logical, bool* behind = nullptr);
   /// pick_replica, waiting up to replicas.read_after_wait_ms for a replica to catch up.
-  asio::awaitable<int> choose_replica(int shard, const router::RouteTemplate& t);
-  /// Queues SELECT pg_current_wal_lsn() behind a commit on the current (primary) server.
-  void push_lsn_probe();
-  /// After forwarding statements to a primary: probe the commit LSN when they end a write.
-  void note_writes(bool writes, bool has_begin, bool has_commit, bool was_in_tx);
+  asio::awaitable<int> choose_replica(int shard, const router::RouteTemplate& t, std::vector<int> logical);
+  /// Queues SELECT pg_current_wal_insert_lsn() behind a commit on the current (primary) server;
+  /// `logical`: what the write touched (empty: shard-wide).
+  void push_lsn_probe(std::vector<int> logical);
+  /// After forwarding statements to a primary: probe the commit position when they end a write.
+  void note_writes(bool writes, bool has_begin, bool has_commit, bool was_in_tx, std::span<const int> logical);
+  /// A write on `shard` was acknowledged (its commit position `lsn`, raw insert LSN) or, with
+  /// nullopt, acknowledged at an unknown position: recorded for this session and the proxy.
+  void note_commit(int shard, std::span<const int> logical, std::optional<std::uint64_t> lsn);
+  /// After committing on several primaries: learns each one's commit position.
+  asio::awaitable<void> learn_commit_positions(std::vector<backend::ServerLease>& leases, const std::vector<int>& shards);
   /// SET/RESET carried by a statement, to record when its Execute succeeds.
   static std::vector<SetChange> set_changes(const router::RouteTemplate& t);
 
@@ -188,24 +198,26 @@ class ClientSession final : private TrackerHooks {
 
   // ---- routing ----
   std::optional<std::string> tenant_;   ///< SET shardline.tenant
-  config::Consistency consistency_ = config::Consistency::Session;  ///< SET shardline.consistency
+  config::Consistency consistency_ = config::Consistency::Global;  ///< SET shardline.consistency
   std::vector<ShardLsn> read_after_;    ///< SET shardline.read_after, parsed
   std::string read_after_text_;
-  /// What this session wrote per shard: an LSN at or after its last commit there, or that a
-  /// write's LSN is unknown (COPY, tracking off). Empty until the first write (idle clients
-  /// carry no allocation for it).
-  struct ShardWrites {
-    std::uint64_t lsn = 0;
-    bool lsn_unknown = false;
-  };
-  std::vector<ShardWrites> writes_;
-  ShardWrites& writes_on(int shard) {
+  /// What this session wrote per shard (session consistency, the version cookie). Empty until
+  /// the first write (idle clients carry no allocation for it).
+  std::vector<std::unique_ptr<WriteMarks>> writes_;
+  WriteMarks& writes_on(int shard) {
     if (writes_.size() <= std::size_t(shard)) writes_.resize(std::size_t(shard) + 1);
-    return writes_[std::size_t(shard)];
+    auto& m = writes_[std::size_t(shard)];
+    if (!m) m = std::make_unique<WriteMarks>();
+    return *m;
   }
-  ShardWrites written(int shard) const {
-    return std::size_t(shard) < writes_.size() ? writes_[std::size_t(shard)] : ShardWrites{};
+  WriteMarks* written(int shard) const {
+    return std::size_t(shard) < writes_.size() ? writes_[std::size_t(shard)].get() : nullptr;
   }
+  /// Writes sent whose position no probe will tell (COPY, tracking off): recorded as acknowledged
+  /// at an unknown position when the server's ReadyForQuery arrives.
+  bool unknown_commit_pending_ = false;
+  WriteScope tx_scope_;    ///< what the open transaction wrote
+  WriteScope unit_scope_;  ///< what the current extended unit writes / reads
   int shard_ = -1;                      ///< physical shard of server_
   int replica_ = -1;                    ///< its replica index, -1 for the primary
   bool tx_wrote_ = false;               ///< the open transaction wrote on its primary

@@ -259,6 +259,11 @@ asio::awaitable<bool> ClientSession::run_copy_in(const router::TemplateStatement
     }
     services_.cluster.primary(i).stats.xact_count++;
   }
+  if (ok) {
+    std::vector<int> shards(static_cast<std::size_t>(nshards), 0);
+    for (int i = 0; i < nshards; ++i) shards[std::size_t(i)] = i;
+    co_await learn_commit_positions(leases, shards);
+  }
   leases.clear();
   if (route_error) {
     w.error(*route_error);

@@ -10,7 +10,9 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "proxy/exec/result_merger.hpp"
+#include "proxy/control/lsn.hpp"
 #include "proxy/exec/server_io.hpp"
+#include "proxy/protocol/frame_reader.hpp"
 #include "proxy/protocol/message_writer.hpp"
 #include "proxy/session/client_session.hpp"
 
@@ -61,6 +63,37 @@ asio::awaitable<std::optional<SqlError>> ClientSession::acquire_primaries(const 
     leases.push_back(std::move(lease));
   }
   co_return std::nullopt;
+}
+
+asio::awaitable<void> ClientSession::learn_commit_positions(std::vector<backend::ServerLease>& leases,
+                                                           const std::vector<int>& shards) {
+  // Sent to every shard first, then read: one round trip for all. A shard that does not tell
+  // (broken, an error) counts as committed at an unknown position: it may have committed.
+  const std::string probe = exec::query_message("SELECT pg_current_wal_insert_lsn()");
+  std::vector<bool> sent(leases.size(), false);
+  for (std::size_t i = 0; i < leases.size(); ++i) {
+    if (!leases[i] || leases[i]->broken) continue;
+    boost::system::error_code ec;
+    co_await leases[i]->stream().write_all(probe, ec);
+    sent[i] = !ec;
+  }
+  for (std::size_t i = 0; i < leases.size() && i < shards.size(); ++i) {
+    std::optional<std::uint64_t> lsn;
+    while (sent[i]) {
+      auto m = co_await exec::next_message(*leases[i]);
+      if (!m) {
+        leases[i]->broken = true;
+        break;
+      }
+      if ((*m)[0] == 'D' && m->size() >= 11) {
+        const std::uint32_t len = protocol::read_u32(m->data() + 7);
+        if (len != 0xffffffffu && 11 + std::size_t(len) <= m->size())
+          if (auto parsed = control::Lsn::parse(std::string_view(*m).substr(11, len))) lsn = parsed->value();
+      }
+      if ((*m)[0] == 'Z') break;
+    }
+    note_commit(shards[i], {}, lsn);
+  }
 }
 
 asio::awaitable<bool> ClientSession::run_multi(const router::Plan& plan, std::string_view sql, std::string_view request,
@@ -169,6 +202,7 @@ asio::awaitable<bool> ClientSession::run_multi(const router::Plan& plan, std::st
     if (!io_ok[i]) leases[i]->broken = true;
     services_.cluster.primary(targets[i]).stats.xact_count++;
   }
+  if (writes && failed.empty()) co_await learn_commit_positions(leases, targets);
   leases.clear();  // back to their pools
 
   if (!failed.empty()) {

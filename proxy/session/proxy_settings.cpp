@@ -11,17 +11,6 @@ namespace shardline::proxy::session {
 using protocol::SqlError;
 namespace sqlstate = protocol::sqlstate;
 
-namespace {
-const char* consistency_name(config::Consistency c) {
-  switch (c) {
-    case config::Consistency::Strong: return "strong";
-    case config::Consistency::Session: return "session";
-    case config::Consistency::Eventual: return "eventual";
-  }
-  return "session";
-}
-}  // namespace
-
 bool ClientSession::is_proxy_setting(const router::Statement& st) {
   return (st.kind == router::StatementKind::Set && st.set && st.set->name.starts_with("shardline.")) ||
          (st.kind == router::StatementKind::Show && st.show_name && st.show_name->starts_with("shardline."));
@@ -30,7 +19,7 @@ bool ClientSession::is_proxy_setting(const router::Statement& st) {
 std::string ClientSession::lsn_token() const {
   std::vector<ShardLsn> lsns;
   for (std::size_t i = 0; i < writes_.size(); ++i)
-    if (writes_[i].lsn) lsns.push_back({int(i), writes_[i].lsn});
+    if (writes_[i] && writes_[i]->highest()) lsns.push_back({int(i), writes_[i]->highest()});
   return lsns.empty() ? std::string() : format_lsn_token(lsns, services_.directory->shard_names());
 }
 
@@ -41,7 +30,7 @@ std::optional<SqlError> ClientSession::proxy_setting(const router::Statement& st
     const std::string& name = *st.show_name;
     std::string value;
     if (name == "shardline.tenant") value = tenant_.value_or("");
-    else if (name == "shardline.consistency") value = consistency_name(consistency_);
+    else if (name == "shardline.consistency") value = config::consistency_name(consistency_);
     else if (name == "shardline.read_after") value = read_after_text_;
     else if (name == "shardline.lsn") value = lsn_token();
     else return SqlError::error(sqlstate::kUndefinedObject, fmt::format("unrecognized configuration parameter \"{}\"", name));
@@ -54,35 +43,36 @@ std::optional<SqlError> ClientSession::proxy_setting(const router::Statement& st
   if (st.set->kind == K::Local)
     return SqlError::error(sqlstate::kFeatureNotSupported, fmt::format("SET LOCAL {} is not supported; use SET", name));
   tag = reset ? "RESET" : "SET";
+  return set_proxy_setting(name, reset ? std::optional<std::string>() : std::optional<std::string>(st.set->value));
+}
+
+std::optional<SqlError> ClientSession::set_proxy_setting(const std::string& name, const std::optional<std::string>& value) {
+  const bool reset = !value;
   if (name == "shardline.tenant") {
     if (reset) tenant_.reset();
-    else tenant_ = st.set->value;
+    else tenant_ = *value;
   } else if (name == "shardline.consistency") {
     if (reset) {
       consistency_ = services_.cluster.config().replicas.default_consistency;
-    } else if (st.set->value == "strong") {
-      consistency_ = config::Consistency::Strong;
-    } else if (st.set->value == "session") {
-      consistency_ = config::Consistency::Session;
-    } else if (st.set->value == "eventual") {
-      consistency_ = config::Consistency::Eventual;
+    } else if (auto c = config::parse_consistency(*value)) {
+      consistency_ = *c;
     } else {
       return SqlError::error(sqlstate::kInvalidParameterValue,
                              fmt::format("invalid value for parameter \"shardline.consistency\": \"{}\" (expected "
-                                         "strong, session or eventual)", st.set->value));
+                                         "strong, global, session or eventual)", *value));
     }
   } else if (name == "shardline.read_after") {
-    if (reset || st.set->value.empty()) {
+    if (reset || value->empty()) {
       read_after_.clear();
       read_after_text_.clear();
     } else {
       std::string error;
-      auto parsed = parse_lsn_token(st.set->value, services_.directory->shard_names(), &error);
+      auto parsed = parse_lsn_token(*value, services_.directory->shard_names(), &error);
       if (!parsed)
         return SqlError::error(sqlstate::kInvalidParameterValue,
                                "invalid value for parameter \"shardline.read_after\": " + error);
       read_after_ = std::move(*parsed);
-      read_after_text_ = st.set->value;
+      read_after_text_ = *value;
     }
   } else if (name == "shardline.lsn") {
     return SqlError::error("55P02", "parameter \"shardline.lsn\" cannot be changed: it reports this session's writes");

@@ -4,9 +4,11 @@
 
 namespace shardline::proxy::session {
 
-void ResponseTracker::emit_ready_synthetic(OutBatch& out) {
-  while (!queue_.empty() && queue_.front().kind == Expect::Synthetic) {
-    out.own_bytes(queue_.front().synthetic);
+void ResponseTracker::emit_ready_synthetic(OutBatch& out, TrackerHooks& hooks) {
+  while (!queue_.empty() &&
+         (queue_.front().kind == Expect::Synthetic || queue_.front().kind == Expect::CommitMark)) {
+    if (queue_.front().kind == Expect::Synthetic) out.own_bytes(queue_.front().synthetic);
+    else (void)hooks.lsn_learned(queue_.front(), {});
     queue_.pop_front();
   }
 }
@@ -24,7 +26,7 @@ void ResponseTracker::skip_to_sync(TrackerHooks& hooks) {
   while (!queue_.empty() && queue_.front().kind != Expect::Sync &&
          queue_.front().kind != Expect::SimpleQuery && queue_.front().kind != Expect::StateSync &&
          queue_.front().kind != Expect::Swallow && queue_.front().kind != Expect::FailingQuery &&
-         queue_.front().kind != Expect::LsnProbe) {
+         queue_.front().kind != Expect::LsnProbe && queue_.front().kind != Expect::CommitMark) {
     const auto& p = queue_.front();
     if (p.kind == Expect::Parse || p.kind == Expect::InjectedParse) hooks.parse_not_applied(p);
     queue_.pop_front();
@@ -33,7 +35,7 @@ void ResponseTracker::skip_to_sync(TrackerHooks& hooks) {
 
 void ResponseTracker::on_server_message(char tag, std::string_view whole, std::string_view body,
                                         OutBatch& out, TrackerHooks& hooks) {
-  emit_ready_synthetic(out);
+  emit_ready_synthetic(out, hooks);
   if (queue_.empty()) {  // unsolicited: a FATAL before the server closes, async notices
     out.ref(whole.data(), whole.size());
     return;
@@ -69,15 +71,16 @@ void ResponseTracker::on_server_message(char tag, std::string_view whole, std::s
       if (tag == 'Z') queue_.pop_front();
       break;
     case Expect::LsnProbe:
+      if (tag == '1') front.probe_parsed = true;
       if (tag == 'D' && body.size() >= 6) {
         // DataRow: int16 count, int32 length, value.
         std::uint32_t len = protocol::read_u32(body.data() + 2);
         if (len != 0xffffffffu && 6 + std::size_t(len) <= body.size()) {
-          std::string status = hooks.lsn_learned(body.substr(6, len));
+          std::string status = hooks.lsn_learned(front, body.substr(6, len));
           if (!status.empty()) out.own_bytes(status);
         }
       }
-      if (tag == 'E') (void)hooks.lsn_learned({});  // failed: the write's LSN stays unknown
+      if (tag == 'E') (void)hooks.lsn_learned(front, {});  // failed: the write's LSN stays unknown
       if (tag == 'Z') {
         // Now the write's own ReadyForQuery: the cookie came first, as PostgreSQL sends a
         // ParameterStatus before the ReadyForQuery of the command that changed it.
@@ -129,7 +132,7 @@ void ResponseTracker::on_server_message(char tag, std::string_view whole, std::s
         case Expect::FailingParse:
           if (tag == '1') {  // swallowed: the client did not send this Parse
             queue_.pop_front();
-            emit_ready_synthetic(out);
+            emit_ready_synthetic(out, hooks);
             return;
           }
           break;
@@ -148,7 +151,7 @@ void ResponseTracker::on_server_message(char tag, std::string_view whole, std::s
       break;
     }
   }
-  emit_ready_synthetic(out);
+  emit_ready_synthetic(out, hooks);
 }
 
 }  // namespace shardline::proxy::session

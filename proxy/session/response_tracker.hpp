@@ -32,7 +32,8 @@ enum class Expect : std::uint8_t {
   ClosePortal,
   Sync,
   Synthetic,      ///< a reply the proxy makes itself (bytes), emitted when its turn comes
-  LsnProbe,       ///< proxy's SELECT pg_current_wal_lsn() after a commit: swallowed, value reported
+  LsnProbe,       ///< proxy's SELECT pg_current_wal_insert_lsn() after a commit: swallowed, value reported
+  CommitMark,     ///< no message: the write before it was acknowledged at a position no probe tells
 };
 
 /// A SET/RESET seen in a client's query, applied to the tracked state only if it succeeded.
@@ -50,6 +51,9 @@ struct Pending {
   std::shared_ptr<const protocol::SqlError> replacement;  ///< FailingParse
   std::vector<SetChange> sets;      ///< SimpleQuery: SET/RESET to record on success
   std::string held_ready;           ///< LsnProbe: the write's ReadyForQuery, sent after the cookie
+  std::vector<int> logical;         ///< LsnProbe, CommitMark: logical shards the write touched (empty: shard-wide)
+  bool probe_parses = false;        ///< LsnProbe: it carries the Parse of the probe statement
+  bool probe_parsed = false;        ///< LsnProbe: that Parse completed (the statement exists)
   bool discard_all = false;         ///< SimpleQuery: DISCARD ALL on success
   bool deallocate_all = false;      ///< SimpleQuery: DEALLOCATE ALL on success
 };
@@ -70,9 +74,9 @@ class TrackerHooks {
   virtual void execute_succeeded(const Pending& p) = 0;
   /// An ErrorResponse passed to the client.
   virtual void error_seen() = 0;
-  /// The commit-LSN probe answered (empty text: it failed); returns a message for the client
-  /// (ParameterStatus) or "".
-  virtual std::string lsn_learned(std::string_view lsn_text) = 0;
+  /// The commit-LSN probe `p` answered (empty text: it failed, or `p` is a CommitMark whose turn
+  /// came); returns a message for the client (ParameterStatus) or "".
+  virtual std::string lsn_learned(const Pending& p, std::string_view lsn_text) = 0;
 };
 
 /// FIFO of Pending over one vector: no allocation until first used (idle clients cost nothing)
@@ -104,8 +108,9 @@ class ResponseTracker {
   std::size_t size() const { return queue_.size(); }
   void clear() { queue_.clear(); }
 
-  /// Emits every Synthetic reply at the front (their turn has come) into `out`.
-  void emit_ready_synthetic(OutBatch& out);
+  /// Emits every Synthetic reply at the front (their turn has come) into `out`, and reports every
+  /// CommitMark whose turn came.
+  void emit_ready_synthetic(OutBatch& out, TrackerHooks& hooks);
 
   /// Handles one server message. `whole` is the message with its header, `body` without.
   /// Appends to `out` what the client must see (by reference when forwarded untouched).

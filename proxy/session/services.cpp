@@ -6,7 +6,8 @@ Services::Services(boost::asio::any_io_executor executor, std::shared_ptr<const 
     : ex(executor),
       cluster(executor, cfg),
       directory(router::DirectorySnapshot::from_config(*cfg)),
-      schema(router::ShardingSchema::from_config(*cfg)) {
+      schema(router::ShardingSchema::from_config(*cfg)),
+      commits(std::make_unique<CommitPositions>(int(cfg->shards.size()), cfg->sharding.logical_shards)) {
   load_credentials(*cfg);
   if (cfg->tls.enabled()) {
     client_tls = std::make_unique<boost::asio::ssl::context>(boost::asio::ssl::context::tls_server);

@@ -15,6 +15,7 @@
 #include "proxy/backend/cluster.hpp"
 #include "proxy/control/replica_state.hpp"
 #include "proxy/protocol/scram.hpp"
+#include "proxy/session/commit_positions.hpp"
 #include "proxy/session/prepared_statements.hpp"
 #include "router/directory/directory_snapshot.hpp"
 #include "router/planner/template_cache.hpp"
@@ -58,6 +59,9 @@ struct Services {
   std::shared_ptr<const router::DirectorySnapshot> directory;
   std::shared_ptr<const router::ShardingSchema> schema;
   router::TemplateCache templates;
+  /// Where every write this proxy acknowledged committed (global consistency). The shard set
+  /// never changes without a restart.
+  std::unique_ptr<CommitPositions> commits;
   /// Replica health and lag from the control plane's lag monitor (null until its first round).
   std::shared_ptr<const control::ReplicaSnapshot> replicas;
   void set_schema(std::shared_ptr<const router::ShardingSchema> s) {

@@ -183,9 +183,24 @@ asio::awaitable<bool> ClientSession::startup() {
     }
     // Settings from the startup packet become session settings, re-applied on every server
     // this client gets (the pool's servers were started with none of them).
+    // shardline.* parameters are the proxy's own and never reach a server; a bad value fails
+    // the connection, as a bad startup setting does in PostgreSQL.
+    std::optional<SqlError> bad_setting;
+    auto apply = [&](const std::string& name, const std::string& value) {
+      if (!name.starts_with("shardline.")) {
+        vars_.set(name, backend::SessionVars::set_sql(name, value));
+        return true;
+      }
+      if (auto err = set_proxy_setting(name, value)) {
+        err->severity = "FATAL";
+        bad_setting = std::move(err);
+        return false;
+      }
+      return true;
+    };
     for (const auto& [name, value] : params) {
       if (is_connection_attribute(name)) continue;
-      vars_.set(name, backend::SessionVars::set_sql(name, value));
+      if (!apply(name, value)) break;
     }
     if (params.count("options")) {
       // "-c name=value" pairs, as libpq's PGOPTIONS passes them.
@@ -204,8 +219,12 @@ asio::awaitable<bool> ClientSession::startup() {
         std::string name(tok.substr(0, eq));
         for (auto& ch : name) ch = char(std::tolower(static_cast<unsigned char>(ch)));
         std::replace(name.begin(), name.end(), '-', '_');
-        vars_.set(name, backend::SessionVars::set_sql(name, std::string(tok.substr(eq + 1))));
+        if (!bad_setting && !apply(name, std::string(tok.substr(eq + 1)))) break;
       }
+    }
+    if (bad_setting) {
+      co_await send_fatal(*bad_setting);
+      co_return false;
     }
     // The parameter set clients expect comes from a real server; connect once if we have
     // never talked to one (also tells the client at once if the home shard is down).

@@ -35,6 +35,10 @@ struct ShardPart {
 struct Plan {
   RouteKind kind = RouteKind::Any;
   std::vector<int> shards;   ///< physical shard indices, ascending
+  /// The logical shards a Single plan is confined to by its tenant keys or hint (ascending,
+  /// distinct). Empty when the statement is not tenant-routed (unsharded or reference tables,
+  /// no table, no key): then it may see, or write, anything on its shard.
+  std::vector<int> logical;
   bool writes = false;
   /// Broadcast to keep reference tables equal: the command tag is one shard's, not the sum.
   bool same_rows_everywhere = false;

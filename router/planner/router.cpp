@@ -60,13 +60,15 @@ std::optional<int> logical_of(const KeyValue& v, std::optional<KeyType> type, co
   return std::nullopt;
 }
 
-/// Physical shards of a key set; nullopt (error set) on an invalid key.
+/// Physical shards of a key set (and its logical shards into `logicals`); nullopt (error set)
+/// on an invalid key.
 std::optional<std::set<int>> shards_of(const KeySet& ks, std::optional<KeyType> type, const RouteContext& ctx,
-                                       std::string* error) {
+                                       std::string* error, std::set<int>& logicals) {
   std::set<int> out;
   for (const auto& v : ks.values) {
     auto l = logical_of(v, type, ctx, error);
     if (!l) return std::nullopt;
+    logicals.insert(*l);
     out.insert(ctx.directory.physical(*l));
   }
   return out;
@@ -146,6 +148,7 @@ Plan route_statement(const RouteTemplate& t, const TemplateStatement& s, const R
     if (!l) return refuse("22P02", "shardline.tenant hint: " + error);
     p.kind = RouteKind::Single;
     p.shards = {ctx.directory.physical(*l)};
+    p.logical = {*l};
     if (ctx.explain) p.reason = std::string(ctx.session_tenant ? "SET shardline.tenant" : "comment hint") + " tenant=" + *hint +
                " (logical " + std::to_string(*l) + ")";
     return p;
@@ -161,14 +164,17 @@ Plan route_statement(const RouteTemplate& t, const TemplateStatement& s, const R
   if (s.insert_values || !s.insert_problem.empty()) {
     if (!s.insert_problem.empty()) return refuse("0A000", s.insert_problem);
     std::map<int, std::vector<int>> by_shard;
+    std::set<int> logicals;
     for (std::size_t r = 0; r < s.insert_keys.size(); ++r) {
       auto l = logical_of(*s.insert_keys[r], s.key_type, ctx, &error);
       if (!l) return refuse("22P02", error);
+      logicals.insert(*l);
       by_shard[ctx.directory.physical(*l)].push_back(int(r));
     }
     if (by_shard.size() == 1) {
       p.kind = RouteKind::Single;
       p.shards = {by_shard.begin()->first};
+      p.logical.assign(logicals.begin(), logicals.end());
       if (ctx.explain) p.reason = "INSERT key";
       return p;
     }
@@ -192,13 +198,14 @@ Plan route_statement(const RouteTemplate& t, const TemplateStatement& s, const R
 
   // Keys of every group of co-located tables.
   std::set<int> targets;
+  std::set<int> logicals;
   bool unconstrained = false;
   for (const auto& g : s.groups) {
     if (!g.constrained) {
       unconstrained = true;
       continue;
     }
-    auto sh = shards_of(g, s.key_type, ctx, &error);
+    auto sh = shards_of(g, s.key_type, ctx, &error, logicals);
     if (!sh) return refuse("22P02", error);
     targets.insert(sh->begin(), sh->end());
   }
@@ -207,6 +214,7 @@ Plan route_statement(const RouteTemplate& t, const TemplateStatement& s, const R
     if (targets.size() == 1) {
       p.kind = RouteKind::Single;
       p.shards = {*targets.begin()};
+      p.logical.assign(logicals.begin(), logicals.end());  // `key IN ()`: none, i.e. shard-wide
       if (ctx.explain) p.reason = "key of " + s.sharded_names.front();
       return p;
     }
@@ -272,6 +280,20 @@ Plan route(const RouteTemplate& t, const RouteContext& ctx) {
       return refuse("0A000", "the statements of this query string go to different shards; send them separately");
     first.writes = first.writes || p->writes;
   }
+  // Tenant-confined only if every statement is confined; a statement without tables that
+  // writes (a function call) may touch anything on the shard.
+  std::set<int> logicals;
+  bool confined = true;
+  for (const auto& p : plans) {
+    if (p.kind == RouteKind::Any) {
+      if (p.writes) confined = false;
+      continue;
+    }
+    if (p.logical.empty()) confined = false;
+    logicals.insert(p.logical.begin(), p.logical.end());
+  }
+  first.logical.clear();
+  if (confined) first.logical.assign(logicals.begin(), logicals.end());
   if (first.kind == RouteKind::Scatter && routed.size() != plans.size())
     return refuse("0A000", "a cross-shard read cannot share a query string with other statements");
   return first;

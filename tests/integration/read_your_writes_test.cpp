@@ -1,10 +1,12 @@
 // The read-your-writes checker (SPEC section 7): 8 client threads each own a counter row and
 // loop { UPDATE it to i (autocommit); read it back on the same connection (session
-// consistency); read it on a second connection of the thread after SET shardline.read_after =
-// the version cookie the proxy reported (ParameterStatus shardline.lsn) for that UPDATE }. Any
-// read returning less than i is stale. Meanwhile a background thread pauses and resumes WAL
-// replay on the replica every 200 ms, so the replica keeps falling behind and catching up and
-// the proxy has to choose between it and the primary on every read.
+// consistency); read it on a second connection of the thread (eventual consistency, so only the
+// cookie protects it) after SET shardline.read_after = the version cookie the proxy reported
+// (ParameterStatus shardline.lsn) for that UPDATE; read it on a third connection with no cookie
+// at the default, global, consistency }. Any read returning less than i is stale. Meanwhile a
+// background thread pauses and resumes WAL replay on the replica every 200 ms, so the replica
+// keeps falling behind and catching up and the proxy has to choose between it and the primary
+// on every read. ctest runs it with the shards' synchronous_commit on and off.
 //
 // SHARDLINE_RYW_PAIRS overrides the number of write/read rounds (default 100000).
 
@@ -17,6 +19,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <utility>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -70,8 +73,10 @@ struct Tally {
   std::atomic<long> pairs{0};
   std::atomic<long> session_replica{0};
   std::atomic<long> cookie_replica{0};
+  std::atomic<long> global_replica{0};
   std::atomic<long> session_stale{0};
   std::atomic<long> cookie_stale{0};
+  std::atomic<long> global_stale{0};
   std::atomic<long> cookie_not_updated{0};  ///< the cookie after an UPDATE was the one before it
   /// read_after reads that were stale although their cookie was the UPDATE's own (the same one
   /// the writer held after its next round trip, by which time the UPDATE's ParameterStatus,
@@ -92,10 +97,19 @@ void client_thread(const ProxyProcess& proxy, int id, long target, Clock::time_p
                    Tally& t) {
   PgConnection writer(proxy.conninfo());
   PgConnection reader(proxy.conninfo());
-  if (!writer.ok() || !reader.ok()) {
+  PgConnection global(proxy.conninfo());
+  if (!writer.ok() || !reader.ok() || !global.ok()) {
     ++t.errors;
-    t.note(fmt::format("thread {}: cannot connect: {}{}", id, writer.error(), reader.error()));
+    t.note(fmt::format("thread {}: cannot connect: {}{}{}", id, writer.error(), reader.error(), global.error()));
     return;
+  }
+  for (auto [c, level] : {std::pair{&writer, "session"}, std::pair{&reader, "eventual"}}) {
+    PgResult s = c->exec(fmt::format("SET shardline.consistency = {}", level));
+    if (!s.ok()) {
+      ++t.errors;
+      t.note(fmt::format("thread {} SET shardline.consistency = {}: {}", id, level, s.describe()));
+      return;
+    }
   }
   const std::string select = fmt::format("SELECT v, inet_server_port() FROM ryw_counters WHERE id = {}", id);
   std::string last_cookie;   // what the writer's ParameterStatus said before this UPDATE
@@ -154,6 +168,7 @@ void client_thread(const ProxyProcess& proxy, int id, long target, Clock::time_p
       reader_after = cookie;
     }
     if (!check(reader, "read_after", t.cookie_stale, t.cookie_replica)) return;
+    if (!check(global, "global", t.global_stale, t.global_replica)) return;
   }
   t.pairs.fetch_sub(1);  // the fetch_add that ended the loop did not start a round
 }
@@ -226,18 +241,23 @@ TEST(ReadYourWrites, NoStaleReadsWhileTheReplicaLags) {
   const long served_after = reads_served(proxy);
 
   const long pairs = tally.pairs.load();
-  const long reads = 2 * pairs;
-  const long replica_reads = tally.session_replica + tally.cookie_replica;
-  std::printf("read-your-writes: %ld write/read rounds (%ld writes, %ld reads) by %d threads in %.1f s (%.0f rounds/s)\n",
-              pairs, pairs, reads, kThreads, seconds, pairs / seconds);
+  const long reads = 3 * pairs;
+  const long replica_reads = tally.session_replica + tally.cookie_replica + tally.global_replica;
+  const char* sync_commit = std::getenv("SHARDLINE_TEST_SYNCHRONOUS_COMMIT");
+  std::printf("read-your-writes (synchronous_commit = %s): %ld write/read rounds (%ld writes, %ld reads) by %d "
+              "threads in %.1f s (%.0f rounds/s)\n",
+              sync_commit && *sync_commit ? sync_commit : "on", pairs, pairs, reads, kThreads, seconds,
+              pairs / seconds);
   std::printf("  replay pause/resume toggles: %ld\n", toggles.load());
-  std::printf("  reads served by the replica: %ld of %ld (%.2f%%): session %ld, read_after %ld; "
-              "SHOW REPLICAS reads_served %ld -> %ld (+%ld)\n",
-              replica_reads, reads, reads ? 100.0 * double(replica_reads) / double(reads) : 0.0,
-              tally.session_replica.load(), tally.cookie_replica.load(), served_before, served_after,
-              served_after - served_before);
-  std::printf("  stale reads: session %ld, read_after %ld (%ld of these with the UPDATE's own cookie)\n",
-              tally.session_stale.load(), tally.cookie_stale.load(), tally.stale_with_own_cookie.load());
+  const auto pct = [&](long n) { return pairs ? 100.0 * double(n) / double(pairs) : 0.0; };
+  std::printf("  reads served by the replica: %ld of %ld: session %ld (%.2f%%), read_after %ld (%.2f%%), "
+              "global %ld (%.2f%%); SHOW REPLICAS reads_served %ld -> %ld (+%ld)\n",
+              replica_reads, reads, tally.session_replica.load(), pct(tally.session_replica),
+              tally.cookie_replica.load(), pct(tally.cookie_replica), tally.global_replica.load(),
+              pct(tally.global_replica), served_before, served_after, served_after - served_before);
+  std::printf("  stale reads: session %ld, read_after %ld (%ld of these with the UPDATE's own cookie), global %ld\n",
+              tally.session_stale.load(), tally.cookie_stale.load(), tally.stale_with_own_cookie.load(),
+              tally.global_stale.load());
   std::printf("  PQparameterStatus(shardline.lsn) right after the UPDATE: unchanged %ld, not the UPDATE's own "
               "cookie %ld, of %ld\n",
               tally.cookie_not_updated.load(), tally.cookie_not_own.load(), pairs);
@@ -249,6 +269,8 @@ TEST(ReadYourWrites, NoStaleReadsWhileTheReplicaLags) {
   EXPECT_EQ(pairs, target) << "only " << pairs << " rounds fit in " << kMaxRun.count() << " s";
   EXPECT_EQ(tally.session_stale.load(), 0) << "session reads returned a value older than the session's own write";
   EXPECT_EQ(tally.cookie_stale.load(), 0) << "read_after reads returned a value older than the cookie's write";
+  EXPECT_EQ(tally.global_stale.load(), 0) << "global reads on another connection missed an acknowledged write";
+  EXPECT_EQ(tally.cookie_not_updated.load(), 0) << "a write's cookie named the previous write's position";
   EXPECT_GE(served_after - served_before, replica_reads) << "SHOW REPLICAS reads_served missed replica reads";
 }
 

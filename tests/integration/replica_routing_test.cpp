@@ -243,7 +243,7 @@ TEST_F(ReplicaRouting, PausedReplayReadYourWritesEventualAndCookie) {
   expect_replica(hinted, "a consistency=eventual hint");
   EXPECT_EQ(hinted.value, "0");
   exec_ok(writer, "RESET shardline.consistency");
-  EXPECT_EQ(writer.value("SHOW shardline.consistency"), "session");
+  EXPECT_EQ(writer.value("SHOW shardline.consistency"), "global");
 
   // The version cookie: reported as ParameterStatus and by SHOW, naming shard s0.
   const char* reported = PQparameterStatus(writer.get(), "shardline.lsn");
@@ -253,11 +253,16 @@ TEST_F(ReplicaRouting, PausedReplayReadYourWritesEventualAndCookie) {
   EXPECT_EQ(writer.value("SHOW shardline.lsn"), cookie);
   EXPECT_GE(parse_lsn(cookie.substr(5)), parse_lsn(replica_row(proxy()).at("replay_lsn")));
 
-  // A connection without the cookie may use the replica (and misses the row): that is why
-  // the cookie exists. With it, the read goes to the primary and sees the row.
+  // Global (the default): a second connection sees the acknowledged write, from the primary.
   PgConnection other = connect(proxy());
+  Read global = read(other, item_read(1));
+  EXPECT_EQ(global.value, "1") << "a global read on another connection missed an acknowledged write";
+  expect_primary(global, "a global read while the replica lags behind an acknowledged write");
+  // Under session consistency a connection without the cookie may use the replica (and misses
+  // the row): that is why the cookie exists. With it, the read goes to the primary.
+  exec_ok(other, "SET shardline.consistency = session");
   Read blind = read(other, item_read(1));
-  expect_replica(blind, "a second connection without the cookie");
+  expect_replica(blind, "a second session-consistency connection without the cookie");
   EXPECT_EQ(blind.value, "0");
   exec_ok(other, fmt::format("SET shardline.read_after = '{}'", cookie));
   EXPECT_EQ(other.value("SHOW shardline.read_after"), cookie);
@@ -266,6 +271,7 @@ TEST_F(ReplicaRouting, PausedReplayReadYourWritesEventualAndCookie) {
   expect_primary(with_cookie, "a read_after read while the replica lags");
   // Same through the comment hint on a third connection.
   PgConnection third = connect(proxy());
+  exec_ok(third, "SET shardline.consistency = eventual");  // only the cookie keeps it exact
   Read hint_cookie = read(third, fmt::format("/* shardline: read_after='{}' */ {}", cookie, item_read(1)));
   EXPECT_EQ(hint_cookie.value, "1");
   expect_primary(hint_cookie, "a read_after hint while the replica lags");
@@ -369,7 +375,7 @@ TEST_F(ReplicaRouting, BadSettingsAre22023) {
   r = c.exec("SET shardline.consistency = ''");
   EXPECT_EQ(r.sqlstate(), "22023") << r.describe();
   // The refused settings changed nothing; the connection still works.
-  EXPECT_EQ(c.value("SHOW shardline.consistency"), "session");
+  EXPECT_EQ(c.value("SHOW shardline.consistency"), "global");
   EXPECT_EQ(c.value("SHOW shardline.read_after"), "");
   EXPECT_EQ(c.value("SELECT 41 + 1"), "42");
 }

@@ -159,6 +159,12 @@ LocalCluster& test_cluster(const ClusterSpec& spec) {
     options.base_port = free_port_block(10 * spec.shards);
     options.extra_conf = spec.extra_conf;
     options.extra_hba = spec.extra_hba;
+    // The fixture parameter that runs a whole test executable against shards configured as
+    // many production teams configure them (ctest registers some executables once per value).
+    if (const char* sc = std::getenv("SHARDLINE_TEST_SYNCHRONOUS_COMMIT"); sc && *sc) {
+      options.extra_conf.push_back(fmt::format("synchronous_commit = {}", sc));
+      if (attempt == 1) std::cerr << "[cluster_fixture] shards run with synchronous_commit = " << sc << "\n";
+    }
     auto cluster = std::make_unique<LocalCluster>(options);
     try {
       cluster->start();

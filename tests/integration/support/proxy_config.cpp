@@ -47,15 +47,6 @@ const char* level_name(config::LogLevel l) {
   throw std::invalid_argument("ProxyConfig: unknown log level");
 }
 
-const char* consistency_name(config::Consistency c) {
-  switch (c) {
-    case config::Consistency::Strong: return "strong";
-    case config::Consistency::Session: return "session";
-    case config::Consistency::Eventual: return "eventual";
-  }
-  throw std::invalid_argument("ProxyConfig: unknown consistency level");
-}
-
 void require_positive(const char* what, int v) {
   if (v < 1) throw std::invalid_argument(fmt::format("ProxyConfig::{}: must be >= 1, got {}", what, v));
 }
@@ -243,7 +234,8 @@ std::string ProxyConfig::yaml() const {
   if (replicas_.max_lag_ms) field("max_lag_ms", std::to_string(*replicas_.max_lag_ms));
   if (replicas_.poll_interval_ms) field("poll_interval_ms", std::to_string(*replicas_.poll_interval_ms));
   if (replicas_.read_after_wait_ms) field("read_after_wait_ms", std::to_string(*replicas_.read_after_wait_ms));
-  if (replicas_.default_consistency) field("default_consistency", consistency_name(*replicas_.default_consistency));
+  if (replicas_.track_commit_lsn) field("track_commit_lsn", *replicas_.track_commit_lsn ? "true" : "false");
+  if (replicas_.default_consistency) field("default_consistency", config::consistency_name(*replicas_.default_consistency));
   if (!limits.empty()) y += fmt::format("replicas: {{{}}}\n", limits);
   if (log_level_) y += fmt::format("log_level: {}\n", level_name(*log_level_));
   if (shutdown_timeout_ms_) y += fmt::format("shutdown_timeout_ms: {}\n", *shutdown_timeout_ms_);

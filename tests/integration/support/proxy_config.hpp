@@ -40,6 +40,7 @@ struct ReplicaSettings {
   std::optional<int> poll_interval_ms{};
   std::optional<config::Consistency> default_consistency{};
   std::optional<int> read_after_wait_ms{};
+  std::optional<bool> track_commit_lsn{};
 };
 
 /// Starts as the cluster's own config: one SCRAM user `app`/`secret` on database `app` (also the

@@ -223,7 +223,7 @@ shards: {zeta: {primary: {host: db1}}, alpha: {primary: {host: db0}}}
   EXPECT_EQ(c.shards[0].name, "zeta");
   EXPECT_EQ(c.shards[1].name, "alpha");
   EXPECT_EQ(c.replicas.max_lag_bytes, 16 * 1024 * 1024);
-  EXPECT_EQ(c.replicas.default_consistency, Consistency::Session);
+  EXPECT_EQ(c.replicas.default_consistency, Consistency::Global);
   EXPECT_EQ(c.replicas.read_after_wait_ms, 0);
   EXPECT_EQ(c.log_level, LogLevel::Info);
   EXPECT_EQ(c.shutdown_timeout_ms, 30000);
@@ -390,7 +390,7 @@ TEST(ConfigLoader, UnknownEnumValues) {
   EXPECT_TRUE(only_problem(parse(with("sharding: {cross_shard_transactions: 3pc}\n")), 1, 38,
                            "sharding.cross_shard_transactions: unknown value '3pc' (allowed: deny, 2pc)"));
   EXPECT_TRUE(only_problem(parse(with("replicas: {default_consistency: eventually}\n")), 1, 33,
-                           "replicas.default_consistency: unknown value 'eventually' (allowed: strong, session, eventual)"));
+                           "replicas.default_consistency: unknown value 'eventually' (allowed: strong, global, session, eventual)"));
   EXPECT_TRUE(only_problem(parse(with("sharding: {tables: {t: {type: float8}}}\n")), 1, 31,
                            "sharding.tables.t.type: unknown value 'float8' (allowed: smallint, integer, int, "
                            "int2, int4, int8, bigint, text, varchar, uuid)"));
@@ -607,7 +607,7 @@ TEST(ConfigLoader, ExampleConfigIsValid) {
   EXPECT_EQ(c.shards[1].primary.port, 15410);
   ASSERT_EQ(c.shards[1].replicas.size(), 1u);
   EXPECT_EQ(c.shards[1].replicas[0].port, 15411);
-  EXPECT_EQ(c.replicas.default_consistency, Consistency::Session);
+  EXPECT_EQ(c.replicas.default_consistency, Consistency::Global);
 }
 
 TEST(ConfigLoader, InvalidExampleReportsEachProblem) {

@@ -25,7 +25,7 @@ struct Hooks : TrackerHooks {
   void ready_for_query(char s) override { events.push_back(std::string("ready ") + s); }
   void execute_succeeded(const Pending&) override { events.push_back("execute_ok"); }
   void error_seen() override { events.push_back("error"); }
-  std::string lsn_learned(std::string_view lsn) override {
+  std::string lsn_learned(const Pending&, std::string_view lsn) override {
     events.push_back("lsn " + std::string(lsn));
     return {};
   }
