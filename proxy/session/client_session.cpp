@@ -40,6 +40,7 @@ ClientSession::ClientSession(tcp::socket socket, Services& services)
   RAND_bytes(reinterpret_cast<unsigned char*>(&secret_), sizeof secret_);
   connected_at_ = std::chrono::system_clock::now();
   consistency_ = services_.cluster.config().replicas.default_consistency;
+  tracker_.bind_hooks(*this);
   services_.sessions[pid_] = this;
   ++services_.total_clients;
 }

@@ -20,6 +20,30 @@ void ResponseTracker::hold_or_forward_ready(std::string_view ready, OutBatch& ou
     out.ref(ready.data(), ready.size());
 }
 
+void ResponseTracker::push(Pending p) {
+  if (skipping_) {
+    switch (p.kind) {
+      case Expect::Sync:
+        skipping_ = false;
+        break;
+      case Expect::Parse:
+      case Expect::InjectedParse:
+      case Expect::FailingParse:
+        if (hooks_ && p.kind != Expect::FailingParse) hooks_->parse_not_applied(p);
+        return;
+      case Expect::Bind:
+      case Expect::Describe:
+      case Expect::Execute:
+      case Expect::ClosePortal:
+      case Expect::Synthetic:  // a proxy-made reply to a message PostgreSQL would discard too
+        return;
+      default:
+        break;
+    }
+  }
+  queue_.push_back(std::move(p));
+}
+
 void ResponseTracker::skip_to_sync(TrackerHooks& hooks) {
   // After an error the server ignores everything up to Sync: those messages get no reply,
   // and a Parse among them did not create its statement.
@@ -31,6 +55,8 @@ void ResponseTracker::skip_to_sync(TrackerHooks& hooks) {
     if (p.kind == Expect::Parse || p.kind == Expect::InjectedParse) hooks.parse_not_applied(p);
     queue_.pop_front();
   }
+  // No Sync queued yet: the unit's remaining messages are still to come, and discarded too.
+  if (queue_.empty()) skipping_ = true;
 }
 
 void ResponseTracker::on_server_message(char tag, std::string_view whole, std::string_view body,

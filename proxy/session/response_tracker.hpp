@@ -103,10 +103,19 @@ class PendingQueue {
 
 class ResponseTracker {
  public:
-  void push(Pending p) { queue_.push_back(std::move(p)); }
+  /// Where push() reports a Parse the server will never apply (see skipping_).
+  void bind_hooks(TrackerHooks& hooks) { hooks_ = &hooks; }
+  /// Queues the reply expected for a message just sent. While the server discards messages after
+  /// an extended-protocol error whose Sync has not been sent yet, the extended messages sent
+  /// meanwhile get no reply at all: they are not queued (a Parse among them is reported as not
+  /// applied), and the next Sync ends that state.
+  void push(Pending p);
   bool empty() const { return queue_.empty(); }
   std::size_t size() const { return queue_.size(); }
-  void clear() { queue_.clear(); }
+  void clear() {
+    queue_.clear();
+    skipping_ = false;
+  }
 
   /// Emits every Synthetic reply at the front (their turn has come) into `out`, and reports every
   /// CommitMark whose turn came.
@@ -123,6 +132,11 @@ class ResponseTracker {
   void hold_or_forward_ready(std::string_view ready, OutBatch& out);
   PendingQueue queue_;
   bool query_failed_ = false;  ///< an ErrorResponse arrived during the current simple query
+  /// An extended-protocol message failed before its unit's Sync was queued: the server discards
+  /// everything up to that Sync (https://www.postgresql.org/docs/current/protocol-flow.html,
+  /// "Extended Query": "reads and discards messages until a Sync is reached").
+  bool skipping_ = false;
+  TrackerHooks* hooks_ = nullptr;
 };
 
 }  // namespace shardline::proxy::session

@@ -101,6 +101,45 @@ TEST(ResponseTracker, ErrorSkipsToSyncAndForgetsParsesThatNeverRan) {
   EXPECT_TRUE(t.empty());
 }
 
+// psycopg 3 pipeline mode: a unit's Execute fails on the server before the client has sent the
+// rest of the unit. The server discards the rest up to Sync, so those messages get no reply and
+// the commit-LSN probe behind the Sync stays invisible (it once reached the client as a stray
+// DataRow, or re-parsed its statement: 42P05).
+TEST(ResponseTracker, MessagesSentAfterAnErrorBeforeTheirSyncGetNoReply) {
+  ResponseTracker t;
+  Hooks h;
+  t.bind_hooks(h);
+  t.push(Pending{Expect::Parse});
+  t.push(Pending{Expect::Bind});
+  t.push(Pending{Expect::Describe});
+  t.push(Pending{Expect::Execute});
+  std::string got = run(t, h, {msg('1'), msg('2'), msg('n'), error()});
+  EXPECT_EQ(got, "12nE");
+  // The rest of the unit arrives from the client after the error was seen.
+  Pending parse{Expect::Parse};
+  parse.statement_id = 9;
+  t.push(parse);
+  t.push(Pending{Expect::Bind});
+  t.push(Pending{Expect::Describe});
+  t.push(Pending{Expect::Execute});
+  Pending synth{Expect::Synthetic};  // e.g. a Close the proxy answers itself
+  synth.synthetic = msg('3');
+  t.push(synth);
+  t.push(Pending{Expect::Sync});
+  Pending probe{Expect::LsnProbe};
+  probe.probe_parses = true;
+  t.push(probe);
+  // The next unit, after the Sync: replied to normally.
+  t.push(Pending{Expect::Parse});
+  t.push(Pending{Expect::Sync});
+  std::string data_row = msg('D', std::string("\0\1\0\0\0\x09", 6) + "0/30817F8");
+  got = run(t, h, {ready('I'), msg('1'), msg('2'), data_row, complete("SELECT 1"), ready('I'), msg('1'), ready('I')});
+  EXPECT_EQ(got, "Z1Z") << "the write's ReadyForQuery (held for the probe), then the next unit";
+  EXPECT_NE(std::find(h.events.begin(), h.events.end(), "parse_not_applied 9"), h.events.end());
+  EXPECT_NE(std::find(h.events.begin(), h.events.end(), "lsn 0/30817F8"), h.events.end());
+  EXPECT_TRUE(t.empty());
+}
+
 TEST(ResponseTracker, StateSyncAndHeldBeginAreInvisibleToTheClient) {
   ResponseTracker t;
   Hooks h;
