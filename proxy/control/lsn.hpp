@@ -1,5 +1,5 @@
 #pragma once
-// A PostgreSQL WAL position (pg_lsn). The lag monitor compares the primary's write position with
+// A PostgreSQL WAL position (pg_lsn). The lag monitor compares the primary's insert position with
 // each replica's replay position, and version cookies carry a commit LSN; a strong type keeps
 // these 64-bit byte offsets from being mixed up with counts, ports or epochs.
 
