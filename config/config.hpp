@@ -2,7 +2,9 @@
 // Typed configuration of shardline (../shared/SPEC.md section 3). Loaded from YAML by
 // config/loader.hpp; every field has the default a PostgreSQL proxy user would expect.
 
+#include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -121,6 +123,16 @@ struct Replicas {
   std::int64_t max_lag_bytes = 16 * 1024 * 1024;
   int max_lag_ms = 1000;
   int poll_interval_ms = 50;
+  /// How long a replica may leave the monitor's probe unanswered before it is taken out of
+  /// rotation (a failed query or a broken connection takes it out at once). 0 means the default,
+  /// max(1000 ms, 3 poll intervals): one slow poll on a busy machine is not an outage.
+  int health_timeout_ms = 0;
+  /// health_timeout_ms with the default applied.
+  int health_timeout() const {
+    if (health_timeout_ms > 0) return health_timeout_ms;
+    return static_cast<int>(std::clamp<std::int64_t>(3 * std::int64_t{poll_interval_ms}, 1000,
+                                                     std::numeric_limits<int>::max()));
+  }
   Consistency default_consistency = Consistency::Global;
   int read_after_wait_ms = 0;
   /// Send ParameterStatus shardline.lsn (the version cookie) after each committed write.

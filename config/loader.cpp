@@ -582,6 +582,11 @@ class ConfigReader {
          }},
         {"max_lag_ms", [&](const Value& v) { set_int(r.max_lag_ms, v, 0); }},
         {"poll_interval_ms", [&](const Value& v) { set_int(r.poll_interval_ms, v, 1); }},
+        {"health_timeout_ms",
+         [&](const Value& v) {
+           health_timeout_mark_ = v.mark;
+           set_int(r.health_timeout_ms, v, 1);
+         }},
         {"default_consistency",
          [&](const Value& v) {
            set_choice(r.default_consistency, v,
@@ -621,6 +626,7 @@ class ConfigReader {
   std::vector<DirectoryEntry> entries_;
   YAML::Mark directory_mark_;
   YAML::Mark home_shard_mark_;
+  YAML::Mark health_timeout_mark_;
   bool logical_shards_valid_ = true;
   bool directory_complete_ = true;
   bool directory_readable_ = false;  ///< `directory` is a list: coverage checks are meaningful
@@ -689,6 +695,14 @@ void ConfigReader::validate() {
     if (!c.shards.empty()) c.sharding.home_shard = c.shards.front().name;
   } else if (shards_readable_ && !c.find_shard(c.sharding.home_shard)) {
     error(home_shard_mark_, fmt::format("sharding.home_shard: unknown shard '{}'", c.sharding.home_shard));
+  }
+
+  // A probe is judged once per round, so a health timeout below the poll interval would act as
+  // the poll interval anyway; saying so beats silently stretching it.
+  if (c.replicas.health_timeout_ms > 0 && c.replicas.health_timeout_ms < c.replicas.poll_interval_ms) {
+    error(health_timeout_mark_,
+          fmt::format("replicas.health_timeout_ms: must be at least replicas.poll_interval_ms ({}), got {}",
+                      c.replicas.poll_interval_ms, c.replicas.health_timeout_ms));
   }
 
   validate_directory();

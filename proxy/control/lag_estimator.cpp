@@ -4,6 +4,13 @@
 #include <stdexcept>
 
 namespace shardline::control {
+namespace {
+
+std::int64_t ceil_ms(LagEstimator::Clock::duration d) {
+  return std::max<std::int64_t>(0, std::chrono::ceil<std::chrono::milliseconds>(d).count());
+}
+
+}  // namespace
 
 LagEstimator::LagEstimator(LagEstimatorLimits limits) : limits_(limits) {
   if (limits_.max_samples < 2) throw std::invalid_argument("LagEstimator: max_samples must be at least 2");
@@ -28,10 +35,14 @@ void LagEstimator::add_sample(Clock::time_point at, Lsn primary_lsn) {
   while (samples_.size() > 1 && at - samples_.front().at > limits_.max_age) samples_.pop_front();
 }
 
-std::optional<LagEstimate> LagEstimator::estimate(Lsn replay, Clock::time_point now) const {
+std::optional<LagEstimate> LagEstimator::estimate(Lsn replay, Clock::time_point now, bool primary_current) const {
   if (samples_.empty()) return std::nullopt;
   const Sample& latest = samples_.back();
-  if (replay >= latest.lsn) return LagEstimate{};
+  if (replay >= latest.lsn) {
+    LagEstimate e;
+    if (!primary_current) e.ms = ceil_ms(now - latest.at);
+    return e;
+  }
 
   LagEstimate e;
   e.bytes = static_cast<std::int64_t>(latest.lsn.value() - replay.value());
@@ -45,7 +56,8 @@ std::optional<LagEstimate> LagEstimator::estimate(Lsn replay, Clock::time_point 
   } else {
     since = std::prev(beyond)->at;
   }
-  e.ms = std::max<std::int64_t>(0, std::chrono::ceil<std::chrono::milliseconds>(now - since).count());
+  // `since` is no later than the latest sample, so this is also at least that sample's age.
+  e.ms = ceil_ms(now - since);
   return e;
 }
 

@@ -60,8 +60,16 @@ class LagEstimator {
   void add_sample(Clock::time_point at, Lsn primary_lsn);
 
   /// The lag of a replica that has replayed up to `replay` as of `now`; nullopt before the first
-  /// primary sample (the lag is then unknown, not zero).
-  std::optional<LagEstimate> estimate(Lsn replay, Clock::time_point now) const;
+  /// primary sample (the lag is then unknown, not zero). `replay` is compared with insert
+  /// positions, so a replay position on a page boundary should first be moved past the page
+  /// header (WalGeometry::past_page_header).
+  ///
+  /// Figures from a replica's last answer, however old, never understate its lag now: it has
+  /// replayed at least that much since, and both figures only grow as `replay` falls behind or
+  /// `now` advances. `primary_current` false says the primary did not answer lately: being at
+  /// its latest sample then proves nothing about where it is now, so `ms` is at least the age of
+  /// that sample (it keeps growing while the primary is silent rather than looking current).
+  std::optional<LagEstimate> estimate(Lsn replay, Clock::time_point now, bool primary_current = true) const;
   /// estimate(...)->bytes / ->ms.
   std::optional<std::int64_t> lag_bytes(Lsn replay) const;
   std::optional<std::int64_t> lag_ms(Lsn replay, Clock::time_point now) const;

@@ -19,6 +19,7 @@
 #include <spdlog/spdlog.h>
 
 #include "proxy/control/conninfo.hpp"
+#include "proxy/control/wal_geometry.hpp"
 
 namespace shardline::control {
 namespace {
@@ -31,14 +32,19 @@ struct Stopped {};
 
 /// One statement for primaries and replicas alike, so a configured primary that is in recovery
 /// and a replica that was promoted are both noticed. The CASEs keep the functions that raise an
-/// error in the wrong role (pg_current_wal_lsn on a standby, pg_is_wal_replay_paused on a
-/// primary) from running there.
+/// error in the wrong role (pg_current_wal_insert_lsn on a standby, pg_is_wal_replay_paused on a
+/// primary) from running there. The insert position, not pg_current_wal_lsn() (the write
+/// position), is the one every commit acknowledged before the probe lies at or below, whatever
+/// synchronous_commit says. The WAL page and segment sizes place page headers (WalGeometry).
 constexpr const char* kProbeSql =
     "SELECT pg_is_in_recovery(), "
     "CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_insert_lsn() END, "
     "pg_last_wal_replay_lsn(), "
     "CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused() ELSE false END, "
-    "extract(epoch FROM pg_last_xact_replay_timestamp())";
+    "extract(epoch FROM pg_last_xact_replay_timestamp()), "
+    "current_setting('wal_block_size')::bigint, "
+    "pg_size_bytes(current_setting('wal_segment_size'))";
+constexpr int kProbeColumns = 7;
 
 struct ConnCloser {
   void operator()(PGconn* c) const { PQfinish(c); }
@@ -83,10 +89,11 @@ std::int64_t ceil_ms(Clock::duration d) {
 /// What one server answered to kProbeSql.
 struct Probe {
   bool in_recovery = false;
-  std::optional<Lsn> current_lsn;  ///< primaries only
+  std::optional<Lsn> insert_lsn;  ///< primaries only
   std::optional<Lsn> replay_lsn;   ///< NULL on a server that never was in recovery
   bool replay_paused = false;
   std::optional<SysClock::time_point> last_xact_replay;
+  WalGeometry wal;
   Clock::time_point sent_at;  ///< when the query left: no later than when the server evaluated it
   SysClock::time_point received_at;
 };
@@ -95,9 +102,9 @@ namespace {
 
 /// Parses the probe's single row; throws std::runtime_error naming what is wrong.
 Probe parse_probe(const PGresult* r) {
-  if (PQntuples(r) != 1 || PQnfields(r) != 5)
-    throw std::runtime_error(fmt::format("the probe returned {} rows of {} columns, expected 1 of 5", PQntuples(r),
-                                         PQnfields(r)));
+  if (PQntuples(r) != 1 || PQnfields(r) != kProbeColumns)
+    throw std::runtime_error(fmt::format("the probe returned {} rows of {} columns, expected 1 of {}", PQntuples(r),
+                                         PQnfields(r), kProbeColumns));
   const auto text = [&](int col) -> std::optional<std::string> {
     if (PQgetisnull(r, 0, col)) return std::nullopt;
     return std::string(PQgetvalue(r, 0, col));
@@ -115,9 +122,17 @@ Probe parse_probe(const PGresult* r) {
     if (!parsed) throw std::runtime_error(fmt::format("column {} of the probe is `{}`, not an LSN", col + 1, *v));
     return parsed;
   };
+  const auto size = [&](int col) -> std::uint64_t {
+    const auto v = text(col);
+    char* end = nullptr;
+    const unsigned long long n = v ? std::strtoull(v->c_str(), &end, 10) : 0;
+    if (!v || end == v->c_str() || *end != '\0')
+      throw std::runtime_error(fmt::format("column {} of the probe is `{}`, not a size", col + 1, v.value_or("NULL")));
+    return n;
+  };
   Probe p;
   p.in_recovery = boolean(0);
-  p.current_lsn = lsn(1);
+  p.insert_lsn = lsn(1);
   p.replay_lsn = lsn(2);
   p.replay_paused = boolean(3);
   if (const auto v = text(4)) {
@@ -128,13 +143,28 @@ Probe parse_probe(const PGresult* r) {
     p.last_xact_replay = SysClock::time_point(
         std::chrono::duration_cast<SysClock::duration>(std::chrono::duration<double>(seconds)));
   }
+  p.wal.page_size = size(5);
+  p.wal.segment_size = size(6);
+  if (!p.wal.valid())
+    throw std::runtime_error(fmt::format("the server reports WAL pages of {} bytes in segments of {} bytes",
+                                         p.wal.page_size, p.wal.segment_size));
   return p;
 }
 
 }  // namespace
 
+/// What the log last said about a server, so that only real transitions are logged.
+enum class LagMonitor::Logged {
+  Unknown,   ///< nothing yet: the first answer (or failure) decides, quietly if it is good news
+  Usable,
+  Unusable,
+  Slow,      ///< primaries only: silent past the health timeout, yet not reported unusable
+};
+
 struct LagMonitor::Server {
   enum class Phase { Down, Connecting, Idle, Flushing, Waiting };
+
+  explicit Server(std::chrono::milliseconds health_timeout) : health(health_timeout) {}
 
   std::size_t shard = 0;
   int replica = -1;  ///< -1: the shard's primary
@@ -152,18 +182,16 @@ struct LagMonitor::Server {
   std::optional<Probe> partial;
   std::string partial_error;
 
-  // This round.
-  bool pending = false;         ///< no answer or failure yet
-  std::optional<Probe> answer;  ///< arrived during this round
-  std::string error;            ///< why there is no answer
-  SysClock::time_point failed_at;
-
-  // Across rounds.
+  NodeHealth health;
   std::optional<Probe> last_answer;
+  bool fresh = false;          ///< an answer arrived since the last snapshot
+  int unanswered_rounds = 0;   ///< snapshots since the last answer
+  SysClock::time_point failed_at;  ///< when the last failure or give-up was seen
   bool promoted = false;
-  bool logged_ok = true;  ///< health last written to the log (servers start presumed healthy)
+  Logged logged = Logged::Unknown;
 
   bool is_primary() const { return replica < 0; }
+  bool busy() const { return phase == Phase::Connecting || phase == Phase::Flushing || phase == Phase::Waiting; }
 };
 
 LagMonitor::LagMonitor(config::Config cfg, Publish publish)
@@ -172,18 +200,22 @@ LagMonitor::LagMonitor(config::Config cfg, Publish publish)
   if (cfg_.replicas.poll_interval_ms <= 0)
     throw std::invalid_argument(
         fmt::format("replicas.poll_interval_ms must be positive, not {}", cfg_.replicas.poll_interval_ms));
+  if (cfg_.replicas.health_timeout_ms < 0)
+    throw std::invalid_argument(
+        fmt::format("replicas.health_timeout_ms must not be negative, not {}", cfg_.replicas.health_timeout_ms));
   interval_ = std::chrono::milliseconds(cfg_.replicas.poll_interval_ms);
-  hard_timeout_ = std::max<std::chrono::milliseconds>(std::chrono::seconds(1), interval_);
+  // A probe is judged once per round: a shorter timeout would act as the interval anyway.
+  health_timeout_ = std::max(interval_, std::chrono::milliseconds(cfg_.replicas.health_timeout()));
 
   config::Backend backend = cfg_.backend;
-  backend.connect_timeout_ms = static_cast<int>(hard_timeout_.count());
+  backend.connect_timeout_ms = static_cast<int>(health_timeout_.count());
   // The server gives up on a probe no later than we do, so a hung probe never holds a backend.
-  const std::string options = fmt::format(" options='-c statement_timeout={}'", hard_timeout_.count());
+  const std::string options = fmt::format(" options='-c statement_timeout={}'", health_timeout_.count());
   for (std::size_t i = 0; i < cfg_.shards.size(); ++i) {
     const auto& shard = cfg_.shards[i];
     estimators_.emplace_back();
     for (int r = -1; r < static_cast<int>(shard.replicas.size()); ++r) {
-      auto s = std::make_unique<Server>();
+      auto s = std::make_unique<Server>(health_timeout_);
       s->shard = i;
       s->replica = r;
       s->endpoint = r < 0 ? shard.primary : shard.replicas[static_cast<std::size_t>(r)];
@@ -228,7 +260,7 @@ void LagMonitor::run() {
       } catch (const std::exception& e) {
         spdlog::error("lag monitor: the publish callback threw: {}", e.what());
       }
-      // Connections still being opened make progress while we wait for the next round.
+      // Connections being opened and late answers make progress while we wait for the next round.
       service(round_end, false);
     }
   } catch (const Stopped&) {
@@ -237,11 +269,7 @@ void LagMonitor::run() {
     // were current: a final one takes every replica out, so reads go to the primaries.
     spdlog::critical("lag monitor stopped: {}", e.what());
     try {
-      for (auto& s : servers_) {
-        s->answer.reset();
-        s->error = fmt::format("lag monitor stopped: {}", e.what());
-        s->failed_at = SysClock::now();
-      }
+      for (auto& s : servers_) fail(*s, fmt::format("lag monitor stopped: {}", e.what()));
       auto snapshot = build_snapshot();
       latest_.store(snapshot);
       publish_(std::move(snapshot));
@@ -256,15 +284,12 @@ void LagMonitor::begin_round() {
   collecting_ = true;
   for (auto& sp : servers_) {
     Server& s = *sp;
-    s.pending = true;
-    s.answer.reset();
-    s.error.clear();
     switch (s.phase) {
       case Server::Phase::Down: start_connect(s); break;
       case Server::Phase::Idle: send_probe(s); break;
-      // A connection being opened, or a probe from an earlier round still unanswered: an answer
-      // arriving now is as good as a fresh one (its replay LSN can only be older, so the lag
-      // computed from it errs high).
+      // A connection being opened, or a probe from an earlier round still unanswered: its answer
+      // is as good as a fresh one when it comes (its replay LSN can only be older, so the lag
+      // computed from it errs high), and the server's time to answer keeps running.
       case Server::Phase::Connecting:
       case Server::Phase::Flushing:
       case Server::Phase::Waiting: break;
@@ -276,8 +301,7 @@ void LagMonitor::service(Clock::time_point until, bool until_answered) {
   std::vector<pollfd> fds;
   std::vector<Server*> owners;
   for (;;) {
-    if (until_answered &&
-        std::none_of(servers_.begin(), servers_.end(), [](const auto& s) { return s->pending; }))
+    if (until_answered && std::none_of(servers_.begin(), servers_.end(), [](const auto& s) { return s->busy(); }))
       return;
     fds.assign(1, pollfd{wake_fd_, POLLIN, 0});
     owners.assign(1, nullptr);
@@ -297,9 +321,11 @@ void LagMonitor::service(Clock::time_point until, bool until_answered) {
       fds.push_back({PQsocket(sp->conn.get()), events, 0});
       owners.push_back(sp.get());
     }
+    // Past the deadline we still look once without waiting: on a busy machine this thread may
+    // wake late, and answers already sitting in the sockets must count before anyone is judged.
     const auto left = until - Clock::now();
-    if (left <= Clock::duration::zero()) return;
-    const int timeout = static_cast<int>(std::min<std::int64_t>(ceil_ms(left), 60'000));
+    const bool last = left <= Clock::duration::zero();
+    const int timeout = last ? 0 : static_cast<int>(std::min<std::int64_t>(ceil_ms(left), 60'000));
     const int n = ::poll(fds.data(), fds.size(), timeout);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -332,6 +358,7 @@ void LagMonitor::service(Clock::time_point until, bool until_answered) {
         case Server::Phase::Down: break;
       }
     }
+    if (last) return;
   }
 }
 
@@ -339,31 +366,18 @@ void LagMonitor::end_round() {
   const auto now = Clock::now();
   for (auto& sp : servers_) {
     Server& s = *sp;
-    if (!s.pending) continue;
-    if (s.phase == Server::Phase::Connecting) {
-      if (now >= s.connect_deadline) {
-        fail(s, fmt::format("could not connect within {} ms", hard_timeout_.count()));
-      } else {
-        s.error = fmt::format("connecting: not ready within the poll interval ({} ms)", interval_.count());
-        s.failed_at = SysClock::now();
-      }
-    } else if (s.phase == Server::Phase::Flushing || s.phase == Server::Phase::Waiting) {
-      if (now >= s.query_deadline) {
-        fail(s, fmt::format("no answer within {} ms; connection closed", hard_timeout_.count()));
-      } else {
-        s.error = fmt::format("no answer within the poll interval ({} ms)", interval_.count());
-        s.failed_at = SysClock::now();
-      }
-    } else {
-      s.error = "no answer in this round";
-      s.failed_at = SysClock::now();
+    if (s.phase == Server::Phase::Connecting && now >= s.connect_deadline) {
+      give_up(s, fmt::format("could not connect within {} ms", health_timeout_.count()));
+    } else if ((s.phase == Server::Phase::Flushing || s.phase == Server::Phase::Waiting) && now >= s.query_deadline) {
+      give_up(s, fmt::format("no answer within {} ms; connection closed", health_timeout_.count()));
     }
-    s.pending = false;
   }
   collecting_ = false;
 }
 
 void LagMonitor::start_connect(Server& s) {
+  const auto now = Clock::now();
+  s.health.asked(now);
   s.conn.reset(PQconnectStart(s.conninfo.c_str()));
   if (!s.conn || PQstatus(s.conn.get()) == CONNECTION_BAD) {
     fail(s, "cannot connect: " + libpq_error(s.conn.get()));
@@ -373,7 +387,7 @@ void LagMonitor::start_connect(Server& s) {
   s.phase = Server::Phase::Connecting;
   // libpq's protocol for a non-blocking connect: behave as if PQconnectPoll had said WRITING.
   s.connect_status = PGRES_POLLING_WRITING;
-  s.connect_deadline = Clock::now() + hard_timeout_;
+  s.connect_deadline = now + health_timeout_;
 }
 
 void LagMonitor::advance_connect(Server& s) {
@@ -389,14 +403,15 @@ void LagMonitor::advance_connect(Server& s) {
   }
   s.phase = Server::Phase::Idle;
   // A connection that completes after the round's snapshot waits for the next round's probe.
-  if (collecting_ && s.pending) send_probe(s);
+  if (collecting_) send_probe(s);
 }
 
 void LagMonitor::send_probe(Server& s) {
   s.sent_at = Clock::now();
+  s.health.asked(s.sent_at);  // after a connection attempt, its time to answer runs from there
   s.partial.reset();
   s.partial_error.clear();
-  s.query_deadline = s.sent_at + hard_timeout_;
+  s.query_deadline = s.sent_at + health_timeout_;
   if (PQsendQuery(s.conn.get(), kProbeSql) == 0) {
     fail(s, "cannot send the probe: " + libpq_error(s.conn.get()));
     return;
@@ -442,61 +457,80 @@ void LagMonitor::read_answer(Server& s) {
   }
   if (s.phase != Server::Phase::Idle) return;  // the rest of the answer is still on its way
   if (!probe) {
-    s.error = error.empty() ? "the probe returned no result" : error;
+    // The connection is fine and takes the next round's probe; the server is out until it answers.
+    s.health.failed(error.empty() ? "the probe returned no result" : error);
     s.failed_at = SysClock::now();
-    s.answer.reset();
-    s.pending = false;
     return;
   }
   probe->sent_at = s.sent_at;
   probe->received_at = SysClock::now();
-  if (s.is_primary() && !probe->in_recovery && probe->current_lsn)
-    estimators_[s.shard].add_sample(probe->sent_at, *probe->current_lsn);
-  s.last_answer = probe;
-  if (collecting_ && s.pending) {
-    s.answer = std::move(probe);
-    s.pending = false;
-  }
+  s.health.answered(Clock::now());
+  if (s.is_primary() && !probe->in_recovery && probe->insert_lsn)
+    estimators_[s.shard].add_sample(probe->sent_at, *probe->insert_lsn);
+  s.last_answer = std::move(probe);
+  s.fresh = true;
   s.partial.reset();
 }
 
 void LagMonitor::fail(Server& s, std::string message) {
   s.conn.reset();
   s.phase = Server::Phase::Down;
-  s.answer.reset();
-  s.error = std::move(message);
+  s.health.failed(std::move(message));
   s.failed_at = SysClock::now();
-  s.pending = false;
 }
 
-void LagMonitor::note_health(Server& s, bool ok, const std::string& why) {
-  if (ok == s.logged_ok) return;
-  s.logged_ok = ok;
-  if (ok) spdlog::info("lag monitor: {} is healthy again", s.label);
-  else spdlog::warn("lag monitor: {} is not usable: {}", s.label, why);
+void LagMonitor::give_up(Server& s, std::string message) {
+  s.conn.reset();
+  s.phase = Server::Phase::Down;
+  s.health.timed_out(std::move(message));
+  s.failed_at = SysClock::now();
+}
+
+void LagMonitor::note_health(Server& s, Logged state, const std::string& why) {
+  if (state == s.logged || state == Logged::Unknown) return;
+  const Logged before = std::exchange(s.logged, state);
+  switch (state) {
+    case Logged::Usable:
+      if (before != Logged::Unknown) spdlog::info("lag monitor: {} is healthy again", s.label);
+      break;
+    case Logged::Unusable: spdlog::warn("lag monitor: {} is not usable: {}", s.label, why); break;
+    case Logged::Slow:
+      spdlog::warn("lag monitor: {} is slow: {}; its replicas' lag counts from its last answer", s.label, why);
+      break;
+    case Logged::Unknown: break;
+  }
 }
 
 std::shared_ptr<const ReplicaSnapshot> LagMonitor::build_snapshot() {
   auto snap = std::make_shared<ReplicaSnapshot>();
   snap->generation = ++generation_;
   const auto now = Clock::now();
-  std::vector<bool> primary_fresh(cfg_.shards.size(), false);
+  for (auto& sp : servers_) sp->unanswered_rounds = sp->fresh ? 0 : sp->unanswered_rounds + 1;
+  std::vector<bool> primary_current(cfg_.shards.size(), false);
   std::vector<std::string> primary_problem(cfg_.shards.size());
+  std::vector<bool> primary_unknown(cfg_.shards.size(), false);
   for (auto& sp : servers_) {
     Server& s = *sp;
     if (!s.is_primary()) continue;
-    const auto& name = cfg_.shards[s.shard].name;
-    if (const auto lsn = estimators_[s.shard].latest_lsn()) snap->primary_lsn.emplace_back(name, *lsn);
-    if (s.last_answer && s.last_answer->current_lsn && !s.last_answer->in_recovery)
-      snap->primary_samples.push_back({name, *s.last_answer->current_lsn, s.last_answer->sent_at});
-    if (!s.answer) {
-      primary_problem[s.shard] = s.error;
-    } else if (s.answer->in_recovery || !s.answer->current_lsn) {
+    const auto& est = estimators_[s.shard];
+    if (const auto lsn = est.latest_lsn()) snap->primaries.push_back({cfg_.shards[s.shard].name, *lsn, *est.latest_time()});
+    const NodeHealth::State state = s.health.state(now);
+    Logged logged = Logged::Usable;
+    if (state == NodeHealth::State::Ok && s.last_answer->in_recovery) {
       primary_problem[s.shard] = "the configured primary is in recovery";
-    } else {
-      primary_fresh[s.shard] = true;
+      logged = Logged::Unusable;
+    } else if (state != NodeHealth::State::Ok) {
+      primary_problem[s.shard] = s.health.problem(now);
+      if (state == NodeHealth::State::Unknown && s.phase == Server::Phase::Connecting)
+        primary_problem[s.shard] += " (connecting)";
+      logged = state == NodeHealth::State::Unknown  ? Logged::Unknown
+               : state == NodeHealth::State::Silent ? Logged::Slow
+                                                    : Logged::Unusable;
     }
-    note_health(s, primary_fresh[s.shard], primary_problem[s.shard]);
+    primary_unknown[s.shard] = state == NodeHealth::State::Unknown;
+    // Answered in this round as a primary: its latest sample says where it is now.
+    primary_current[s.shard] = s.fresh && logged == Logged::Usable;
+    note_health(s, logged, primary_problem[s.shard]);
   }
 
   for (auto& sp : servers_) {
@@ -506,44 +540,52 @@ std::shared_ptr<const ReplicaSnapshot> LagMonitor::build_snapshot() {
     st.shard = cfg_.shards[s.shard].name;
     st.replica = s.replica;
     st.endpoint = s.endpoint;
+    st.unanswered_rounds = s.unanswered_rounds;
     if (s.last_answer) {
       st.in_recovery = s.last_answer->in_recovery;
       st.replay_paused = s.last_answer->replay_paused;
       st.replay_lsn = s.last_answer->replay_lsn.value_or(Lsn{});
+      st.replayed_lsn = s.last_answer->wal.past_page_header(st.replay_lsn);
       st.last_xact_replay = s.last_answer->last_xact_replay;
     }
-    if (s.answer && !s.answer->in_recovery && !s.promoted) {
+    if (s.fresh && !s.last_answer->in_recovery && !s.promoted) {
       s.promoted = true;
       spdlog::warn("lag monitor: {} is no longer in recovery (promoted?); it is not used as a replica again "
                    "until the monitor restarts", s.label);
     }
     st.promoted = s.promoted;
-    if (!s.answer) {
-      st.error = s.error;
-      st.sampled_at = s.failed_at;
+    const NodeHealth::State state = s.health.state(now);
+    // Not known yet: the first answer (or a real failure) is awaited before anything is logged.
+    bool undetermined = state == NodeHealth::State::Unknown;
+    if (state != NodeHealth::State::Ok) {
+      st.error = s.health.problem(now);
+      if (state == NodeHealth::State::Unknown && s.phase == Server::Phase::Connecting) st.error += " (connecting)";
+      st.sampled_at = state == NodeHealth::State::Unknown ? SysClock::now() : s.failed_at;
     } else {
       st.reachable = true;
-      st.sampled_at = s.answer->received_at;
+      st.sampled_at = s.last_answer->received_at;
       const LagEstimator& est = estimators_[s.shard];
       if (s.promoted) {
-        st.error = s.answer->in_recovery ? "was seen out of recovery (promoted) since the monitor started"
-                                         : "not in recovery: promoted";
-      } else if (!s.answer->replay_lsn) {
+        st.error = s.last_answer->in_recovery ? "was seen out of recovery (promoted) since the monitor started"
+                                              : "not in recovery: promoted";
+      } else if (!s.last_answer->replay_lsn) {
         st.error = "no replay position yet";
-      } else if (const auto e = est.estimate(*s.answer->replay_lsn, now)) {
+      } else if (const auto e = est.estimate(st.replayed_lsn, now, primary_current[s.shard])) {
+        // From the last answer, as of now: if it is from an earlier round, the replica has
+        // replayed at least that much, so these figures can only be higher than the truth.
         st.lag_bytes = e->bytes;
         st.lag_ms = e->ms;
         st.lag_ms_lower_bound = e->lower_bound;
-        // Without a fresh primary sample, being at its last known position proves nothing about
-        // where the primary is now: the lag is at least the age of that sample.
-        if (!primary_fresh[s.shard]) st.lag_ms = std::max(st.lag_ms, ceil_ms(now - *est.latest_time()));
       } else {
         st.error = "primary position unknown: " + primary_problem[s.shard];
+        undetermined = undetermined || primary_unknown[s.shard];
       }
     }
-    note_health(s, st.healthy(), st.error);
+    note_health(s, undetermined ? Logged::Unknown : st.healthy() ? Logged::Usable : Logged::Unusable, st.error);
     snap->replicas.push_back(std::move(st));
   }
+
+  for (auto& sp : servers_) sp->fresh = false;
   return snap;
 }
 

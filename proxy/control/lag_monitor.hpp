@@ -1,15 +1,20 @@
 #pragma once
 // The replica lag monitor (SPEC section 7): every poll_interval_ms it asks each shard's primary
-// for pg_current_wal_lsn() and each replica for its replay position, recovery state and pause
-// state, and publishes an immutable ReplicaSnapshot. It is control plane: libpq on its own
-// thread, never on an I/O thread; the data plane only reads the snapshots it publishes.
+// for pg_current_wal_insert_lsn() (the position that decides visibility: with asynchronous
+// commit a commit record is inserted, and visible, before it is written) and each replica for
+// its replay position, recovery state and pause state, and publishes an immutable
+// ReplicaSnapshot. It is control plane: libpq on its own thread, never on an I/O thread; the data
+// plane only reads the snapshots it publishes.
 //
 // All servers are probed at once over persistent non-blocking libpq connections multiplexed
-// with poll(), so a dead or hung server costs the others nothing: whoever has not answered when
-// the round's interval is over is published unreachable in that round, and a connection that
-// stays silent past the hard timeout is closed and re-opened in a later round. (Only a host
-// name whose DNS lookup hangs can still stall a round: libpq resolves names synchronously in
-// PQconnectStart. Configured IP addresses never do.)
+// with poll(), so a dead or hung server costs the others nothing. A round publishes whatever has
+// arrived when its interval is over; a server that has not answered yet keeps its last figures,
+// aged (lag only grows while it is silent). Health is decided apart from the poll interval
+// (NodeHealth): a replica is taken out when its probe has gone unanswered for
+// replicas.health_timeout_ms, or at once when a probe fails or its connection breaks; then the
+// connection is closed and re-opened. A primary is never reported unusable for being slow.
+// (Only a host name whose DNS lookup hangs can still stall a round: libpq resolves names
+// synchronously in PQconnectStart. Configured IP addresses never do.)
 
 #include <atomic>
 #include <chrono>
@@ -21,6 +26,7 @@
 
 #include "config/config.hpp"
 #include "proxy/control/lag_estimator.hpp"
+#include "proxy/control/node_health.hpp"
 #include "proxy/control/replica_state.hpp"
 
 namespace shardline::control {
@@ -47,12 +53,14 @@ class LagMonitor {
   /// The last snapshot published (nullptr before the first round ends). Safe from any thread.
   std::shared_ptr<const ReplicaSnapshot> latest() const { return latest_.load(); }
 
-  /// How long a connection attempt or an unanswered probe may last before the connection is
-  /// closed: max(1 s, poll interval). Publishing "unreachable" does not wait for it.
-  std::chrono::milliseconds hard_timeout() const { return hard_timeout_; }
+  /// replicas.health_timeout_ms (default max(1 s, 3 poll intervals)): how long a connection
+  /// attempt or a probe may go unanswered before the replica is out and the connection closed.
+  std::chrono::milliseconds health_timeout() const { return health_timeout_; }
 
  private:
   struct Server;
+
+  enum class Logged;
 
   void run();
   void begin_round();
@@ -66,12 +74,13 @@ class LagMonitor {
   void flush(Server& s);
   void read_answer(Server& s);
   void fail(Server& s, std::string message);
-  void note_health(Server& s, bool ok, const std::string& why);
+  void give_up(Server& s, std::string message);
+  void note_health(Server& s, Logged state, const std::string& why);
 
   config::Config cfg_;
   Publish publish_;
   std::chrono::milliseconds interval_;
-  std::chrono::milliseconds hard_timeout_;
+  std::chrono::milliseconds health_timeout_;
   std::vector<std::unique_ptr<Server>> servers_;  ///< per shard: the primary, then its replicas
   std::vector<LagEstimator> estimators_;          ///< per shard, in config order
   bool collecting_ = false;  ///< inside a round, before its snapshot is built

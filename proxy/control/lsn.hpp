@@ -1,5 +1,5 @@
 #pragma once
-// A PostgreSQL WAL position (pg_lsn). The lag monitor compares the primary's write position with
+// A PostgreSQL WAL position (pg_lsn). The lag monitor compares the primary's insert position with
 // each replica's replay position, and version cookies carry a commit LSN; a strong type keeps
 // these 64-bit byte offsets from being mixed up with counts, ports or epochs.
 
@@ -39,20 +39,6 @@ class Lsn {
   }
 
   friend constexpr auto operator<=>(Lsn, Lsn) = default;
-
-  /// The end of the last record inserted before this insert position. pg_current_wal_insert_lsn()
-  /// reports where the next record goes, and on a fresh page that is past the page header
-  /// (XLogBytePosToRecPtr), while the last record ends, and a replica that replayed it reports
-  /// pg_last_wal_replay_lsn(), at the page boundary itself. Comparing a replica with the raw insert
-  /// position would keep a caught-up replica out of an idle shard forever. Assumes PostgreSQL's
-  /// default WAL page (8 kB) and segment (16 MB) sizes, whose headers are 24 and 40 bytes.
-  constexpr Lsn last_record_end() const {
-    constexpr std::uint64_t kPage = 8192, kSegment = 16u << 20;
-    constexpr std::uint64_t kShortHeader = 24, kLongHeader = 40;
-    if (value_ % kSegment == kLongHeader) return Lsn(value_ - kLongHeader);
-    if (value_ % kSegment != kShortHeader && value_ % kPage == kShortHeader) return Lsn(value_ - kShortHeader);
-    return *this;
-  }
 
  private:
   static std::optional<std::uint64_t> parse_half(std::string_view s) {

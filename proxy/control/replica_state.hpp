@@ -8,7 +8,6 @@
 #include <limits>
 #include <optional>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "config/config.hpp"
@@ -25,24 +24,36 @@ struct ReplicaStatus {
   std::string shard;
   int replica = 0;  ///< index in the shard's `replicas` list of the config
   config::Endpoint endpoint;
-  /// Answered the monitor's query in this round, within the poll interval.
+  /// Usable as far as its connection goes: it answered the monitor's last probe, or the
+  /// probe outstanding now is younger than replicas.health_timeout_ms, and no probe failed since
+  /// its last answer. One slow poll does not take a replica out; a broken connection or a
+  /// failed probe does, at once.
   bool reachable = false;
+  /// Rounds since the last answer arrived (0: answered in this round). While it is above 0 the
+  /// state and lag figures come from the last answer, aged: the lag can only have grown.
+  int unanswered_rounds = 0;
   /// pg_is_in_recovery() as last answered: false means the server was promoted and must not
   /// serve reads as a replica (see `promoted`).
   bool in_recovery = false;
   /// Replay paused (pg_wal_replay_pause): its lag grows while the primary writes.
   bool replay_paused = false;
   /// pg_last_wal_replay_lsn(), the last value ever answered (kept while unreachable, for
-  /// display; health is `reachable`). Session consistency compares it with a commit LSN.
+  /// display; health is `reachable`).
   Lsn replay_lsn;
-  /// Primary LSN minus replay LSN, and how long ago the primary stood at the replayed position
-  /// (LagEstimator); kUnknownLag when not measurable in this round.
+  /// replay_lsn as a position comparable with insert positions and commit LSNs: moved past the
+  /// page header when replay_lsn sits on a WAL page boundary (WalGeometry::past_page_header).
+  /// Everything at or below it has been replayed; a caught-up replica of an idle shard has it
+  /// equal to the primary's insert position, where replay_lsn may stay 24 or 40 bytes short.
+  Lsn replayed_lsn;
+  /// Primary insert LSN minus replayed_lsn, and how long ago the primary stood at the replayed
+  /// position (LagEstimator); kUnknownLag when not measurable. Never smaller than the truth: while
+  /// the replica is unanswered they are computed from its last answer as of now, so they only grow.
   std::int64_t lag_bytes = kUnknownLag;
   std::int64_t lag_ms = kUnknownLag;
   /// Why the replica is not usable ("" when it is): connection or query failure, timeout,
   /// promotion, missing primary sample.
   std::string error;
-  /// When this replica's state was determined (its answer arrived, or its failure was seen).
+  /// When this replica's state was determined (its last answer arrived, or its failure was seen).
   std::chrono::system_clock::time_point sampled_at;
   /// lag_ms is only a lower bound: the replica is behind everything the monitor remembers.
   bool lag_ms_lower_bound = false;
@@ -62,8 +73,9 @@ struct ReplicaStatus {
   }
 };
 
-/// A shard's latest primary sample and when its probe was sent: the server evaluated it after
-/// `sent_at`, so every write acknowledged before that instant is at or below `insert_lsn`.
+/// The latest sample of one shard's primary insert position, with the moment its probe was
+/// sent. The server evaluated pg_current_wal_insert_lsn() after that moment, so every commit
+/// acknowledged before `sent_at` (by this process or any other) lies at or below `insert_lsn`.
 struct PrimarySample {
   std::string shard;
   Lsn insert_lsn;
@@ -73,11 +85,9 @@ struct PrimarySample {
 struct ReplicaSnapshot {
   /// Every configured replica, in config order (shards, then replicas).
   std::vector<ReplicaStatus> replicas;
-  /// Each shard's latest sampled primary pg_current_wal_lsn(); a shard whose primary has never
-  /// answered is absent.
-  std::vector<std::pair<std::string, Lsn>> primary_lsn;
-  /// Each shard's latest primary sample with its send time (absent: never answered).
-  std::vector<PrimarySample> primary_samples;
+  /// Each shard's latest primary sample, in config order; a shard whose primary has never
+  /// answered is absent. Kept while the primary does not answer (sent_at tells its age).
+  std::vector<PrimarySample> primaries;
   /// 1 for the first round, +1 per round: readers can tell a fresh snapshot from a repeat.
   std::uint64_t generation = 0;
 
@@ -87,14 +97,15 @@ struct ReplicaSnapshot {
       if (r.replica == replica && r.shard == shard) return &r;
     return nullptr;
   }
+  /// nullptr when the shard's primary has never answered.
   const PrimarySample* primary_sample(const std::string& shard) const {
-    for (const auto& s : primary_samples)
-      if (s.shard == shard) return &s;
+    for (const auto& p : primaries)
+      if (p.shard == shard) return &p;
     return nullptr;
   }
+  /// primary_sample(shard)->insert_lsn.
   std::optional<Lsn> primary(const std::string& shard) const {
-    for (const auto& [name, lsn] : primary_lsn)
-      if (name == shard) return lsn;
+    if (const PrimarySample* p = primary_sample(shard)) return p->insert_lsn;
     return std::nullopt;
   }
 };

@@ -857,9 +857,8 @@ void ClientSession::note_commit(int shard, std::span<const int> logical, std::op
   WriteMarks& mine = writes_on(shard);
   WriteMarks& everyone = services_.commits->shard(shard);
   if (lsn) {
-    const std::uint64_t end = control::Lsn(*lsn).last_record_end().value();
-    mine.commit_at({}, end);
-    everyone.commit_at(logical, end);
+    mine.commit_at({}, *lsn);
+    everyone.commit_at(logical, *lsn);
   } else {
     const auto now = WriteMarks::Clock::now();
     mine.commit_unknown(now);
@@ -949,7 +948,7 @@ int ClientSession::pick_replica(int shard, const router::RouteTemplate& t, std::
   for (std::size_t r = 0; r < pools.size(); ++r) {
     const auto* st = snapshot->find(name, int(r));
     if (!st || !st->healthy() || st->lag_bytes > limits.max_lag_bytes || st->lag_ms > limits.max_lag_ms) continue;
-    if (st->replay_lsn.value() < required) {
+    if (st->replayed_lsn.value() < required) {
       if (behind) *behind = true;
       continue;
     }

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "proxy/control/lsn.hpp"
 
 namespace shardline::proxy::session {
 
@@ -42,7 +41,7 @@ std::optional<std::uint64_t> WriteMarks::required(std::span<const int> logical, 
   if (std::int64_t since = unknown_since_.load(std::memory_order_relaxed); since != 0) {
     if (!sample || sample->sent_at.time_since_epoch().count() <= since) return std::nullopt;
     // The sample was taken after every unknown-position write so far: it covers them.
-    const std::uint64_t covered = sample->insert_lsn.last_record_end().value();
+    const std::uint64_t covered = sample->insert_lsn.value();
     raise(shard_wide_, covered);
     raise(all_, covered);
     (void)unknown_since_.compare_exchange_strong(since, 0, std::memory_order_relaxed);

@@ -58,8 +58,9 @@ class WriteScope {
   bool wide_ = false;
 };
 
-/// One shard's (or one session's) record of acknowledged writes. Positions are commit record
-/// ends (control::Lsn::last_record_end of the insert position learned right after the commit).
+/// One shard's (or one session's) record of acknowledged writes. Positions are WAL insert
+/// positions learned right after the commit; replicas are compared by ReplicaStatus::replayed_lsn,
+/// which accounts for a page header the insert position may already be past.
 class WriteMarks {
  public:
   using Clock = std::chrono::steady_clock;

@@ -27,6 +27,7 @@
 #include "tests/integration/support/cluster_fixture.hpp"
 #include "tests/integration/support/pg_connection.hpp"
 #include "tests/integration/support/proxy_config.hpp"
+#include "tests/integration/support/raw_pg_client.hpp"
 
 namespace {
 
@@ -388,20 +389,85 @@ TEST(ProxyPooling, PreparedStatementsFollowTheClientAcrossServers) {
   EXPECT_EQ(x.exec_prepared("mine", {"z"}).value(0, 0), "xz");
 }
 
+/// The value of the first DataRow's first column, "" if none.
+std::string first_value(const std::vector<shardline::testing::BackendMessage>& messages) {
+  for (const auto& m : messages)
+    if (m.tag == 'D') return m.column(0).value_or("NULL");
+  return "";
+}
+
+/// Close ('C') of statements and portals as two clients of one endpoint see it, through the
+/// project's raw protocol client (libpq has no way to send Close before 17).
+void expect_close_semantics(std::uint16_t port) {
+  using shardline::testing::first_sqlstate;
+  using shardline::testing::RawPgClient;
+  using shardline::testing::tags;
+  const auto& o = cluster().options();
+  RawPgClient a(port, o.user, o.password, o.database);
+  RawPgClient b(port, o.user, o.password, o.database);
+
+  // b's statement has the very text a is about to close.
+  EXPECT_EQ(tags(b.parse("theirs", "SELECT $1::int + 1").sync().until_ready()), "1Z");
+  EXPECT_EQ(tags(a.parse("to_close", "SELECT $1::int + 1").parse("kept", "SELECT 'kept'").sync().until_ready()),
+            "11Z");
+  auto r = a.bind("", "to_close", {"41"}).execute("").sync().until_ready();
+  EXPECT_EQ(tags(r), "2DCZ");
+  EXPECT_EQ(first_value(r), "42");
+
+  // Close of the statement: CloseComplete, then the name is gone for a only.
+  EXPECT_EQ(tags(a.close_statement("to_close").sync().until_ready()), "3Z");
+  r = a.bind("", "to_close", {"1"}).execute("").sync().until_ready();
+  EXPECT_EQ(tags(r), "EZ");
+  EXPECT_EQ(first_sqlstate(r), "26000");
+  for (const auto& m : r) {
+    if (m.tag != 'E') continue;
+    EXPECT_NE(m.field('M').find("to_close"), std::string::npos) << m.field('M');
+  }
+  // As in PostgreSQL, closing a name that does not exist (any more) is no error.
+  EXPECT_EQ(tags(a.close_statement("to_close").close_statement("never_prepared").sync().until_ready()), "33Z");
+  r = a.bind("", "kept").execute("").sync().until_ready();
+  EXPECT_EQ(tags(r), "2DCZ");
+  EXPECT_EQ(first_value(r), "kept");
+  r = b.bind("", "theirs", {"1"}).execute("").sync().until_ready();
+  EXPECT_EQ(tags(r), "2DCZ") << "another client's statement of the same text went with the Close";
+  EXPECT_EQ(first_value(r), "2");
+  // The closed name can be prepared again, with a new text.
+  r = a.parse("to_close", "SELECT 'again'").bind("", "to_close").execute("").sync().until_ready();
+  EXPECT_EQ(tags(r), "12DCZ");
+  EXPECT_EQ(first_value(r), "again");
+
+  // Close of a portal, part-way through its rows (portals outlive a Sync only in a transaction).
+  EXPECT_EQ(tags(a.query("BEGIN").until_ready()), "CZ");
+  r = a.parse("series", "SELECT generate_series(1, 5)").bind("rows", "series").execute("rows", 2).sync().until_ready();
+  EXPECT_EQ(tags(r), "12DDsZ");
+  EXPECT_EQ(tags(a.execute("rows", 2).sync().until_ready()), "DDsZ");
+  EXPECT_EQ(tags(a.close_portal("rows").sync().until_ready()), "3Z");
+  r = a.execute("rows", 1).sync().until_ready();
+  EXPECT_EQ(tags(r), "EZ");
+  EXPECT_EQ(first_sqlstate(r), "34000");  // invalid_cursor_name: the portal is gone
+  EXPECT_EQ(tags(a.query("ROLLBACK").until_ready()), "CZ");
+  // A portal closed before it ran never runs; the statement behind it stays.
+  EXPECT_EQ(tags(a.query("BEGIN").until_ready()), "CZ");
+  r = a.bind("early", "series").close_portal("early").execute("early").sync().until_ready();
+  EXPECT_EQ(tags(r), "23EZ");
+  EXPECT_EQ(first_sqlstate(r), "34000");
+  EXPECT_EQ(tags(a.query("ROLLBACK").until_ready()), "CZ");
+  r = a.bind("", "series").execute("").sync().until_ready();
+  EXPECT_EQ(tags(r), "2DDDDDCZ");
+  // b never noticed any of it.
+  r = b.bind("", "theirs", {"7"}).execute("").sync().until_ready();
+  EXPECT_EQ(first_value(r), "8");
+}
+
 TEST(ProxyPooling, ClosePreparedStatement) {
-#ifdef LIBPQ_HAS_CLOSE_PREPARED
-  ProxyProcess proxy(ProxyConfig(cluster(), free_port()).pool_size(2).yaml());
-  PgConnection c(conninfo(proxy));
-  ASSERT_TRUE(c.ok()) << c.error();
-  ASSERT_EQ(PgResult(PQprepare(c.get(), "to_close", "SELECT 1", 0, nullptr)).status(), PGRES_COMMAND_OK);
-  const PgResult closed = PgResult(PQclosePrepared(c.get(), "to_close"));
-  ASSERT_EQ(closed.status(), PGRES_COMMAND_OK) << closed.describe();
-  EXPECT_EQ(c.exec_prepared("to_close", {}).sqlstate(), "26000");
-  EXPECT_EQ(PgResult(PQprepare(c.get(), "to_close", "SELECT 2", 0, nullptr)).status(), PGRES_COMMAND_OK);
-  EXPECT_EQ(c.exec_prepared("to_close", {}).value(0, 0), "2");
-#else
-  GTEST_SKIP() << "libpq " << PQlibVersion() << " has no PQclosePrepared (added in 17)";
-#endif
+  {
+    SCOPED_TRACE("PostgreSQL itself, the oracle");
+    expect_close_semantics(cluster().primary_port(0));
+  }
+  // One server for both clients: their statements share it, and the same text is prepared once.
+  ProxyProcess proxy(ProxyConfig(cluster(), free_port()).pool_size(1).yaml());
+  SCOPED_TRACE("through the proxy");
+  expect_close_semantics(proxy.port());
 }
 
 // ---- session settings --------------------------------------------------------------------------

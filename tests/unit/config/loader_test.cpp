@@ -98,7 +98,7 @@ shards:
   alpha:
     primary: {host: 10.0.0.1}
     replicas: [{host: 10.0.0.11, port: 5434}, {host: 10.0.0.12}]
-replicas: {max_lag_bytes: 1048576, max_lag_ms: 250, poll_interval_ms: 20, default_consistency: eventual, read_after_wait_ms: 100}
+replicas: {max_lag_bytes: 1048576, max_lag_ms: 250, poll_interval_ms: 20, health_timeout_ms: 700, default_consistency: eventual, read_after_wait_ms: 100}
 )";
 
 TEST(ConfigLoader, FullConfigIsReadIntoEveryField) {
@@ -185,6 +185,8 @@ TEST(ConfigLoader, FullConfigIsReadIntoEveryField) {
   EXPECT_EQ(c.replicas.max_lag_bytes, 1048576);
   EXPECT_EQ(c.replicas.max_lag_ms, 250);
   EXPECT_EQ(c.replicas.poll_interval_ms, 20);
+  EXPECT_EQ(c.replicas.health_timeout_ms, 700);
+  EXPECT_EQ(c.replicas.health_timeout(), 700);
   EXPECT_EQ(c.replicas.default_consistency, Consistency::Eventual);
   EXPECT_EQ(c.replicas.read_after_wait_ms, 100);
 }
@@ -225,6 +227,8 @@ shards: {zeta: {primary: {host: db1}}, alpha: {primary: {host: db0}}}
   EXPECT_EQ(c.replicas.max_lag_bytes, 16 * 1024 * 1024);
   EXPECT_EQ(c.replicas.default_consistency, Consistency::Global);
   EXPECT_EQ(c.replicas.read_after_wait_ms, 0);
+  EXPECT_EQ(c.replicas.health_timeout_ms, 0);
+  EXPECT_EQ(c.replicas.health_timeout(), 1000);  // max(1000 ms, 3 x the 50 ms poll interval)
   EXPECT_EQ(c.log_level, LogLevel::Info);
   EXPECT_EQ(c.shutdown_timeout_ms, 30000);
 }
@@ -323,7 +327,7 @@ TEST(ConfigLoader, UnknownNestedKeys) {
                            "unknown key 'ca' in tls (allowed: cert, key)"));
   EXPECT_TRUE(only_problem(parse(with("replicas: {max_lag: 5}\n")), 1, 12,
                            "unknown key 'max_lag' in replicas (allowed: max_lag_bytes, max_lag_ms, "
-                           "poll_interval_ms, default_consistency, read_after_wait_ms, report_lsn, read_only_functions, "
+                           "poll_interval_ms, health_timeout_ms, default_consistency, read_after_wait_ms, report_lsn, read_only_functions, "
                        "track_commit_lsn)"));
   EXPECT_TRUE(only_problem(parse(with("directory: [{logical: 0-1023, shard: s0, weight: 1}]\n", {"directory"})),
                            1, 42, "unknown key 'weight' in directory[0] (allowed: logical, shard)"));
@@ -366,6 +370,21 @@ TEST(ConfigLoader, NegativeAndZeroSizes) {
   EXPECT_TRUE(only_problem(parse(with("backend: {user: app, connect_timeout_ms: 0}\n", {"backend"})), 1, 42,
                            "backend.connect_timeout_ms: must be between 1"));
   EXPECT_TRUE(only_problem(parse(with("pool: {size: 99999999999}\n")), 1, 14, "must be between 1 and 2147483647, got 99999999999"));
+}
+
+TEST(ConfigLoader, HealthTimeoutDefaultsToThreePollsAndMayNotBeShorterThanOne) {
+  const LoadResult slow = parse(with("replicas: {poll_interval_ms: 500}\n"));
+  ASSERT_TRUE(slow.ok()) << list(slow);
+  EXPECT_EQ(slow.config->replicas.health_timeout(), 1500);
+  const LoadResult equal = parse(with("replicas: {poll_interval_ms: 500, health_timeout_ms: 500}\n"));
+  ASSERT_TRUE(equal.ok()) << list(equal);
+  EXPECT_EQ(equal.config->replicas.health_timeout(), 500);
+  EXPECT_TRUE(only_problem(parse(with("replicas: {poll_interval_ms: 500, health_timeout_ms: 200}\n")), 1, 54,
+                           "replicas.health_timeout_ms: must be at least replicas.poll_interval_ms (500), got 200"));
+  EXPECT_TRUE(only_problem(parse(with("replicas: {health_timeout_ms: 0}\n")), 1, 31,
+                           "replicas.health_timeout_ms: must be between 1"));
+  EXPECT_TRUE(only_problem(parse(with("replicas: {health_timeout_ms: '900'}\n")), 1, 31,
+                           "replicas.health_timeout_ms: expected an integer, got the string '900'"));
 }
 
 TEST(ConfigLoader, PortsOutsideRange) {
@@ -608,6 +627,7 @@ TEST(ConfigLoader, ExampleConfigIsValid) {
   ASSERT_EQ(c.shards[1].replicas.size(), 1u);
   EXPECT_EQ(c.shards[1].replicas[0].port, 15411);
   EXPECT_EQ(c.replicas.default_consistency, Consistency::Global);
+  EXPECT_EQ(c.replicas.health_timeout(), 1000);
 }
 
 TEST(ConfigLoader, InvalidExampleReportsEachProblem) {

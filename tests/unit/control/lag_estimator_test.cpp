@@ -1,16 +1,24 @@
 // Lag in time from the monitor's own primary samples: zero on an idle primary however long it
 // idles, the conservative end of the sampling interval under load, growth while replay is
-// paused, and bounded history. Also the Lsn text form the samples arrive in.
+// paused, bounded history, a caught-up replica on a WAL page boundary, and figures from a
+// replica's last answer that only grow while it is silent. Also the Lsn text form the samples
+// arrive in.
 
 #include "proxy/control/lag_estimator.hpp"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <optional>
+#include <random>
 #include <stdexcept>
+#include <string>
 
 #include "proxy/control/lsn.hpp"
 #include "proxy/control/replica_state.hpp"
+#include "proxy/control/wal_geometry.hpp"
 
 namespace {
 
@@ -21,6 +29,7 @@ using shardline::control::kUnknownLag;
 using shardline::control::Lsn;
 using shardline::control::ReplicaSnapshot;
 using shardline::control::ReplicaStatus;
+using shardline::control::WalGeometry;
 using Clock = LagEstimator::Clock;
 
 const Clock::time_point kT0 = Clock::time_point(std::chrono::hours(1000));
@@ -263,6 +272,123 @@ TEST(LagEstimator, PartialMillisecondsRoundUp) {
   EXPECT_EQ(e.lag_ms(Lsn(15), at(0ms) + std::chrono::microseconds(10'001)), 11);
 }
 
+// ---- page headers: an idle shard's insert position sits past the next page's header ----------
+
+constexpr std::uint64_t kPage = 8192;
+constexpr std::uint64_t kSegment = 16ull * 1024 * 1024;
+
+TEST(WalGeometry, MovesAPageBoundaryPastItsHeaderAndLeavesEverythingElse) {
+  const WalGeometry g;  // PostgreSQL's defaults: 8 kB pages, 16 MB segments
+  ASSERT_TRUE(g.valid());
+  EXPECT_EQ(g.past_page_header(Lsn(3 * kPage)), Lsn(3 * kPage + 24));          // SizeOfXLogShortPHD
+  EXPECT_EQ(g.past_page_header(Lsn(5 * kSegment)), Lsn(5 * kSegment + 40));    // SizeOfXLogLongPHD
+  EXPECT_EQ(g.past_page_header(Lsn(5 * kSegment + kPage)), Lsn(5 * kSegment + kPage + 24));
+  for (const std::uint64_t mid : {3 * kPage + 1, 3 * kPage + 24, 3 * kPage + 40, 4 * kPage - 8, 5 * kSegment + 40})
+    EXPECT_EQ(g.past_page_header(Lsn(mid)), Lsn(mid)) << mid;
+  // Sizes are the server's: a 16 kB-page build with 1 GB segments has its boundaries elsewhere.
+  const WalGeometry big{.page_size = 16384, .segment_size = 1ull << 30};
+  ASSERT_TRUE(big.valid());
+  EXPECT_EQ(big.past_page_header(Lsn(3 * kPage)), Lsn(3 * kPage));  // mid-page there
+  EXPECT_EQ(big.past_page_header(Lsn(2 * 16384)), Lsn(2 * 16384 + 24));
+  EXPECT_EQ(big.past_page_header(Lsn(1ull << 30)), Lsn((1ull << 30) + 40));
+}
+
+TEST(WalGeometry, RefusesSizesNoServerHas) {
+  EXPECT_FALSE((WalGeometry{.page_size = 0, .segment_size = kSegment}).valid());
+  EXPECT_FALSE((WalGeometry{.page_size = 8000, .segment_size = kSegment}).valid());
+  EXPECT_FALSE((WalGeometry{.page_size = kPage, .segment_size = kPage / 2}).valid());
+  EXPECT_FALSE((WalGeometry{.page_size = 32, .segment_size = kSegment}).valid());
+}
+
+TEST(LagEstimator, ACaughtUpReplicaOnAPageBoundaryIsCaughtUpForever) {
+  const WalGeometry g;
+  for (const std::uint64_t boundary : {7 * kPage, 3 * kSegment}) {
+    SCOPED_TRACE(boundary);
+    const std::uint64_t header = boundary % kSegment == 0 ? 40 : 24;
+    LagEstimator e;
+    e.add_sample(at(0ms), Lsn(boundary - 200));
+    // The last record ends exactly at the boundary; the idle primary's insert position reports
+    // the byte after the next page's header, and stays there for 20 minutes.
+    for (int i = 1; i <= 20 * 60 * 20; ++i) e.add_sample(at(i * 50ms), Lsn(boundary + header));
+    const Lsn replay_end(boundary);  // pg_last_wal_replay_lsn() of the caught-up replica
+    const auto now = at(20min + 10ms);
+    // Compared raw, the replica would look a header behind and ever further behind in time.
+    EXPECT_EQ(e.estimate(replay_end, now)->bytes, static_cast<std::int64_t>(header));
+    EXPECT_GT(e.estimate(replay_end, now)->ms, 1000);
+    const auto est = e.estimate(g.past_page_header(replay_end), now);
+    ASSERT_TRUE(est);
+    EXPECT_EQ(est->bytes, 0);
+    EXPECT_EQ(est->ms, 0);
+  }
+}
+
+TEST(LagEstimator, AReplicaAHeaderBehindInsideAPageStillLags) {
+  // The header rule is exact: 24 bytes short of the insert position in the middle of a page is
+  // a real, unreplayed record.
+  const WalGeometry g;
+  LagEstimator e;
+  const std::uint64_t replay = 7 * kPage + 1000;
+  e.add_sample(at(0ms), Lsn(replay));
+  e.add_sample(at(50ms), Lsn(replay + 24));
+  const auto est = e.estimate(g.past_page_header(Lsn(replay)), at(100ms));
+  ASSERT_TRUE(est);
+  EXPECT_EQ(est->bytes, 24);
+  EXPECT_EQ(est->ms, 100);
+}
+
+// ---- a replica that does not answer: its last figures, aged, never below the truth ----------
+
+TEST(LagEstimator, LagFromAnOldAnswerOnlyGrowsAndNeverUndercutsTheTruth) {
+  const unsigned seed = std::random_device{}();
+  std::printf("seed %u\n", seed);
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 rng(seed);
+  for (int run = 0; run < 50; ++run) {
+    LagEstimator e;
+    std::uint64_t primary = 100'000;
+    std::uint64_t replica = primary;  // the true replay position
+    std::optional<std::uint64_t> answered;  // what the replica said the last time it answered
+    std::int64_t last_ms = -1, last_bytes = -1;
+    bool silent = false;
+    for (int i = 0; i < 400; ++i) {
+      const auto now = at(i * 50ms);
+      if (rng() % 3 != 0) primary += rng() % 5000;  // writes, or an idle round
+      e.add_sample(now, Lsn(primary));
+      replica = std::min(primary, replica + rng() % 6000);  // replay moves on, answered or not
+      if (!silent && rng() % 20 == 0) silent = true;        // the replica stops answering...
+      else if (silent && rng() % 10 == 0) silent = false;   // ...for a while
+      if (!silent) answered = replica;
+      if (!answered) continue;
+      const auto published = *e.estimate(Lsn(*answered), now);
+      const auto truth = *e.estimate(Lsn(replica), now);
+      EXPECT_GE(published.ms, truth.ms) << "round " << i;
+      EXPECT_GE(published.bytes, truth.bytes) << "round " << i;
+      if (silent) {
+        EXPECT_GE(published.ms, last_ms) << "round " << i;
+        EXPECT_GE(published.bytes, last_bytes) << "round " << i;
+      }
+      last_ms = published.ms;
+      last_bytes = published.bytes;
+    }
+  }
+}
+
+TEST(LagEstimator, AtTheLatestSampleOfASilentPrimaryTheLagIsThatSamplesAge) {
+  LagEstimator e;
+  e.add_sample(at(0ms), Lsn(500));
+  e.add_sample(at(50ms), Lsn(500));
+  // The primary answered this round: being at its position is zero lag.
+  EXPECT_EQ(e.estimate(Lsn(500), at(60ms), true)->ms, 0);
+  // It did not: nobody knows where it is now, and the lag keeps growing with the sample's age.
+  EXPECT_EQ(e.estimate(Lsn(500), at(60ms), false)->ms, 10);
+  EXPECT_EQ(e.estimate(Lsn(500), at(1050ms), false)->ms, 1000);
+  EXPECT_EQ(e.estimate(Lsn(500), at(1050ms), false)->bytes, 0);
+  // Behind the latest sample the lag already counts from an older one, so it is not lowered.
+  e.add_sample(at(100ms), Lsn(900));
+  EXPECT_EQ(e.estimate(Lsn(500), at(300ms), false)->ms, 250);
+  EXPECT_EQ(e.estimate(Lsn(500), at(300ms), true)->ms, 250);
+}
+
 TEST(ReplicaSnapshot, FindsReplicasAndPrimariesByName) {
   ReplicaSnapshot snap;
   for (const char* shard : {"s0", "s1"})
@@ -273,7 +399,8 @@ TEST(ReplicaSnapshot, FindsReplicasAndPrimariesByName) {
       st.lag_bytes = r;
       snap.replicas.push_back(st);
     }
-  snap.primary_lsn = {{"s0", Lsn(7)}, {"s1", Lsn(9)}};
+  const auto sent = Clock::time_point(std::chrono::seconds(42));
+  snap.primaries = {{"s0", Lsn(7), sent}, {"s1", Lsn(9), sent + 1ms}};
   ASSERT_NE(snap.find("s1", 1), nullptr);
   EXPECT_EQ(snap.find("s1", 1)->shard, "s1");
   EXPECT_EQ(snap.find("s1", 1)->lag_bytes, 1);
@@ -281,6 +408,10 @@ TEST(ReplicaSnapshot, FindsReplicasAndPrimariesByName) {
   EXPECT_EQ(snap.find("s0", 2), nullptr);
   EXPECT_EQ(snap.primary("s1"), Lsn(9));
   EXPECT_FALSE(snap.primary("s2"));
+  ASSERT_NE(snap.primary_sample("s1"), nullptr);
+  EXPECT_EQ(snap.primary_sample("s1")->insert_lsn, Lsn(9));
+  EXPECT_EQ(snap.primary_sample("s1")->sent_at, sent + 1ms);
+  EXPECT_EQ(snap.primary_sample("s2"), nullptr);
 }
 
 TEST(ReplicaStatus, HealthyOnlyWhenReachableReplayingNeverPromotedAndMeasured) {

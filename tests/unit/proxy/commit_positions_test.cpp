@@ -14,16 +14,6 @@ using Clock = WriteMarks::Clock;
 
 control::PrimarySample sample(std::uint64_t lsn, Clock::time_point sent) { return {"s0", Lsn(lsn), sent}; }
 
-TEST(LsnLastRecordEnd, SkipsTheHeaderOfAFreshPageOnly) {
-  EXPECT_EQ(Lsn(8192 + 24).last_record_end(), Lsn(8192));              // short header
-  EXPECT_EQ(Lsn((16u << 20) + 40).last_record_end(), Lsn(16u << 20));  // long header, segment start
-  EXPECT_EQ(Lsn((3ull << 32) + 8192 * 7 + 24).last_record_end(), Lsn((3ull << 32) + 8192 * 7));
-  EXPECT_EQ(Lsn(8192 + 25).last_record_end(), Lsn(8192 + 25));  // mid-page: the position itself
-  EXPECT_EQ(Lsn(8192 + 32).last_record_end(), Lsn(8192 + 32));
-  EXPECT_EQ(Lsn(8192).last_record_end(), Lsn(8192));
-  EXPECT_EQ(Lsn(40).last_record_end(), Lsn(0));
-}
-
 TEST(WriteMarks, ATenantsReadWaitsOnlyForItsOwnAndShardWideWrites) {
   WriteMarks m(16);
   const std::vector<int> t3{3}, t5{5}, both{3, 5};
@@ -62,9 +52,9 @@ TEST(WriteMarks, AnUnknownPositionWaitsForASampleSentAfterIt) {
   const auto same = sample(5000, t0);
   EXPECT_EQ(m.required(t1, &same), std::nullopt) << "sent at the same instant: not provably after";
   const auto after = sample(8192 + 24, t0 + std::chrono::milliseconds(1));
-  EXPECT_EQ(m.required(t1, &after), 8192u) << "covered, at the sample's last record end";
+  EXPECT_EQ(m.required(t1, &after), 8192u + 24) << "covered, at the sample's position";
   // Folded: later reads need no sample, and the mark stays.
-  EXPECT_EQ(m.required(t1, nullptr), 8192u);
+  EXPECT_EQ(m.required(t1, nullptr), 8192u + 24);
   // A second unknown write after the sample needs a newer one.
   m.commit_unknown(t0 + std::chrono::milliseconds(2));
   EXPECT_EQ(m.required(t1, &after), std::nullopt);
