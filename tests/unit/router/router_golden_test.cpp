@@ -27,6 +27,9 @@ sharding:
     items: {type: bigint}
     events: {key: account_id, type: text}
     users: {}
+    ints: {type: integer}
+    smalls: {type: smallint}
+    devices: {key: device_id, type: uuid}
   reference_tables: [plans, countries]
 directory:
   - {logical: 0-511, shard: s0}
