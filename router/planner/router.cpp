@@ -21,6 +21,7 @@ Plan refuse(std::string sqlstate, std::string message) {
 /// What the key values of one group of co-located tables come to.
 struct KeyTargets {
   std::set<int> shards;        ///< physical shards of the values that name a logical shard
+  std::set<int> logicals;      ///< and those logical shards
   bool unconstrained = false;  ///< a value may equal several keys: no restriction
   std::optional<KeyOutcome> server_error;  ///< PostgreSQL rejects the statement for a value
 };
@@ -34,7 +35,10 @@ std::optional<KeyTargets> shards_of(const KeySet& ks, std::optional<KeyType> typ
   KeyTargets out;
   for (auto& o : *outcomes) {
     switch (o.kind) {
-      case KeyOutcome::Kind::Logical: out.shards.insert(ctx.directory.physical(o.logical)); break;
+      case KeyOutcome::Kind::Logical:
+        out.logicals.insert(o.logical);
+        out.shards.insert(ctx.directory.physical(o.logical));
+        break;
       case KeyOutcome::Kind::NoMatch: break;
       case KeyOutcome::Kind::Unconstrained: out.unconstrained = true; break;
       case KeyOutcome::Kind::ServerError:
