@@ -1,5 +1,6 @@
 #include "router/planner/key_resolver.hpp"
 
+#include <algorithm>
 #include <map>
 
 namespace shardline::router {
@@ -131,41 +132,68 @@ void coerce_lists(const std::vector<KeyValue>& values, std::vector<KeyDatum>& da
   }
 }
 
+/// The datum of `v` after its operators; `quoted`: a string literal without operators.
+std::optional<KeyDatum> evaluate(const KeyValue& v, const BindValues* bind, bool& quoted, std::string* error) {
+  std::size_t first_op = 0;
+  auto d = base_datum(v, bind, first_op, error);
+  if (!d) return std::nullopt;
+  for (std::size_t i = first_op; i < v.ops.size(); ++i) {
+    const KeyOp& op = v.ops[i];
+    switch (op.kind) {
+      case KeyOp::Kind::Negate: d->negate(); break;
+      case KeyOp::Kind::Plus: d->unary_plus(); break;
+      case KeyOp::Kind::Cast: d->cast(op.type, op.typmod); break;
+    }
+  }
+  const bool literal = v.kind == KeyValue::Kind::Literal ? v.string_literal
+                       : v.kind == KeyValue::Kind::Param && bind && std::size_t(v.param) <= bind->origins.size()
+                           ? bind->origins[std::size_t(v.param - 1)] == BindOrigin::StringLiteral
+                           : false;
+  quoted = literal && v.ops.empty();
+  return d;
+}
+
+/// Key type not known yet: a quoted literal hashes as text, anything else as its own type.
+KeyType key_or_guess(std::optional<KeyType> key, const KeyDatum& d, bool quoted) {
+  return key ? *key : quoted ? KeyType::Text : d.guess_key_type();
+}
+
 }  // namespace
+
+std::optional<KeyOutcome> resolve_key(const KeyValue& value, std::optional<KeyType> key, KeyUse use,
+                                      const BindValues* bind, int modulus, std::string* error) {
+  bool quoted = false;
+  auto d = evaluate(value, bind, quoted, error);
+  if (!d) return std::nullopt;
+  return d->outcome(key_or_guess(key, *d, quoted), use, modulus);
+}
 
 std::optional<std::vector<KeyOutcome>> resolve_keys(const std::vector<KeyValue>& values, std::optional<KeyType> key,
                                                     KeyUse use, const BindValues* bind, int modulus,
                                                     std::string* error) {
+  std::vector<KeyOutcome> out;
+  out.reserve(values.size());
+  if (std::all_of(values.begin(), values.end(), [](const KeyValue& v) { return v.list == 0; })) {
+    for (const auto& v : values) {  // no common types to find: one value at a time
+      auto o = resolve_key(v, key, use, bind, modulus, error);
+      if (!o) return std::nullopt;
+      out.push_back(std::move(*o));
+    }
+    return out;
+  }
   std::vector<KeyDatum> datums;
   std::vector<bool> string_literal;
   datums.reserve(values.size());
   for (const auto& v : values) {
-    std::size_t first_op = 0;
-    auto d = base_datum(v, bind, first_op, error);
+    bool quoted = false;
+    auto d = evaluate(v, bind, quoted, error);
     if (!d) return std::nullopt;
-    for (std::size_t i = first_op; i < v.ops.size(); ++i) {
-      const KeyOp& op = v.ops[i];
-      switch (op.kind) {
-        case KeyOp::Kind::Negate: d->negate(); break;
-        case KeyOp::Kind::Plus: d->unary_plus(); break;
-        case KeyOp::Kind::Cast: d->cast(op.type, op.typmod); break;
-      }
-    }
-    const bool quoted = v.kind == KeyValue::Kind::Literal ? v.string_literal
-                        : v.kind == KeyValue::Kind::Param && bind && std::size_t(v.param) <= bind->origins.size()
-                            ? bind->origins[std::size_t(v.param - 1)] == BindOrigin::StringLiteral
-                            : false;
-    string_literal.push_back(quoted && v.ops.empty());
+    string_literal.push_back(quoted);
     datums.push_back(std::move(*d));
   }
   coerce_lists(values, datums, key);
-  std::vector<KeyOutcome> out;
-  out.reserve(datums.size());
-  for (std::size_t i = 0; i < datums.size(); ++i) {
-    // Key type not known yet: a quoted literal hashes as text, anything else as its own type.
-    const KeyType k = key ? *key : string_literal[i] ? KeyType::Text : datums[i].guess_key_type();
-    out.push_back(datums[i].outcome(k, use, modulus));
-  }
+  for (std::size_t i = 0; i < datums.size(); ++i)
+    out.push_back(datums[i].outcome(key_or_guess(key, datums[i], string_literal[i]), use, modulus));
   return out;
 }
 

@@ -21,6 +21,10 @@ namespace shardline::router {
                                                                   const BindValues* bind, int modulus,
                                                                   std::string* error);
 
+/// The outcome of one value that belongs to no IN list or ARRAY (an INSERT row's key).
+[[nodiscard]] std::optional<KeyOutcome> resolve_key(const KeyValue& value, std::optional<KeyType> key, KeyUse use,
+                                                    const BindValues* bind, int modulus, std::string* error);
+
 /// A tenant hint (`SET shardline.tenant`, `/* shardline: tenant=... */`), read as the key type.
 [[nodiscard]] KeyOutcome resolve_hint(std::string_view hint, std::optional<KeyType> key, int modulus);
 

@@ -21,7 +21,6 @@ Plan refuse(std::string sqlstate, std::string message) {
 /// What the key values of one group of co-located tables come to.
 struct KeyTargets {
   std::set<int> shards;        ///< physical shards of the values that name a logical shard
-  std::set<int> logicals;      ///< and those logical shards
   bool unconstrained = false;  ///< a value may equal several keys: no restriction
   std::optional<KeyOutcome> server_error;  ///< PostgreSQL rejects the statement for a value
 };
@@ -30,22 +29,26 @@ struct KeyTargets {
 /// (error set) when a parameter has no bound value.
 std::optional<KeyTargets> shards_of(const KeySet& ks, std::optional<KeyType> type, const RouteContext& ctx,
                                     std::string* error) {
-  auto outcomes = resolve_keys(ks.values, type, KeyUse::Compare, ctx.bind, ctx.schema.logical_shards(), error);
-  if (!outcomes) return std::nullopt;
   KeyTargets out;
-  for (auto& o : *outcomes) {
+  auto add = [&](KeyOutcome& o) {
     switch (o.kind) {
-      case KeyOutcome::Kind::Logical:
-        out.logicals.insert(o.logical);
-        out.shards.insert(ctx.directory.physical(o.logical));
-        break;
+      case KeyOutcome::Kind::Logical: out.shards.insert(ctx.directory.physical(o.logical)); break;
       case KeyOutcome::Kind::NoMatch: break;
       case KeyOutcome::Kind::Unconstrained: out.unconstrained = true; break;
       case KeyOutcome::Kind::ServerError:
         if (!out.server_error) out.server_error = std::move(o);
         break;
     }
+  };
+  if (ks.values.size() == 1) {  // the common case, without the list machinery
+    auto o = resolve_key(ks.values.front(), type, KeyUse::Compare, ctx.bind, ctx.schema.logical_shards(), error);
+    if (!o) return std::nullopt;
+    add(*o);
+    return out;
   }
+  auto outcomes = resolve_keys(ks.values, type, KeyUse::Compare, ctx.bind, ctx.schema.logical_shards(), error);
+  if (!outcomes) return std::nullopt;
+  for (auto& o : *outcomes) add(o);
   return out;
 }
 
@@ -144,12 +147,10 @@ Plan route_statement(const RouteTemplate& t, const TemplateStatement& s, const R
   if (s.insert_values || !s.insert_problem.empty()) {
     if (!s.insert_problem.empty()) return refuse("0A000", s.insert_problem);
     std::map<int, std::vector<int>> by_shard;
-    std::vector<KeyValue> keys;
-    for (const auto& k : s.insert_keys) keys.push_back(*k);
-    auto outcomes = resolve_keys(keys, s.key_type, KeyUse::Assign, ctx.bind, ctx.schema.logical_shards(), &error);
-    if (!outcomes) return refuse("22P02", error);
-    for (std::size_t r = 0; r < outcomes->size(); ++r) {
-      const KeyOutcome& o = (*outcomes)[r];
+    for (std::size_t r = 0; r < s.insert_keys.size(); ++r) {
+      auto outcome = resolve_key(*s.insert_keys[r], s.key_type, KeyUse::Assign, ctx.bind, ctx.schema.logical_shards(), &error);
+      if (!outcome) return refuse("22P02", error);
+      const KeyOutcome& o = *outcome;
       if (o.kind == KeyOutcome::Kind::Unconstrained)
         return refuse("0A000", "cannot tell the shard of the key of row " + std::to_string(r + 1) + ": " + o.message);
       // The server rejects the whole INSERT for this row's key: one shard runs it unsplit.

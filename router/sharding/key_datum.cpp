@@ -7,6 +7,8 @@
 #include <cstring>
 #include <limits>
 
+#include <fmt/format.h>
+
 #include "router/sharding/shard_key.hpp"
 
 namespace shardline::router {
@@ -256,16 +258,16 @@ void KeyDatum::unsupported(std::string why) {
 void KeyDatum::input(SqlType to) {
   if (null_ || failed_ || unsupported_ || type_ != SqlType::Unknown || to == SqlType::Unknown) return;
   std::string code, err;
-  const std::string name(type_name(to));
+  const auto name = [to] { return std::string(type_name(to)); };
   if (binary_) {
     const auto bytes = std::as_bytes(std::span<const char>(str_.data(), str_.size()));
-    const auto bad_format = [&] { fail("22P03", "incorrect binary data format in bind parameter of type " + name); };
+    const auto bad_format = [&] { fail("22P03", "incorrect binary data format in bind parameter of type " + name()); };
     if (is_int(to)) {
       if (bytes.size() != 2 && bytes.size() != 4 && bytes.size() != 8) return bad_format();
       // Any width: the client may have declared a narrower or wider integer type.
       const unsigned shift = unsigned(64 - 8 * bytes.size());
       const auto v = static_cast<std::int64_t>(big_endian(bytes) << shift) >> shift;
-      if (!fits(to, v)) return fail("22003", name + " out of range");
+      if (!fits(to, v)) return fail("22003", name() + " out of range");
       int_ = v;
     } else if (to == SqlType::Numeric) {
       auto n = numeric_recv(bytes, &err);
@@ -359,14 +361,15 @@ void KeyDatum::cast(SqlType to, int typmod) {
     type_ = to;
     return;
   }
-  const std::string from_name(type_name(type_)), to_name(type_name(to));
-  const auto no_cast = [&] { fail("42846", "cannot cast type " + from_name + " to " + to_name); };
+  const SqlType from = type_;
+  const std::string_view to_name = type_name(to);
+  const auto no_cast = [&] { fail("42846", "cannot cast type " + std::string(type_name(from)) + " to " + std::string(to_name)); };
   if (type_ == SqlType::Text && to != SqlType::Text) type_ = SqlType::Unknown;  // an I/O conversion cast
   if (type_ == SqlType::Unknown) {
     input(to);
   } else if (is_int(type_)) {
     if (is_int(to)) {
-      if (!fits(to, int_)) return fail("22003", to_name + " out of range");
+      if (!fits(to, int_)) return fail("22003", std::string(to_name) + " out of range");
     } else if (to == SqlType::Numeric) {
       num_ = PgNumeric::from_int(int_);
     } else if (is_float(to)) {
@@ -378,10 +381,11 @@ void KeyDatum::cast(SqlType to, int typmod) {
     }
   } else if (type_ == SqlType::Numeric) {
     if (is_int(to)) {
-      if (num_.special() == PgNumeric::Special::NaN) return fail("0A000", "cannot convert NaN to " + to_name);
-      if (num_.special() != PgNumeric::Special::None) return fail("0A000", "cannot convert infinity to " + to_name);
+      if (num_.special() == PgNumeric::Special::NaN) return fail("0A000", "cannot convert NaN to " + std::string(to_name));
+      if (num_.special() != PgNumeric::Special::None)
+        return fail("0A000", "cannot convert infinity to " + std::string(to_name));
       auto v = num_.rounded_int64();
-      if (!v || !fits(to, *v)) return fail("22003", to_name + " out of range");
+      if (!v || !fits(to, *v)) return fail("22003", std::string(to_name) + " out of range");
       int_ = *v;
     } else if (is_float(to) || to == SqlType::Text) {
       auto t = num_.text();
@@ -400,7 +404,7 @@ void KeyDatum::cast(SqlType to, int typmod) {
   } else if (is_float(type_)) {
     if (is_int(to)) {
       const double r = std::nearbyint(float_);
-      if (std::isnan(r) || !float_fits(to, r)) return fail("22003", to_name + " out of range");
+      if (std::isnan(r) || !float_fits(to, r)) return fail("22003", std::string(to_name) + " out of range");
       int_ = static_cast<std::int64_t>(r);
     } else if (to == SqlType::Numeric) {
       char buf[64];
@@ -447,21 +451,35 @@ KeyOutcome KeyDatum::outcome(KeyType key, KeyUse use, int modulus) const {
   if (failed_) return !certain_ && use == KeyUse::Compare ? no_match() : server_error(sqlstate_, message_);
   if (null_) return logical(logical_shard_of_null(modulus));
   const SqlType k = sql_type_of(key);
-  const std::string key_name(key_type_name(key));
-  if (type_ == SqlType::Unknown) {  // an untyped value takes the key's type
+  if (type_ == SqlType::Unknown && !binary_) {  // an untyped text value takes the key's type
+    std::string code, err;
+    const auto rejected = [&](std::string c, std::string m) {
+      return !certain_ && use == KeyUse::Compare ? no_match() : server_error(std::move(c), std::move(m));
+    };
+    if (is_int(k)) {
+      auto v = parse_integer_key(key, str_, &code, &err);
+      return v ? logical(logical_shard_of_int(*v, modulus)) : rejected(code, err);
+    }
+    if (k == SqlType::Text) return hash_text(str_, modulus);
+    auto l = logical_shard_of_text(KeyType::Uuid, str_, modulus, &err);
+    return l ? logical(*l) : rejected("22P02", err);
+  }
+  if (type_ == SqlType::Unknown) {  // binary: the key type's receive function
     KeyDatum d = *this;
     d.input(k);
     return d.outcome(key, use, modulus);
   }
-  const std::string value_name(type_name(type_));
+  const std::string_view key_name = key_type_name(key);
+  const std::string_view value_name = type_name(type_);
   const auto mismatch = [&] {
-    if (use == KeyUse::Compare) return server_error("42883", "operator does not exist: " + key_name + " = " + value_name);
-    return server_error("42804", "the key column is of type " + key_name + " but the value is of type " + value_name);
+    if (use == KeyUse::Compare)
+      return server_error("42883", fmt::format("operator does not exist: {} = {}", key_name, value_name));
+    return server_error("42804", fmt::format("the key column is of type {} but the value is of type {}", key_name, value_name));
   };
   if (is_int(k)) {
     if (is_int(type_)) {
       if (fits(k, int_)) return logical(logical_shard_of_int(int_, modulus));
-      return use == KeyUse::Compare ? no_match() : server_error("22003", key_name + " out of range");
+      return use == KeyUse::Compare ? no_match() : server_error("22003", std::string(key_name) + " out of range");
     }
     if (type_ == SqlType::Numeric && use == KeyUse::Compare) {
       auto v = num_.exact_int64();
@@ -477,7 +495,7 @@ KeyOutcome KeyDatum::outcome(KeyType key, KeyUse use, int modulus) const {
       }
       if (type_ == SqlType::Float8 && k != SqlType::Int8) return no_match();  // beyond int2/int4
       return KeyOutcome{KeyOutcome::Kind::Unconstrained, 0, {},
-                        "a floating-point value that equals several " + key_name + " keys"};
+                        "a floating-point value that equals several " + std::string(key_name) + " keys"};
     }
     if (type_ == SqlType::Numeric || is_float(type_)) {  // assignment: cast to the key type
       KeyDatum d = *this;
