@@ -145,6 +145,22 @@ std::optional<std::string> CopySplitter::key_of(std::string_view line, bool& fou
       continue;
     }
     char n = raw[++k];
+    auto octal = [](char ch) { return ch >= '0' && ch <= '7'; };
+    auto hex = [](char ch) {
+      return ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+    };
+    if (octal(n)) {  // \NNN: one to three octal digits (CopyReadAttributesText)
+      int v = n - '0';
+      for (int d = 0; d < 2 && k + 1 < raw.size() && octal(raw[k + 1]); ++d) v = v * 8 + (raw[++k] - '0');
+      value += char(v & 0xFF);
+      continue;
+    }
+    if (n == 'x' && k + 1 < raw.size() && hex(raw[k + 1]) >= 0) {  // \xHH: one or two hex digits
+      int v = hex(raw[++k]);
+      if (k + 1 < raw.size() && hex(raw[k + 1]) >= 0) v = v * 16 + hex(raw[++k]);
+      value += char(v);
+      continue;
+    }
     switch (n) {
       case 'b': value += '\b'; break;
       case 'f': value += '\f'; break;

@@ -637,11 +637,15 @@ asio::awaitable<bool> ClientSession::handle_query(const Frame& f, std::string_vi
     if (tmpl->parse_error) {
       tmpl = services_.templates.get(sql, *services_.schema);  // a shape the grammar rejects
     } else {
-      scratch().literal_bind.values.clear();
-      scratch().literal_bind.formats.clear();
-      for (const auto& v : scratch().normalized.literals) {
-        scratch().literal_bind.values.emplace_back(v);
-        scratch().literal_bind.formats.push_back(0);
+      auto& lb = scratch().literal_bind;
+      lb.values.clear();
+      lb.formats.clear();
+      lb.origins.clear();
+      const auto& lits = scratch().normalized;
+      for (std::size_t i = 0; i < lits.literals.size(); ++i) {
+        lb.values.emplace_back(lits.literals[i]);
+        lb.formats.push_back(0);
+        lb.origins.push_back(lits.quoted[i] ? router::BindOrigin::StringLiteral : router::BindOrigin::NumberLiteral);
       }
       literal_bind = &scratch().literal_bind;
     }
@@ -968,7 +972,9 @@ asio::awaitable<std::optional<bool>> ClientSession::route_unit() {
   // Names parsed in this unit; views into the input buffer, which does not move until the
   // next read (and no read happens here).
   std::unordered_map<std::string_view, std::string_view> parsed;
+  std::unordered_map<std::string_view, std::string_view> parsed_types;  // name -> Parse's type part
   std::string_view unnamed = unnamed_query_;
+  std::optional<std::string_view> unnamed_types;  // only when parsed in this unit
   std::optional<router::Plan> decided;
   bool complete = false;
   bool complete_with_sync = false;
@@ -995,8 +1001,9 @@ asio::awaitable<std::optional<bool>> ClientSession::route_unit() {
       auto name = r.cstr();
       auto query = r.cstr();
       if (name && query) {
-        if (name->empty()) unnamed = *query;
-        else parsed[*name] = *query;
+        const std::string_view types(r.pos(), r.remaining());
+        if (name->empty()) unnamed = *query, unnamed_types = types;
+        else parsed[*name] = *query, parsed_types[*name] = types;
       }
     } else if (g.tag == 'B' && !decided) {
       auto portal = r.cstr();
@@ -1021,6 +1028,20 @@ asio::awaitable<std::optional<bool>> ClientSession::route_unit() {
         if (*len < 0) bind.values.push_back(std::nullopt);
         else bind.values.push_back(r.bytes(std::size_t(*len)));
         bind.formats.push_back(fmts.empty() ? 0 : fmts.size() == 1 ? fmts[0] : (std::size_t(i) < fmts.size() ? fmts[std::size_t(i)] : 0));
+      }
+      // The parameter types the client declared decide how PostgreSQL reads the values.
+      bind.types.clear();
+      std::optional<std::string_view> types;
+      if (stmt->empty()) types = unnamed_types;
+      else if (auto it = parsed_types.find(*stmt); it != parsed_types.end()) types = it->second;
+      else if (auto it2 = statements_.find(std::string(*stmt)); it2 != statements_.end()) types = it2->second->param_types;
+      if (types) {
+        protocol::BodyReader tr(*types);
+        const int ntypes = tr.i16().value_or(0);
+        for (std::size_t i = 0; i < bind.values.size(); ++i) {
+          const auto oid = int(i) < ntypes ? tr.i32() : std::optional<std::int32_t>(0);
+          bind.types.push_back(std::uint32_t(oid.value_or(0)));
+        }
       }
       auto tmpl = services_.templates.get(query, *services_.schema);
       keep_alive = tmpl;

@@ -10,6 +10,7 @@
 #include "proxy/exec/server_io.hpp"
 #include "proxy/protocol/message_writer.hpp"
 #include "proxy/session/client_session.hpp"
+#include "router/sharding/key_datum.hpp"
 #include "router/sharding/shard_key.hpp"
 
 namespace shardline::proxy::session {
@@ -143,7 +144,9 @@ asio::awaitable<bool> ClientSession::run_copy_in(const router::TemplateStatement
                       "bigint, text, varchar, uuid)", st.copy_key, st.copy_table))));
   }
   const int modulus = services_.schema->logical_shards();
+  std::int64_t line = 0;
   exec::CopySplitter::RowSink sink = [&](std::string_view row, const std::optional<std::string>& key, bool header) {
+    ++line;
     if (route_error) return;
     if (header) {
       for (auto& p : pending) p.append(row);
@@ -153,13 +156,15 @@ asio::awaitable<bool> ClientSession::run_copy_in(const router::TemplateStatement
     if (!key) {
       logical = router::logical_shard_of_null(modulus);
     } else {
-      std::string err;
-      auto l = router::logical_shard_of_text(*key_type, *key, modulus, &err);
-      if (!l) {
-        route_error = SqlError::error("22P02", err + " (COPY key column " + st.copy_key + ")");
+      // A field is read by the key type's input function, exactly as COPY does on the server;
+      // a bad one fails the COPY with the server's SQLSTATE and message.
+      const auto o = router::KeyDatum::unknown_text(*key).outcome(*key_type, router::KeyUse::Assign, modulus);
+      if (o.kind != router::KeyOutcome::Kind::Logical) {
+        route_error = SqlError::error(o.sqlstate.empty() ? std::string("22P02") : o.sqlstate, o.message);
+        route_error->detail = fmt::format("COPY {}, line {}, column {}: \"{}\"", st.copy_table, line, st.copy_key, *key);
         return;
       }
-      logical = *l;
+      logical = o.logical;
     }
     pending[std::size_t(services_.directory->physical(logical))].append(row);
   };

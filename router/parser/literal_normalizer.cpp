@@ -11,12 +11,14 @@ bool ident_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || 
 bool normalize_literals(std::string_view sql, NormalizedQuery& out) {
   out.text.clear();
   out.literals.clear();
+  out.quoted.clear();
   if (sql.find('$') != std::string_view::npos) return false;  // parameters or dollar quoting
   out.text.reserve(sql.size() + 8);
   std::size_t i = 0;
   const std::size_t n = sql.size();
-  auto placeholder = [&](std::string value) {
+  auto placeholder = [&](std::string value, bool quoted) {
     out.literals.push_back(std::move(value));
+    out.quoted.push_back(quoted);
     out.text += '$';
     out.text += std::to_string(out.literals.size());
   };
@@ -103,7 +105,7 @@ bool normalize_literals(std::string_view sql, NormalizedQuery& out) {
       if ((k < n && sql[k] == '\'' && continued) || after_word || typed) {
         out.text.append(sql.substr(i, j + 1 - i));
       } else {
-        placeholder(std::move(value));
+        placeholder(std::move(value), true);
       }
       i = j + 1;
     } else if (std::isdigit(static_cast<unsigned char>(c)) ||
@@ -128,7 +130,7 @@ bool normalize_literals(std::string_view sql, NormalizedQuery& out) {
         }
       }
       if (j < n && ident_char(sql[j])) return false;  // 1abc, 0x1F: not a plain number
-      placeholder(std::string(sql.substr(i, j - i)));
+      placeholder(std::string(sql.substr(i, j - i)), false);
       i = j;
     } else {
       out.text += c;

@@ -14,6 +14,9 @@ namespace shardline::router {
 struct NormalizedQuery {
   std::string text;                   ///< the query with literals replaced by $1, $2, ...
   std::vector<std::string> literals;  ///< their values, as a Bind in text format would carry them
+  /// literals[i] was a quoted string (type unknown to PostgreSQL) rather than a number: `= 5`
+  /// and `= '5'` share a shape but type differently (int4 versus the key's own type).
+  std::vector<bool> quoted;
 };
 
 /// False when the text has no literal to replace or cannot be normalized safely.

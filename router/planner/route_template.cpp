@@ -174,18 +174,67 @@ class Analyzer {
 
   // ---- constants ------------------------------------------------------------------------------
 
+  /// The type a cast names, if it is one a key value can meaningfully pass through.
+  /// `array`: the cast of an ARRAY[...] (type[]), whose element type applies to each element.
+  static std::optional<KeyOp> cast_op(const PgQuery__TypeName* tn, bool array = false) {
+    if (!tn || tn->n_array_bounds != (array ? 1u : 0u) || tn->setof || tn->n_names == 0 || tn->n_names > 2) return std::nullopt;
+    std::vector<std::string> names;
+    for (std::size_t i = 0; i < tn->n_names; ++i) {
+      const Node* s = tn->names[i];
+      if (!s || s->node_case != PG_QUERY__NODE__NODE_STRING) return std::nullopt;
+      names.emplace_back(s->string->sval);
+    }
+    if (names.size() == 2 && names[0] != "pg_catalog") return std::nullopt;
+    static const std::pair<const char*, SqlType> kTypes[] = {
+        {"int2", SqlType::Int2},       {"int4", SqlType::Int4},       {"int8", SqlType::Int8},
+        {"numeric", SqlType::Numeric}, {"float4", SqlType::Float4},   {"float8", SqlType::Float8},
+        {"text", SqlType::Text},       {"varchar", SqlType::Text},    {"uuid", SqlType::Uuid}};
+    for (const auto& [name, type] : kTypes) {
+      if (names.back() != name) continue;
+      KeyOp op{KeyOp::Kind::Cast, type, -1};
+      if (tn->n_typmods == 0) return op;
+      // varchar(n) truncates on an explicit cast; other modifiers (numeric(p,s)) are not modelled.
+      const Node* m = tn->typmods[0];
+      if (names.back() != std::string("varchar") || tn->n_typmods != 1 || !m ||
+          m->node_case != PG_QUERY__NODE__NODE_A_CONST || m->a_const->val_case != PG_QUERY__A__CONST__VAL_IVAL)
+        return std::nullopt;
+      op.typmod = m->a_const->ival ? m->a_const->ival->ival : 0;
+      return op;
+    }
+    return std::nullopt;
+  }
+
+  /// A constant or parameter under any prefix `-`/`+` and casts, as PostgreSQL's grammar leaves
+  /// them (it folds `-5` into the constant, but not `-$1` or `- 5::bigint`); nullopt for any
+  /// other expression.
   static std::optional<KeyValue> constant(const Node* n) {
-    while (n && n->node_case == PG_QUERY__NODE__NODE_TYPE_CAST) n = n->type_cast->arg;
-    if (!n) return std::nullopt;
+    std::vector<KeyOp> ops;  // outermost first while walking down
+    for (;;) {
+      if (!n) return std::nullopt;
+      if (n->node_case == PG_QUERY__NODE__NODE_TYPE_CAST) {
+        auto op = cast_op(n->type_cast->type_name);
+        if (!op) return std::nullopt;
+        ops.push_back(*op);
+        n = n->type_cast->arg;
+        continue;
+      }
+      if (n->node_case == PG_QUERY__NODE__NODE_A_EXPR && n->a_expr->kind == PG_QUERY__A__EXPR__KIND__AEXPR_OP &&
+          !n->a_expr->lexpr && (is_op(n->a_expr, "-") || is_op(n->a_expr, "+"))) {
+        ops.push_back(KeyOp{is_op(n->a_expr, "-") ? KeyOp::Kind::Negate : KeyOp::Kind::Plus, SqlType::Unknown, -1});
+        n = n->a_expr->rexpr;
+        continue;
+      }
+      break;
+    }
+    KeyValue v;
+    v.ops.assign(ops.rbegin(), ops.rend());
     if (n->node_case == PG_QUERY__NODE__NODE_PARAM_REF) {
-      KeyValue v;
       v.kind = KeyValue::Kind::Param;
       v.param = n->param_ref->number;
       return v;
     }
     if (n->node_case != PG_QUERY__NODE__NODE_A_CONST) return std::nullopt;
     const auto* c = n->a_const;
-    KeyValue v;
     if (c->isnull) {
       v.kind = KeyValue::Kind::Null;
       return v;
@@ -271,24 +320,45 @@ class Analyzer {
         if (lr >= 0 && e->rexpr && e->rexpr->node_case == PG_QUERY__NODE__NODE_LIST) {
           KeySet set{true, {}};
           bool all_const = true;
+          const int list = e->rexpr->list->n_items > 1 ? ++lists_ : 0;
           for (std::size_t i = 0; i < e->rexpr->list->n_items && all_const; ++i) {
             auto v = constant(e->rexpr->list->items[i]);
-            if (v) set.values.push_back(*v);
-            else all_const = false;
+            if (v) {
+              v->list = list;
+              set.values.push_back(*v);
+            } else {
+              all_const = false;
+            }
           }
           if (all_const) return facts.atoms.emplace_back(lr, std::move(set)), void();
         }
       } else if (e->kind == PG_QUERY__A__EXPR__KIND__AEXPR_OP_ANY && is_op(e, "=")) {
         int lr = key_rel(e->lexpr, scope);
         const Node* arr = e->rexpr;
-        while (arr && arr->node_case == PG_QUERY__NODE__NODE_TYPE_CAST) arr = arr->type_cast->arg;
-        if (lr >= 0 && arr && arr->node_case == PG_QUERY__NODE__NODE_A_ARRAY_EXPR) {
+        std::vector<KeyOp> element_casts;  // ARRAY[...]::bigint[] casts every element, outermost last
+        bool casts_known = true;
+        while (arr && arr->node_case == PG_QUERY__NODE__NODE_TYPE_CAST) {
+          auto op = cast_op(arr->type_cast->type_name, /*array=*/true);
+          if (op) element_casts.insert(element_casts.begin(), *op);
+          else casts_known = false;
+          arr = arr->type_cast->arg;
+        }
+        if (lr >= 0 && casts_known && arr && arr->node_case == PG_QUERY__NODE__NODE_A_ARRAY_EXPR) {
           KeySet set{true, {}};
           bool all_const = true;
+          // ARRAY[...]::type[] coerces each element to the type; a bare ARRAY[...] takes the
+          // common type of its elements first.
+          const int list = element_casts.empty() ? ++lists_ : 0;
           for (std::size_t i = 0; i < arr->a_array_expr->n_elements && all_const; ++i) {
             auto v = constant(arr->a_array_expr->elements[i]);
-            if (v) set.values.push_back(*v);
-            else all_const = false;
+            if (v) {
+              v->list = list;
+              v->array_list = list != 0;
+              v->ops.insert(v->ops.end(), element_casts.begin(), element_casts.end());
+              set.values.push_back(*v);
+            } else {
+              all_const = false;
+            }
           }
           if (all_const) return facts.atoms.emplace_back(lr, std::move(set)), void();
         }
@@ -314,7 +384,7 @@ class Analyzer {
     KeySet out{true, {}};
     for (const auto& v : a.values)
       for (const auto& w : b.values)
-        if (v.kind == w.kind && v.text == w.text && v.param == w.param) out.values.push_back(v);
+        if (v == w) out.values.push_back(v);
     // Different spellings of possibly equal values ('42' vs 42): keep the first list, which
     // is at worst a superset, never a wrong narrowing.
     if (out.values.empty()) return a;
@@ -725,6 +795,7 @@ class Analyzer {
   int in_subquery_ = 0;
   int insert_target_ = -1;
   bool mark_unknown_rel_ = false;
+  int lists_ = 0;  ///< IN lists and ARRAYs numbered so far
 };
 
 }  // namespace

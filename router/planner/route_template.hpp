@@ -13,17 +13,34 @@
 
 #include "router/parser/statement.hpp"
 #include "router/plan/plan.hpp"
+#include "router/sharding/key_datum.hpp"
 #include "router/sharding/key_type.hpp"
 #include "router/sharding/sharding_schema.hpp"
 
 namespace shardline::router {
 
-/// One value the key is compared with.
+/// A prefix operator or cast PostgreSQL evaluates on a key value: `-5::bigint`, `+$1`,
+/// `'42'::int8`. The server computes them, so the router must too (KeyDatum).
+struct KeyOp {
+  enum class Kind { Negate, Plus, Cast } kind = Kind::Cast;
+  SqlType type = SqlType::Unknown;  ///< Cast: the target type
+  int typmod = -1;                  ///< Cast: a varchar length, else -1
+  bool operator==(const KeyOp&) const = default;
+};
+
+/// One value the key is compared with (or, for INSERT, assigned to the key column).
 struct KeyValue {
   enum class Kind { Literal, Param, Null } kind = Kind::Literal;
-  std::string text;             ///< Literal: the constant as PostgreSQL's input function sees it
-  bool string_literal = false;  ///< Literal was a quoted string (matters when the type is unknown)
+  std::string text;             ///< Literal: the constant's text (a number, or the string's value)
+  bool string_literal = false;  ///< Literal was a quoted string (type unknown) rather than a number
   int param = 0;                ///< Param: $n (1-based)
+  std::vector<KeyOp> ops;       ///< applied to the constant, innermost first
+  /// Values of one `IN (a, b, ...)` list (two or more items) or one ARRAY[...] share a list id
+  /// (0: none): PostgreSQL coerces them to one common type before comparing, so `IN (1,
+  /// 2147483648, '2147483648')` compares as bigint, and ARRAY['1'] is text[].
+  int list = 0;
+  bool array_list = false;      ///< the list is an ARRAY[...] (its type ignores the key's)
+  bool operator==(const KeyValue&) const = default;
 };
 
 /// The key values a group of co-located sharded tables is restricted to.

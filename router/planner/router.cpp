@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <set>
 
+#include "router/planner/key_resolver.hpp"
 #include "router/sharding/shard_key.hpp"
 
 namespace shardline::router {
@@ -17,61 +18,51 @@ Plan refuse(std::string sqlstate, std::string message) {
   return p;
 }
 
-bool looks_integer(std::string_view s) {
-  std::size_t i = 0;
-  while (i < s.size() && s[i] == ' ') ++i;
-  if (i < s.size() && (s[i] == '-' || s[i] == '+')) ++i;
-  std::size_t digits = 0;
-  while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i, ++digits;
-  while (i < s.size() && s[i] == ' ') ++i;
-  return digits > 0 && i == s.size();
-}
+/// What the key values of one group of co-located tables come to.
+struct KeyTargets {
+  std::set<int> shards;        ///< physical shards of the values that name a logical shard
+  std::set<int> logicals;      ///< and their logical shards
+  bool unconstrained = false;  ///< a value may equal several keys: no restriction
+  std::optional<KeyOutcome> server_error;  ///< PostgreSQL rejects the statement for a value
+};
 
-/// Logical shard of one key value; nullopt with `error` set if it is not a valid key.
-std::optional<int> logical_of(const KeyValue& v, std::optional<KeyType> type, const RouteContext& ctx,
-                              std::string* error) {
-  const int modulus = ctx.schema.logical_shards();
-  switch (v.kind) {
-    case KeyValue::Kind::Null:
-      return logical_shard_of_null(modulus);
-    case KeyValue::Kind::Literal: {
-      KeyType t = type ? *type : (v.string_literal && !looks_integer(v.text) ? KeyType::Text
-                                  : v.string_literal ? KeyType::Text : KeyType::BigInt);
-      return logical_shard_of_text(t, v.text, modulus, error);
+/// Physical shards of a key set's values (values that can match no row drop out); nullopt
+/// (error set) when a parameter has no bound value.
+std::optional<KeyTargets> shards_of(const KeySet& ks, std::optional<KeyType> type, const RouteContext& ctx,
+                                    std::string* error) {
+  KeyTargets out;
+  auto add = [&](KeyOutcome& o) {
+    switch (o.kind) {
+      case KeyOutcome::Kind::Logical:
+        out.logicals.insert(o.logical);
+        out.shards.insert(ctx.directory.physical(o.logical));
+        break;
+      case KeyOutcome::Kind::NoMatch: break;
+      case KeyOutcome::Kind::Unconstrained: out.unconstrained = true; break;
+      case KeyOutcome::Kind::ServerError:
+        if (!out.server_error) out.server_error = std::move(o);
+        break;
     }
-    case KeyValue::Kind::Param: {
-      if (!ctx.bind || v.param < 1 || std::size_t(v.param) > ctx.bind->values.size()) {
-        if (error) *error = "no value bound for parameter $" + std::to_string(v.param);
-        return std::nullopt;
-      }
-      const auto& val = ctx.bind->values[std::size_t(v.param - 1)];
-      if (!val) return logical_shard_of_null(modulus);
-      const bool binary = ctx.bind->formats[std::size_t(v.param - 1)] == 1;
-      KeyType t = type ? *type : KeyType::Text;
-      if (!type) {
-        if (binary) t = val->size() == 16 ? KeyType::Uuid : val->size() <= 8 ? KeyType::BigInt : KeyType::Text;
-        else t = looks_integer(*val) ? KeyType::BigInt : KeyType::Text;
-      }
-      if (binary)
-        return logical_shard_of_binary(t, std::as_bytes(std::span<const char>(val->data(), val->size())), modulus, error);
-      return logical_shard_of_text(t, *val, modulus, error);
-    }
+  };
+  if (ks.values.size() == 1) {  // the common case, without the list machinery
+    auto o = resolve_key(ks.values.front(), type, KeyUse::Compare, ctx.bind, ctx.schema.logical_shards(), error);
+    if (!o) return std::nullopt;
+    add(*o);
+    return out;
   }
-  return std::nullopt;
-}
-
-/// Physical shards of a key set (and its logical shards into `logicals`); nullopt (error set)
-/// on an invalid key.
-std::optional<std::set<int>> shards_of(const KeySet& ks, std::optional<KeyType> type, const RouteContext& ctx,
-                                       std::string* error, std::set<int>& logicals) {
-  std::set<int> out;
-  for (const auto& v : ks.values) {
-    auto l = logical_of(v, type, ctx, error);
-    if (!l) return std::nullopt;
-    logicals.insert(*l);
-    out.insert(ctx.directory.physical(*l));
-  }
+  auto outcomes = resolve_keys(ks.values, type, KeyUse::Compare, ctx.bind, ctx.schema.logical_shards(), error);
+  if (!outcomes) return std::nullopt;
+  for (auto& o : *outcomes) add(o);
   return out;
+}
+
+/// A statement PostgreSQL rejects for one of its key values, whichever shard runs it: one
+/// shard (the session's, else the home shard) runs it and reports its own error.
+Plan server_answers(const TemplateStatement& s, const KeyOutcome& o, const RouteContext& ctx) {
+  Plan p;
+  p.writes = s.info.writes;
+  if (ctx.explain) p.reason = "the server rejects a key value (" + o.sqlstate + ": " + o.message + ")";
+  return p;
 }
 
 std::string join(const std::vector<std::string>& v) {
@@ -98,11 +89,9 @@ Plan route_statement(const RouteTemplate& t, const TemplateStatement& s, const R
   if (!s.has_sharded && !s.has_reference && !s.has_unsharded) {
     if (hint && s.info.kind != StatementKind::Transaction && s.info.kind != StatementKind::Set &&
         s.info.kind != StatementKind::Empty) {
-      std::string err;
-      KeyType type = looks_integer(*hint) ? KeyType::BigInt : KeyType::Text;
-      if (auto l = logical_shard_of_text(type, *hint, ctx.schema.logical_shards(), &err)) {
+      if (auto o = resolve_hint(*hint, std::nullopt, ctx.schema.logical_shards()); o.kind == KeyOutcome::Kind::Logical) {
         p.kind = RouteKind::Single;
-        p.shards = {ctx.directory.physical(*l)};
+        p.shards = {ctx.directory.physical(o.logical)};
         if (ctx.explain) p.reason = "tenant hint " + *hint;
       }
     }
@@ -140,17 +129,16 @@ Plan route_statement(const RouteTemplate& t, const TemplateStatement& s, const R
 
   std::string error;
   if (hint) {
-    KeyValue v;
-    v.text = *hint;
-    v.string_literal = true;
-    KeyType type = s.key_type ? *s.key_type : looks_integer(*hint) ? KeyType::BigInt : KeyType::Text;
-    auto l = logical_shard_of_text(type, *hint, ctx.schema.logical_shards(), &error);
-    if (!l) return refuse("22P02", "shardline.tenant hint: " + error);
+    // The proxy reads a hint itself, so it answers a bad one with PostgreSQL's SQLSTATE.
+    const KeyOutcome o = resolve_hint(*hint, s.key_type, ctx.schema.logical_shards());
+    if (o.kind != KeyOutcome::Kind::Logical)
+      return refuse(o.sqlstate.empty() ? "22P02" : o.sqlstate, "shardline.tenant hint: " + o.message);
+    const int l = o.logical;
     p.kind = RouteKind::Single;
-    p.shards = {ctx.directory.physical(*l)};
-    p.logical = {*l};
+    p.shards = {ctx.directory.physical(l)};
+    p.logical = {l};
     if (ctx.explain) p.reason = std::string(ctx.session_tenant ? "SET shardline.tenant" : "comment hint") + " tenant=" + *hint +
-               " (logical " + std::to_string(*l) + ")";
+               " (logical " + std::to_string(l) + ")";
     return p;
   }
 
@@ -166,10 +154,15 @@ Plan route_statement(const RouteTemplate& t, const TemplateStatement& s, const R
     std::map<int, std::vector<int>> by_shard;
     std::set<int> logicals;
     for (std::size_t r = 0; r < s.insert_keys.size(); ++r) {
-      auto l = logical_of(*s.insert_keys[r], s.key_type, ctx, &error);
-      if (!l) return refuse("22P02", error);
-      logicals.insert(*l);
-      by_shard[ctx.directory.physical(*l)].push_back(int(r));
+      auto outcome = resolve_key(*s.insert_keys[r], s.key_type, KeyUse::Assign, ctx.bind, ctx.schema.logical_shards(), &error);
+      if (!outcome) return refuse("22P02", error);
+      const KeyOutcome& o = *outcome;
+      if (o.kind == KeyOutcome::Kind::Unconstrained)
+        return refuse("0A000", "cannot tell the shard of the key of row " + std::to_string(r + 1) + ": " + o.message);
+      // The server rejects the whole INSERT for this row's key: one shard runs it unsplit.
+      if (o.kind != KeyOutcome::Kind::Logical) return server_answers(s, o, ctx);
+      logicals.insert(o.logical);
+      by_shard[ctx.directory.physical(o.logical)].push_back(int(r));
     }
     if (by_shard.size() == 1) {
       p.kind = RouteKind::Single;
@@ -205,16 +198,26 @@ Plan route_statement(const RouteTemplate& t, const TemplateStatement& s, const R
       unconstrained = true;
       continue;
     }
-    auto sh = shards_of(g, s.key_type, ctx, &error, logicals);
+    auto sh = shards_of(g, s.key_type, ctx, &error);
     if (!sh) return refuse("22P02", error);
-    targets.insert(sh->begin(), sh->end());
+    if (sh->server_error) return server_answers(s, *sh->server_error, ctx);
+    if (sh->unconstrained) {
+      unconstrained = true;
+      continue;
+    }
+    targets.insert(sh->shards.begin(), sh->shards.end());
+    logicals.insert(sh->logicals.begin(), sh->logicals.end());
   }
   if (!unconstrained) {
-    if (targets.empty()) targets.insert(home);  // e.g. key IN () cannot match: any shard answers
+    if (targets.empty()) {  // e.g. tenant_id = 2147483648 on an integer key: no row can match
+      p.kind = RouteKind::Any;
+      if (ctx.explain) p.reason = "no key value can match a row";
+      return p;
+    }
     if (targets.size() == 1) {
       p.kind = RouteKind::Single;
       p.shards = {*targets.begin()};
-      p.logical.assign(logicals.begin(), logicals.end());  // `key IN ()`: none, i.e. shard-wide
+      p.logical.assign(logicals.begin(), logicals.end());
       if (ctx.explain) p.reason = "key of " + s.sharded_names.front();
       return p;
     }

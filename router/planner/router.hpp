@@ -16,10 +16,18 @@
 
 namespace shardline::router {
 
+/// Where a bound value comes from: a Bind message, or a literal of a simple-protocol statement
+/// that the shape cache replaced by $n (a number and a quoted string type differently).
+enum class BindOrigin : std::uint8_t { Bind, NumberLiteral, StringLiteral };
+
 /// The parameters of a Bind message: each value (nullopt = NULL) and its format (0 text, 1 binary).
 struct BindValues {
   std::vector<std::optional<std::string_view>> values;
   std::vector<std::int16_t> formats;  ///< already expanded to one per value
+  std::vector<BindOrigin> origins;    ///< one per value; empty: all from a Bind message
+  /// Parameter type OIDs the client declared in Parse (0: unspecified, PostgreSQL infers it).
+  /// Empty when not known: a value's type is then a guess (KeyDatum::set_uncertain).
+  std::vector<std::uint32_t> types;
 };
 
 struct RouteContext {

@@ -71,7 +71,12 @@ IntRange range_of(KeyType type) {
 /// pg_strtoint16/32/64 of PostgreSQL 15, in the same order of checks: an overflow is reported
 /// as out of range as soon as the digits overflow, even if garbage follows them.
 std::optional<std::int64_t> parse_integer(KeyType type, std::string_view text,
-                                          std::string* error) {
+                                          std::string* error, std::string* sqlstate = nullptr) {
+  auto fail = [&](const char* code, std::string message) {
+    set_error(error, std::move(message));
+    if (sqlstate != nullptr) *sqlstate = code;
+    return std::nullopt;
+  };
   const IntRange range = range_of(type);
   std::size_t pos = 0;
   while (pos < text.size() && is_pg_space(text[pos])) ++pos;
@@ -80,28 +85,19 @@ std::optional<std::int64_t> parse_integer(KeyType type, std::string_view text,
     negative = text[pos] == '-';
     ++pos;
   }
-  if (pos >= text.size() || !is_digit(text[pos])) {
-    set_error(error, invalid_syntax(type, text));
-    return std::nullopt;
-  }
+  if (pos >= text.size() || !is_digit(text[pos])) return fail("22P02", invalid_syntax(type, text));
   // Magnitude in uint64, bounded by |min| for negatives and max for positives.
   const std::uint64_t limit = negative ? static_cast<std::uint64_t>(-(range.min + 1)) + 1
                                        : static_cast<std::uint64_t>(range.max);
   std::uint64_t magnitude = 0;
   while (pos < text.size() && is_digit(text[pos])) {
     const auto digit = static_cast<std::uint64_t>(text[pos] - '0');
-    if (magnitude > (limit - digit) / 10) {
-      set_error(error, out_of_range(type, text));
-      return std::nullopt;
-    }
+    if (magnitude > (limit - digit) / 10) return fail("22003", out_of_range(type, text));
     magnitude = magnitude * 10 + digit;
     ++pos;
   }
   while (pos < text.size() && is_pg_space(text[pos])) ++pos;
-  if (pos != text.size()) {
-    set_error(error, invalid_syntax(type, text));
-    return std::nullopt;
-  }
+  if (pos != text.size()) return fail("22P02", invalid_syntax(type, text));
   if (!negative) return static_cast<std::int64_t>(magnitude);
   // -(magnitude) without overflow when magnitude == 2^63.
   return magnitude == 0 ? 0 : -static_cast<std::int64_t>(magnitude - 1) - 1;
@@ -172,6 +168,15 @@ std::optional<int> shard_of_integer(KeyType type, std::int64_t value, std::strin
 }
 
 }  // namespace
+
+std::optional<std::int64_t> parse_integer_key(KeyType type, std::string_view text, std::string* sqlstate,
+                                              std::string* error) {
+  return parse_integer(type, text, error, sqlstate);
+}
+
+std::optional<std::array<unsigned char, 16>> parse_uuid_key(std::string_view text, std::string* error) {
+  return parse_uuid(text, error);
+}
 
 std::optional<int> logical_shard_of_text(KeyType type, std::string_view text_value, int modulus,
                                          std::string* error) {

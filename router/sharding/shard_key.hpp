@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -35,6 +36,16 @@ namespace shardline::router {
 /// it (e.g. `value "70000" is out of range for type smallint`).
 [[nodiscard]] std::optional<int> logical_shard_of_text(KeyType type, std::string_view text_value,
                                                        int modulus, std::string* error);
+
+/// The integer `text` stands for, read as int2in/int4in/int8in read it (range-checked for
+/// `type`, an integer key type). On bad input returns nullopt with PostgreSQL's SQLSTATE
+/// (22P02 invalid syntax, 22003 out of range) and message.
+[[nodiscard]] std::optional<std::int64_t> parse_integer_key(KeyType type, std::string_view text,
+                                                            std::string* sqlstate, std::string* error);
+
+/// The 16 bytes of a uuid as uuid_in reads `text`; nullopt with PostgreSQL's message (22P02).
+[[nodiscard]] std::optional<std::array<unsigned char, 16>> parse_uuid_key(std::string_view text,
+                                                                          std::string* error);
 
 /// Logical shard of a binary-format Bind parameter. Integers are big-endian two's complement of
 /// 2, 4 or 8 bytes: any of the three widths is accepted for every integer key type, because the

@@ -45,6 +45,17 @@ TEST(CopySplitter, TextKeyInALaterColumnWithEscapes) {
   EXPECT_EQ(rows[0].key, "k\\1");
 }
 
+TEST(CopySplitter, TextKeyWithOctalAndHexEscapes) {
+  // CopyReadAttributesText: \NNN is one to three octal digits, \xHH one or two hex digits, and
+  // \x without a hex digit is a plain x.
+  const std::string data = "\\303\\251t\\xC3\\xA9\t1\n\\101\\1019\t2\n\\x4g\\xz\t3\n";
+  auto rows = split(CopyFormat{}, 0, data, 5);
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0].key, std::optional<std::string>("\xC3\xA9t\xC3\xA9"));
+  EXPECT_EQ(rows[1].key, std::optional<std::string>("AA9"));
+  EXPECT_EQ(rows[2].key, std::optional<std::string>("\x04gxz"));
+}
+
 TEST(CopySplitter, CsvQuotedFieldsMaySpanLinesAndHoldDelimiters) {
   CopyFormat csv;
   csv.csv = true;
