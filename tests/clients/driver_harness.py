@@ -105,14 +105,18 @@ class Harness:
             return self._end(name)
 
         def on_alarm(signum, frame):
+            signal.alarm(5)  # the driver's cleanup (closing a stuck connection) may hang too
             raise ScenarioTimeout(f"no answer within {timeout_s} s")
 
         old = signal.signal(signal.SIGALRM, on_alarm)
         signal.alarm(timeout_s)
         try:
-            fn()
-        except Exception as e:  # noqa: BLE001 - any driver error is a failed check
-            self._fail(f"raised {self.describe(e)}")
+            try:
+                fn()
+            except Exception as e:  # noqa: BLE001 - any driver error is a failed check
+                self._fail(f"raised {self.describe(e)}")
+        except ScenarioTimeout as e:  # raised again while the failure above was being reported
+            self._fail(f"cleanup raised {e}")
         finally:
             signal.alarm(0)
             signal.signal(signal.SIGALRM, old)
