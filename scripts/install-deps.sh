@@ -38,7 +38,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   # leave it alone (stopping it is not ours to do), but never depend on it.
 fi
 
-# node-postgres for the client test, from the npm registry, pinned by package.json.
-if [ -f tests/clients/node/package.json ] && [ ! -d tests/clients/node/node_modules/pg ]; then
+# node-postgres and postgres.js for the client tests, from the npm registry, pinned by package.json.
+if [ -f tests/clients/node/package.json ] && { [ ! -d tests/clients/node/node_modules/pg ] || [ ! -d tests/clients/node/node_modules/postgres ]; }; then
   (cd tests/clients/node && npm install --no-audit --no-fund --loglevel=error </dev/null)
 fi

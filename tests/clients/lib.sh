@@ -410,7 +410,8 @@ start_tenant_crud_cluster() {
 # a proxy lives in its backend database, so a one-shard directory needs its own); and a proxy
 # sharding SHARDED_TABLES (a YAML flow map such as `{a_items: {}, a_log: {}}`) by tenant_id over
 # both shards (SL_SHARDED_PORT). The clients' target list is then:
-#   direct        s0's primary, database app (PostgreSQL itself: every check must pass)
+#   direct        s0's primary, database app_one (PostgreSQL itself: every check must pass;
+#                 not database app, whose tables must stay alike on both shards)
 #   proxy-1shard  127.0.0.1:SL_ONE_PORT, database app_one
 #   proxy-2shard  127.0.0.1:SL_SHARDED_PORT, database app
 start_driver_cluster() {
@@ -452,7 +453,7 @@ target_port() {
 }
 target_database() {
   case $1 in
-    proxy-1shard) echo "$SL_ONE_DATABASE" ;;
+    direct | proxy-1shard) echo "$SL_ONE_DATABASE" ;;
     *) echo "$SL_DATABASE" ;;
   esac
 }
