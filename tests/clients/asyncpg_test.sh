@@ -14,6 +14,6 @@ if ! "$PY" -c 'import asyncpg' 2>/dev/null; then
   exit 2
 fi
 
-start_driver_cluster '{apg_items: {}, apg_copy: {}, apg_fresh: {}}'
+start_driver_cluster '{apg_items: {}, apg_copy: {}, apg_fresh: {}, apg_alter: {}}'
 run_targets asyncpg_client.py "$PY" "$SL_CLIENTS/asyncpg_client.py"
 finish
