@@ -10,7 +10,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev libssl-dev
   libfmt-dev libspdlog-dev libcli11-dev nlohmann-json3-dev
   postgresql-15 postgresql-client-15 pgbouncer openssl procps util-linux
-  python3 python3-psycopg2 python3-prometheus-client chromium
+  python3 python3-psycopg2 python3-psycopg python3-asyncpg python3-sqlalchemy ruby ruby-pg
+  python3-prometheus-client chromium
   default-jdk-headless libpostgresql-jdbc-java nodejs npm
 )
 
@@ -38,7 +39,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   # leave it alone (stopping it is not ours to do), but never depend on it.
 fi
 
-# node-postgres for the client test, from the npm registry, pinned by package.json.
-if [ -f tests/clients/node/package.json ] && [ ! -d tests/clients/node/node_modules/pg ]; then
+# node-postgres and postgres.js for the client tests, from the npm registry, pinned by package.json.
+if [ -f tests/clients/node/package.json ] && { [ ! -d tests/clients/node/node_modules/pg ] || [ ! -d tests/clients/node/node_modules/postgres ]; }; then
   (cd tests/clients/node && npm install --no-audit --no-fund --loglevel=error </dev/null)
 fi
