@@ -343,6 +343,12 @@ class ConfigReader {
     Admin& a = config_.admin;
     read_fields(map, {
         {"http_port", [&](const Value& v) { set_port(a.http_port, v, /*allow_zero=*/true); }},
+        {"http_auth", [&](const Value& v) { set_choice(a.http_auth, v, {{"basic", true}, {"none", false}}); }},
+        {"metrics",
+         [&](const Value& v) { set_choice(a.metrics, v, {{"true", true}, {"on", true}, {"false", false}, {"off", false}}); }},
+        {"tenant_top_k", [&](const Value& v) { set_int(a.tenant_top_k, v, 1, 1000000); }},
+        {"hot_tenant_percent", [&](const Value& v) { set_int(a.hot_tenant_percent, v, 0, 100); }},
+        {"hot_tenant_min_queries", [&](const Value& v) { set_int(a.hot_tenant_min_queries, v, 1); }},
         {"users",
          [&](const Value& v) {
            if (v.node.IsNull()) return;

@@ -60,14 +60,36 @@ std::optional<int> logical_of(const KeyValue& v, std::optional<KeyType> type, co
   return std::nullopt;
 }
 
-/// Physical shards of a key set; nullopt (error set) on an invalid key.
+/// Records the tenant of a plan decided by the single key value `v` in logical shard `logical`.
+void note_tenant(Plan& p, const KeyValue& v, std::optional<KeyType> type, const RouteContext& ctx, int logical) {
+  p.logical = logical;
+  if (v.kind == KeyValue::Kind::Literal) {
+    p.tenant = v.text;
+  } else if (v.kind == KeyValue::Kind::Param && ctx.bind && v.param >= 1 &&
+             std::size_t(v.param) <= ctx.bind->values.size()) {
+    if (const auto& val = ctx.bind->values[std::size_t(v.param - 1)]) {
+      p.tenant = *val;
+      if (ctx.bind->formats[std::size_t(v.param - 1)] == 1) {
+        // The type logical_of() read the bytes as (the same size rule when it is unknown).
+        KeyType t = type ? *type : val->size() == 16 ? KeyType::Uuid : val->size() <= 8 ? KeyType::BigInt : KeyType::Text;
+        p.tenant_format = t == KeyType::Uuid   ? TenantFormat::BinaryUuid
+                          : t == KeyType::Text ? TenantFormat::BinaryText
+                                               : TenantFormat::BinaryInt;
+      }
+    }
+  }
+}
+
+/// Physical shards of a key set; nullopt (error set) on an invalid key. `logical`: the logical
+/// shard of the last value.
 std::optional<std::set<int>> shards_of(const KeySet& ks, std::optional<KeyType> type, const RouteContext& ctx,
-                                       std::string* error) {
+                                       std::string* error, int* logical = nullptr) {
   std::set<int> out;
   for (const auto& v : ks.values) {
     auto l = logical_of(v, type, ctx, error);
     if (!l) return std::nullopt;
     out.insert(ctx.directory.physical(*l));
+    if (logical) *logical = *l;
   }
   return out;
 }
@@ -92,7 +114,7 @@ Plan route_statement(const RouteTemplate& t, const TemplateStatement& s, const R
 
   // A hint fixes the tenant for every sharded table of the statement; a statement without
   // tables goes to the tenant's shard too (e.g. SELECT inet_server_port() with a hint).
-  std::optional<std::string> hint = ctx.session_tenant ? ctx.session_tenant : t.hint_tenant;
+  const std::optional<std::string>& hint = ctx.session_tenant ? ctx.session_tenant : t.hint_tenant;  // a reference: Plan::tenant views it
   if (!s.has_sharded && !s.has_reference && !s.has_unsharded) {
     if (hint && s.info.kind != StatementKind::Transaction && s.info.kind != StatementKind::Set &&
         s.info.kind != StatementKind::Empty) {
@@ -101,6 +123,8 @@ Plan route_statement(const RouteTemplate& t, const TemplateStatement& s, const R
       if (auto l = logical_shard_of_text(type, *hint, ctx.schema.logical_shards(), &err)) {
         p.kind = RouteKind::Single;
         p.shards = {ctx.directory.physical(*l)};
+        p.logical = *l;
+        p.tenant = *hint;
         if (ctx.explain) p.reason = "tenant hint " + *hint;
       }
     }
@@ -146,6 +170,8 @@ Plan route_statement(const RouteTemplate& t, const TemplateStatement& s, const R
     if (!l) return refuse("22P02", "shardline.tenant hint: " + error);
     p.kind = RouteKind::Single;
     p.shards = {ctx.directory.physical(*l)};
+    p.logical = *l;
+    p.tenant = *hint;
     if (ctx.explain) p.reason = std::string(ctx.session_tenant ? "SET shardline.tenant" : "comment hint") + " tenant=" + *hint +
                " (logical " + std::to_string(*l) + ")";
     return p;
@@ -161,14 +187,17 @@ Plan route_statement(const RouteTemplate& t, const TemplateStatement& s, const R
   if (s.insert_values || !s.insert_problem.empty()) {
     if (!s.insert_problem.empty()) return refuse("0A000", s.insert_problem);
     std::map<int, std::vector<int>> by_shard;
+    int last_logical = -1;
     for (std::size_t r = 0; r < s.insert_keys.size(); ++r) {
       auto l = logical_of(*s.insert_keys[r], s.key_type, ctx, &error);
       if (!l) return refuse("22P02", error);
       by_shard[ctx.directory.physical(*l)].push_back(int(r));
+      last_logical = *l;
     }
     if (by_shard.size() == 1) {
       p.kind = RouteKind::Single;
       p.shards = {by_shard.begin()->first};
+      if (s.insert_keys.size() == 1) note_tenant(p, *s.insert_keys.front(), s.key_type, ctx, last_logical);
       if (ctx.explain) p.reason = "INSERT key";
       return p;
     }
@@ -193,12 +222,13 @@ Plan route_statement(const RouteTemplate& t, const TemplateStatement& s, const R
   // Keys of every group of co-located tables.
   std::set<int> targets;
   bool unconstrained = false;
+  int last_logical = -1;
   for (const auto& g : s.groups) {
     if (!g.constrained) {
       unconstrained = true;
       continue;
     }
-    auto sh = shards_of(g, s.key_type, ctx, &error);
+    auto sh = shards_of(g, s.key_type, ctx, &error, &last_logical);
     if (!sh) return refuse("22P02", error);
     targets.insert(sh->begin(), sh->end());
   }
@@ -207,6 +237,8 @@ Plan route_statement(const RouteTemplate& t, const TemplateStatement& s, const R
     if (targets.size() == 1) {
       p.kind = RouteKind::Single;
       p.shards = {*targets.begin()};
+      if (s.groups.size() == 1 && s.groups.front().values.size() == 1)
+        note_tenant(p, s.groups.front().values.front(), s.key_type, ctx, last_logical);
       if (ctx.explain) p.reason = "key of " + s.sharded_names.front();
       return p;
     }
