@@ -10,7 +10,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev libssl-dev
   libfmt-dev libspdlog-dev libcli11-dev nlohmann-json3-dev
   postgresql-15 postgresql-client-15 pgbouncer openssl procps util-linux
-  python3 python3-psycopg2 default-jdk-headless libpostgresql-jdbc-java nodejs npm
+  python3 python3-psycopg2 python3-prometheus-client chromium
+  default-jdk-headless libpostgresql-jdbc-java nodejs npm
 )
 
 missing=()
