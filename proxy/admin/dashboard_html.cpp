@@ -38,7 +38,7 @@ section h2{margin:0 0 10px;font-size:12px;text-transform:uppercase;letter-spacin
 .st{font-size:11px;font-weight:600;padding:0 6px;border-radius:4px}
 .st.eligible,.st.ok{color:var(--ok);background:rgba(63,185,80,.12)}.st.lagging{color:var(--warn);background:rgba(210,153,34,.12)}
 .st.unreachable,.st.promoted,.st.unknown,.st.bad{color:var(--bad);background:rgba(248,81,73,.12)}
-canvas{width:100%;height:220px;display:block}
+canvas{width:100%;height:200px;display:block}
 .legend{display:flex;flex-wrap:wrap;gap:12px;font-size:12px;color:var(--dim);margin-top:8px}
 .legend i{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:5px;background:var(--c);vertical-align:-1px}
 #map{display:grid;gap:1px}
@@ -62,7 +62,7 @@ td.num,th.num{text-align:right}
 <main>
   <section class="w12"><h2>Shards</h2><div id="shards"></div></section>
   <section class="w7"><h2>Queries per second by shard</h2><canvas id="chart"></canvas><div class="legend" id="chart-legend"></div></section>
-  <section class="w5"><h2>Logical-shard map</h2><div id="map"></div><div class="legend" id="map-legend"></div></section>
+  <section class="w5"><h2>Logical-shard map <span class="dim" id="map-count"></span></h2><div id="map"></div><div class="legend" id="map-legend"></div></section>
   <section class="w7"><h2>Hottest tenants</h2><div id="tenants"></div></section>
   <section class="w5" id="reshard-box"><h2>Reshard jobs</h2><div id="reshards"></div></section>
 </main>
@@ -104,12 +104,12 @@ function renderShards(shards,replicas,qps){
 function renderChart(shards){
   const cv=$("chart"),dpr=window.devicePixelRatio||1,w=cv.clientWidth,h=cv.clientHeight;
   cv.width=w*dpr;cv.height=h*dpr;const g=cv.getContext("2d");g.scale(dpr,dpr);
-  const pad={l:44,r:8,t:8,b:18};let max=1;
+  const pad={l:44,r:8,t:8,b:18};let max=4;
   for(const s of shards)for(const v of series[s.shard]||[])max=Math.max(max,v);
-  const nice=Math.pow(10,Math.floor(Math.log10(max)));max=Math.ceil(max/nice)*nice;
+  const nice=Math.pow(10,Math.floor(Math.log10(max)))/2;max=Math.ceil(max/nice)*nice;
   g.font="11px system-ui,sans-serif";g.fillStyle="#8b98a5";g.strokeStyle="#26303b";g.lineWidth=1;
   for(let i=0;i<=4;i++){const y=pad.t+(h-pad.t-pad.b)*i/4;g.beginPath();g.moveTo(pad.l,y);g.lineTo(w-pad.r,y);g.stroke();
-    g.fillText(fmtNum(max*(4-i)/4),4,y+4);}
+    const v=max*(4-i)/4;g.fillText(v<10&&v%1?v.toFixed(1):fmtNum(v),4,y+4);}
   g.fillText("-"+HISTORY+"s",pad.l,h-4);g.fillText("now",w-pad.r-22,h-4);
   const x=i=>pad.l+(w-pad.l-pad.r)*i/(HISTORY-1),y=v=>pad.t+(h-pad.t-pad.b)*(1-v/max);
   shards.forEach((s,si)=>{const d=series[s.shard]||[];if(!d.length)return;g.strokeStyle=color(s.shard,si);g.lineWidth=2;g.beginPath();
@@ -119,10 +119,11 @@ function renderChart(shards){
 
 function renderMap(dir,shards){
   const n=dir.length?dir[dir.length-1].logical_last+1:0,map=$("map");
-  const cols=Math.max(8,Math.ceil(Math.sqrt(n)));map.style.gridTemplateColumns="repeat("+cols+",1fr)";
+  const cols=Math.min(64,Math.max(8,Math.ceil(Math.sqrt(n*4))));map.style.gridTemplateColumns="repeat("+cols+",1fr)";
   if(map.childElementCount!==n){map.replaceChildren();for(let i=0;i<n;i++)map.append(el("div"));}
   const order={};shards.forEach((s,i)=>order[s.shard]=i);
   for(const r of dir)for(let l=r.logical_first;l<=r.logical_last;l++){const c=map.children[l];c.style.setProperty("--c",color(r.shard,order[r.shard]||0));c.title="logical "+l+" \u2192 "+r.shard;}
+  $("map-count").textContent="\u00b7 "+n+" logical shards";
   const counts={};for(const r of dir)counts[r.shard]=(counts[r.shard]||0)+r.logical_last-r.logical_first+1;
   $("map-legend").replaceChildren(...shards.map((s,i)=>el("span",{style:"--c:"+color(s.shard,i)},el("i"),s.shard+" \u00b7 "+(counts[s.shard]||0))));
 }
@@ -132,7 +133,7 @@ function renderTenants(rows,shards){
   if(!rows.length){box.replaceChildren(el("div",{cls:"empty"},"no tenant traffic yet"));return;}
   const order={};shards.forEach((s,i)=>order[s.shard]=i);
   const t=el("table",{},el("tr",{},el("th",{},"tenant"),el("th",{},"shard"),el("th",{cls:"num"},"logical"),el("th",{cls:"num"},"queries"),el("th",{cls:"num"},"ms"),el("th",{style:"width:32%"},"share of shard")));
-  for(const r of rows.slice(0,10)){
+  for(const r of rows.slice(0,8)){
     const c=color(r.shard,order[r.shard]||0);
     t.append(el("tr",{},el("td",{},r.tenant),el("td",{},r.shard),el("td",{cls:"num"},r.logical),el("td",{cls:"num"},fmtNum(r.queries)),
       el("td",{cls:"num"},r.total_ms.toFixed(1)),
