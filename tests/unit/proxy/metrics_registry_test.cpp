@@ -13,8 +13,10 @@ using namespace shardline::proxy::admin;
 namespace {
 shardline::config::Config two_shards() {
   shardline::config::Config c;
-  c.shards.push_back({"s0", {"127.0.0.1", 1}, {{"127.0.0.1", 2}}});
-  c.shards.push_back({"s1", {"127.0.0.1", 3}, {}});
+  c.shards.resize(2);
+  c.shards[0].name = "s0";
+  c.shards[0].replicas.resize(1);  // s0 has one replica, s1 none
+  c.shards[1].name = "s1";
   return c;
 }
 }  // namespace

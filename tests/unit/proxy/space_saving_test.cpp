@@ -49,9 +49,11 @@ TEST(SpaceSaving, HeavyHittersSurviveAndCountsBoundTheTruth) {
     EXPECT_LE(e.count - e.error, t) << e.key;  // count - error is a lower bound
   }
   // Every key above total/capacity is monitored.
-  for (const auto& [k, n] : truth)
-    if (n > s.total() / s.capacity())
+  for (const auto& [k, n] : truth) {
+    if (n > s.total() / s.capacity()) {
       EXPECT_TRUE(std::any_of(top.begin(), top.end(), [&](const auto& e) { return e.key == k; })) << k;
+    }
+  }
 }
 
 TEST(TenantTracker, HotTenantShareWithinFivePoints) {
