@@ -14,6 +14,7 @@
 #include <initializer_list>
 #include <limits>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <utility>
 
@@ -342,7 +343,11 @@ class ConfigReader {
   void read_admin(const Value& map) {
     Admin& a = config_.admin;
     read_fields(map, {
-        {"http_port", [&](const Value& v) { set_port(a.http_port, v, /*allow_zero=*/true); }},
+        {"http_port",
+         [&](const Value& v) {
+           set_port(a.http_port, v, /*allow_zero=*/true);
+           http_port_mark_ = v.mark;
+         }},
         {"http_auth", [&](const Value& v) { set_choice(a.http_auth, v, {{"basic", true}, {"none", false}}); }},
         {"metrics",
          [&](const Value& v) { set_choice(a.metrics, v, {{"true", true}, {"on", true}, {"false", false}, {"off", false}}); }},
@@ -622,6 +627,7 @@ class ConfigReader {
   // Positions remembered for the checks that relate sections to each other.
   std::map<std::string, int> user_lines_;
   std::vector<YAML::Mark> admin_user_marks_;
+  std::optional<YAML::Mark> http_port_mark_;
   std::vector<YAML::Mark> reference_marks_;
   std::vector<YAML::Mark> table_marks_;
   std::vector<DirectoryEntry> entries_;
@@ -671,6 +677,9 @@ void ConfigReader::validate() {
     }
   }
 
+  if (http_port_mark_ && c.admin.http_port != 0 && c.admin.http_port == c.listen.port)
+    error(*http_port_mark_, fmt::format("admin.http_port: {} is also the listen port; the HTTP endpoint needs a port of its own",
+                                        c.admin.http_port));
   for (std::size_t i = 0; i < c.sharding.tables.size(); ++i) {
     if (c.sharding.tables[i].key.empty()) c.sharding.tables[i].key = c.sharding.key;
   }

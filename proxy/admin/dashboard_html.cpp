@@ -106,7 +106,8 @@ function renderChart(shards){
   cv.width=w*dpr;cv.height=h*dpr;const g=cv.getContext("2d");g.scale(dpr,dpr);
   const pad={l:44,r:8,t:8,b:18};let max=4;
   for(const s of shards)for(const v of series[s.shard]||[])max=Math.max(max,v);
-  const nice=Math.pow(10,Math.floor(Math.log10(max)))/2;max=Math.ceil(max/nice)*nice;
+  const raw=max/4,p10=Math.pow(10,Math.floor(Math.log10(raw))),f=raw/p10;
+  max=4*(f<=1?1:f<=2?2:f<=2.5?2.5:f<=5?5:10)*p10;  // four gridlines at round values
   g.font="11px system-ui,sans-serif";g.fillStyle="#8b98a5";g.strokeStyle="#26303b";g.lineWidth=1;
   for(let i=0;i<=4;i++){const y=pad.t+(h-pad.t-pad.b)*i/4;g.beginPath();g.moveTo(pad.l,y);g.lineTo(w-pad.r,y);g.stroke();
     const v=max*(4-i)/4;g.fillText(v<10&&v%1?v.toFixed(1):fmtNum(v),4,y+4);}

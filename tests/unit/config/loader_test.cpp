@@ -277,6 +277,10 @@ TEST(ConfigLoader, AdminMetricsAndHttpKeys) {
   ASSERT_EQ(bad.problems.size(), 2u) << list(bad);
   EXPECT_NE(list(bad).find("unknown value 'digest' (allowed: basic, none)"), std::string::npos) << list(bad);
   EXPECT_NE(list(bad).find("must be between 0 and 100, got 101"), std::string::npos) << list(bad);
+
+  const LoadResult clash = parse(with("listen: {port: 7000}\nadmin: {http_port: 7000, users: [app]}\n"));
+  ASSERT_EQ(clash.problems.size(), 1u) << list(clash);
+  EXPECT_NE(list(clash).find("admin.http_port: 7000 is also the listen port"), std::string::npos) << list(clash);
 }
 
 // ---- diagnostics format and file handling ---------------------------------------------------
