@@ -102,6 +102,7 @@ cleanup() {
   stop_proc "$ROUTED_PID" TERM "shardline serve (routed)"
   local t
   for t in "${!REP_PID[@]}"; do stop_proc "${REP_PID[$t]}" TERM "shardline serve ($t)"; done
+  for t in "${!MET_PID[@]}"; do stop_proc "${MET_PID[$t]}" TERM "shardline serve ($t)"; done
   stop_proc "$DEMO3_PID" INT "shardline demo (1 shard, 1 replica)"
   stop_proc "$DEMO2_PID" INT "shardline demo (2 shards)"
   stop_proc "$DEMO_PID" INT "shardline demo"
@@ -166,6 +167,10 @@ pick_port SL3_PORT      # that demo's own proxy (unused: the scenarios run their
 REP_TARGETS=(rep_session rep_strong rep_eventual rep_notrack)
 declare -A REP_PORT=()
 for t in "${REP_TARGETS[@]}"; do pick_port "REP_PORT[$t]"; done
+# Metrics cost: two `shardline serve` on the first demo's server, admin.metrics true vs false.
+MET_TARGETS=(met_on met_off)
+declare -A MET_PORT=() MET_PID=()
+for t in "${MET_TARGETS[@]}"; do pick_port "MET_PORT[$t]"; done
 
 # utime+stime in clock ticks; the command name (field 2) may hold spaces, so cut after ')'.
 cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
@@ -363,6 +368,19 @@ done
 for t in "${REP_TARGETS[@]}"; do
   wait_sql "${REP_PORT[$t]}" 60 || { tail -n 30 "$TMP/$t.log" >&2; die "shardline serve ($t) on port ${REP_PORT[$t]} does not answer SELECT 1"; }
 done
+# ---- 2d. metrics on vs off: the first demo's config, only admin.metrics differs -----------------
+grep -q '^admin: {' "$TMP/cluster/shardline.yaml" || die "$TMP/cluster/shardline.yaml has no one-line 'admin: {...}' to extend"
+declare -A MET_VALUE=([met_on]=true [met_off]=false)
+for t in "${MET_TARGETS[@]}"; do
+  sed -e "s/^listen: .*/listen: {host: 127.0.0.1, port: ${MET_PORT[$t]}}/" \
+    -e "s/^admin: {/admin: {metrics: ${MET_VALUE[$t]}, /" "$TMP/cluster/shardline.yaml" >"$TMP/$t.yaml"
+  "$BIN" serve --config "$TMP/$t.yaml" >"$TMP/$t.log" 2>&1 </dev/null &
+  MET_PID[$t]=$!
+done
+for t in "${MET_TARGETS[@]}"; do
+  wait_sql "${MET_PORT[$t]}" 60 || { tail -n 30 "$TMP/$t.log" >&2; die "shardline serve ($t) on port ${MET_PORT[$t]} does not answer SELECT 1"; }
+done
+
 # 90% reads / 10% single-statement UPDATEs in autocommit, the aid uniform over the table.
 cat >"$TMP/readheavy.sql" <<'EOF'
 \set aid random(1, 100000 * :scale)
@@ -393,6 +411,9 @@ declare -A PROXY_PID=([direct]="" [pgbouncer]=$PGB_PID [shardline]=$DEMO_PID [ro
 declare -A PROXY_LOG=([pgbouncer]=$TMP/pgbouncer/pgbouncer.log [shardline]=$TMP/demo.log [routed]=$TMP/routed.log)
 for t in "${REP_TARGETS[@]}"; do
   PORT[$t]=${REP_PORT[$t]}; PROXY_PID[$t]=${REP_PID[$t]}; PROXY_LOG[$t]=$TMP/$t.log
+done
+for t in "${MET_TARGETS[@]}"; do
+  PORT[$t]=${MET_PORT[$t]}; PROXY_PID[$t]=${MET_PID[$t]}; PROXY_LOG[$t]=$TMP/$t.log
 done
 declare -A TPS AVG P50 P99 CPU STATUS NOTE
 declare -A DOWN  # target -> the scenario during which its process exited
@@ -460,7 +481,7 @@ run_one() {
 }
 
 # Warm-up: caches, and each proxy's server pool, before anything is measured.
-for target in "${TARGETS[@]}" routed "${REP_TARGETS[@]}"; do
+for target in "${TARGETS[@]}" routed "${REP_TARGETS[@]}" "${MET_TARGETS[@]}"; do
   PGPASSWORD=$DB_PASSWORD pgbench -n -h 127.0.0.1 -p "${PORT[$target]}" -U "$DB_USER" -S -c 4 -j 2 -T 1 \
     "$DB_NAME" >"$TMP/out/warmup.$target.txt" 2>&1 || true
 done
@@ -524,6 +545,16 @@ for round in "${WO_ROUNDS[@]}"; do
   for t in rep_session rep_notrack; do
     echo "bench: pgbench $WO_SCEN -j 2 -T $SECS against $t (track_commit_lsn ${REP_TRACK[$t]}, round $round)"
     run_one "wo$round" "$t" "$WO_SCEN"
+  done
+done
+
+# Metrics on (met_on) vs off (met_off), same server, alternated A B A B.
+MET_SCEN="-S -M simple -c 16"
+MET_ROUNDS=(1 2 3)
+for round in "${MET_ROUNDS[@]}"; do
+  for t in met_on met_off; do
+    echo "bench: pgbench $MET_SCEN -j 2 -T $SECS against $t (admin.metrics ${MET_VALUE[$t]}, round $round)"
+    run_one "met$round" "$t" "$MET_SCEN"
   done
 done
 
@@ -788,6 +819,48 @@ REPORT="$TMP/report.md"
   done
 
   echo
+  echo "## Metrics cost (single shard, \`pgbench $MET_SCEN -j 2\`)"
+  echo
+  echo "Two \`shardline serve\` on the first demo's server whose configs differ only in \`admin.metrics\` (on: every statement" \
+       "counts into the registry: per-pool counter and latency histogram, per-tenant sketch, SQLSTATEs; off: none of it)." \
+       "Runs alternated on, off, on, off, on, off; *mean* over the rounds. On a loaded machine the rounds of one config differ by more than 2%: BM_MetricsPerQuery* below is the steadier figure (ns per statement against this table's CPU us/txn)."
+  echo
+  echo "| admin.metrics | round | tps | p50/p99 ms | proxy CPU us/txn |"
+  echo "|---|---:|---:|---:|---:|"
+  declare -A MET_MEAN_TPS MET_MEAN_CPU
+  for t in met_on met_off; do
+    sum_tps=0; sum_cpu=0; n=0
+    for round in "${MET_ROUNDS[@]}"; do
+      k="met$round,$t"
+      printf '| %s | %s | %s | %s | %s |\n' "${MET_VALUE[$t]}" "$round" "$(fmt_tps "$k")" "$(lat "$k")" \
+        "$( [[ ${STATUS[$k]:-} == ok ]] && echo "${CPU[$k]}" || echo -)"
+      if [[ ${STATUS[$k]:-} == ok ]]; then
+        sum_tps=$(awk -v a="$sum_tps" -v b="${TPS[$k]}" 'BEGIN { print a + b }')
+        sum_cpu=$(awk -v a="$sum_cpu" -v b="${CPU[$k]}" 'BEGIN { print a + b }')
+        n=$(( n + 1 ))
+      fi
+    done
+    if (( n == ${#MET_ROUNDS[@]} )); then
+      MET_MEAN_TPS[$t]=$(awk -v a="$sum_tps" -v n="$n" 'BEGIN { printf "%.1f", a / n }')
+      MET_MEAN_CPU[$t]=$(awk -v a="$sum_cpu" -v n="$n" 'BEGIN { printf "%.1f", a / n }')
+      printf '| %s | mean | %.0f | - | %s |\n' "${MET_VALUE[$t]}" "${MET_MEAN_TPS[$t]}" "${MET_MEAN_CPU[$t]}"
+    fi
+  done
+  if [[ -n ${MET_MEAN_TPS[met_on]:-} && -n ${MET_MEAN_TPS[met_off]:-} ]]; then
+    echo
+    echo "- metrics on vs off: tps $(ratio "${MET_MEAN_TPS[met_on]}" "${MET_MEAN_TPS[met_off]}")" \
+         "($(awk -v a="${MET_MEAN_TPS[met_on]}" -v b="${MET_MEAN_TPS[met_off]}" 'BEGIN { printf "%+.1f%%", 100 * (a / b - 1) }')), proxy CPU" \
+         "$(awk -v a="${MET_MEAN_CPU[met_on]}" -v b="${MET_MEAN_CPU[met_off]}" 'BEGIN { printf "%+.1f us/txn (%+.1f%%)", a - b, (b > 0 ? 100 * (a / b - 1) : 0) }');" \
+         "target: under 2%"
+  fi
+  for round in "${MET_ROUNDS[@]}"; do
+    for t in met_on met_off; do
+      k="met$round,$t"
+      [[ ${STATUS[$k]:-} == ok ]] || echo "- admin.metrics ${MET_VALUE[$t]}, round $round: ${STATUS[$k]:-error}: ${NOTE[$k]:-}"
+    done
+  done
+
+  echo
   echo "## Parser + router CPU per statement (micro_bench, bench/router_bench.cpp)"
   echo
   if [[ -n $MICRO_NOTE ]]; then
@@ -805,6 +878,9 @@ REPORT="$TMP/report.md"
         BM_CacheMissThroughCache) what="cache miss as the proxy pays it: TemplateCache::get (parse, insert, evict) + route" ;;
         BM_HashBigintText) what="logical_shard_of_text, bigint key" ;;
         BM_HashTextKey) what="logical_shard_of_text, text key" ;;
+        BM_MetricsPerQuery) what="metrics per statement: QueryMeter routed + forwarded + ready (counter, histogram, tenant sketch; 100k tenants)" ;;
+        BM_MetricsPerQueryNoTenant) what="metrics per statement without a tenant (e.g. pgbench tables unsharded)" ;;
+        BM_MetricsPerQueryOff) what="the same with admin.metrics: false" ;;
         *) what="" ;;
       esac
       printf '| %s | %s | %s |\n' "$name" "$what" "${MICRO_US[$name]:-ERROR: ${MICRO_ERR[$name]:-}}"

@@ -59,6 +59,15 @@ struct Pool {
 struct Admin {
   std::uint16_t http_port = 0;        ///< 0: no HTTP endpoint
   std::vector<std::string> users;     ///< users allowed on the admin database `shardline`
+  /// HTTP basic auth on every path: an admin user with its password (off: anyone who can reach
+  /// the port, which binds to the listen host, may read it).
+  bool http_auth = false;
+  bool metrics = true;                ///< false: sessions update no counters (bench baseline)
+  int tenant_top_k = 1000;            ///< tenants the hot-tenant sketch monitors (its memory bound)
+  /// Log a warning when one tenant has more than this percentage of its shard's queries
+  /// (0: never).
+  int hot_tenant_percent = 50;
+  int hot_tenant_min_queries = 1000;  ///< ... once its shard has served at least this many
 };
 
 struct Listen {

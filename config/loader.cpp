@@ -14,6 +14,7 @@
 #include <initializer_list>
 #include <limits>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <utility>
 
@@ -342,7 +343,17 @@ class ConfigReader {
   void read_admin(const Value& map) {
     Admin& a = config_.admin;
     read_fields(map, {
-        {"http_port", [&](const Value& v) { set_port(a.http_port, v, /*allow_zero=*/true); }},
+        {"http_port",
+         [&](const Value& v) {
+           set_port(a.http_port, v, /*allow_zero=*/true);
+           http_port_mark_ = v.mark;
+         }},
+        {"http_auth", [&](const Value& v) { set_choice(a.http_auth, v, {{"basic", true}, {"none", false}}); }},
+        {"metrics",
+         [&](const Value& v) { set_choice(a.metrics, v, {{"true", true}, {"on", true}, {"false", false}, {"off", false}}); }},
+        {"tenant_top_k", [&](const Value& v) { set_int(a.tenant_top_k, v, 1, 1000000); }},
+        {"hot_tenant_percent", [&](const Value& v) { set_int(a.hot_tenant_percent, v, 0, 100); }},
+        {"hot_tenant_min_queries", [&](const Value& v) { set_int(a.hot_tenant_min_queries, v, 1); }},
         {"users",
          [&](const Value& v) {
            if (v.node.IsNull()) return;
@@ -621,6 +632,7 @@ class ConfigReader {
   // Positions remembered for the checks that relate sections to each other.
   std::map<std::string, int> user_lines_;
   std::vector<YAML::Mark> admin_user_marks_;
+  std::optional<YAML::Mark> http_port_mark_;
   std::vector<YAML::Mark> reference_marks_;
   std::vector<YAML::Mark> table_marks_;
   std::vector<DirectoryEntry> entries_;
@@ -671,6 +683,9 @@ void ConfigReader::validate() {
     }
   }
 
+  if (http_port_mark_ && c.admin.http_port != 0 && c.admin.http_port == c.listen.port)
+    error(*http_port_mark_, fmt::format("admin.http_port: {} is also the listen port; the HTTP endpoint needs a port of its own",
+                                        c.admin.http_port));
   for (std::size_t i = 0; i < c.sharding.tables.size(); ++i) {
     if (c.sharding.tables[i].key.empty()) c.sharding.tables[i].key = c.sharding.key;
   }

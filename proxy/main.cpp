@@ -17,6 +17,13 @@ int main(int argc, char** argv) {
   auto* check = app.add_subcommand("check", "validate a configuration file");
   check->add_option("--config,-c", config_path, "configuration file (YAML)")->required();
 
+  std::string migrate_dir;
+  bool dry_run = false;
+  auto* migrate = app.add_subcommand("migrate", "apply versioned migrations (NNNN_name.sql) to every shard");
+  migrate->add_option("--config,-c", config_path, "configuration file (YAML)")->required();
+  migrate->add_option("dir", migrate_dir, "directory of NNNN_name.sql files")->required();
+  migrate->add_flag("--dry-run", dry_run, "print what would be applied, change nothing");
+
   DemoOptions demo_opts;
   auto* demo = app.add_subcommand("demo", "start a local sharded cluster and the proxy in the foreground");
   demo->add_option("--dir", demo_opts.dir, "work directory for the PostgreSQL servers");
@@ -33,6 +40,7 @@ int main(int argc, char** argv) {
   }
   if (*serve) return run_serve(config_path);
   if (*check) return run_check(config_path);
+  if (*migrate) return run_migrate(config_path, migrate_dir, dry_run);
   if (*demo) return run_demo(demo_opts);
   return 1;
 }

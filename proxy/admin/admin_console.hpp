@@ -1,12 +1,13 @@
 #pragma once
 // The admin console: database `shardline` on the proxy port, for the users in admin.users.
-// Answers SHOW POOLS/CLIENTS/SERVERS/STATS/CONFIG, PAUSE, RESUME, RELOAD as ordinary result
+// Answers SHOW SHARDS/POOLS/CLIENTS/SERVERS/STATS/TENANTS/CONFIG..., PAUSE, RESUME, RELOAD as ordinary result
 // sets so psql prints them (in the spirit of PgBouncer's console).
 
 #include <boost/asio/awaitable.hpp>
 #include <string>
 #include <vector>
 
+#include "proxy/admin/admin_tables.hpp"
 #include "proxy/session/services.hpp"
 
 namespace shardline::proxy::session {
@@ -14,12 +15,6 @@ class ClientSession;
 }
 
 namespace shardline::proxy::admin {
-
-/// A result set in text form.
-struct Table {
-  std::vector<std::string> columns;
-  std::vector<std::vector<std::string>> rows;
-};
 
 class AdminConsole {
  public:
@@ -29,14 +24,6 @@ class AdminConsole {
 
   /// Executes one command; the reply messages (without ReadyForQuery) are appended to `out`.
   boost::asio::awaitable<void> execute(std::string_view command, std::string& out);
-
-  Table show_pools() const;
-  Table show_clients() const;
-  Table show_servers() const;
-  Table show_stats() const;
-  Table show_config() const;
-  Table show_directory() const;
-  Table show_replicas() const;
 
  private:
   session::Services& services_;

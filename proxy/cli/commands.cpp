@@ -10,6 +10,7 @@
 
 #include "config/loader.hpp"
 #include "proxy/control/local_cluster.hpp"
+#include "proxy/control/migrator.hpp"
 #include "proxy/session/proxy_server.hpp"
 
 namespace shardline::proxy::cli {
@@ -59,6 +60,16 @@ int run_check(const std::string& config_path) {
   std::cout << config_path << ": OK (" << cfg->shards.size() << " shards, " << cfg->users.size()
             << " users, " << cfg->sharding.logical_shards << " logical shards)\n";
   return 0;
+}
+
+int run_migrate(const std::string& config_path, const std::string& dir, bool dry_run) {
+  auto cfg = load_or_report(config_path);
+  if (!cfg) return 1;
+  control::MigrateError error;
+  auto files = control::read_app_migrations(dir, error);
+  if (error.exit_code == 0) error = control::apply_app_migrations(*cfg, files, dry_run, std::cout);
+  if (error.exit_code != 0) std::cerr << "shardline migrate: " << error.message << "\n";
+  return error.exit_code;
 }
 
 int run_serve(const std::string& config_path) {

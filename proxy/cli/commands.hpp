@@ -9,6 +9,8 @@ namespace shardline::proxy::cli {
 
 int run_serve(const std::string& config_path);
 int run_check(const std::string& config_path);
+/// Applies DIR's NNNN_name.sql migrations to every shard (or, with `dry_run`, lists them).
+int run_migrate(const std::string& config_path, const std::string& dir, bool dry_run);
 
 struct DemoOptions {
   std::string dir = "demo-data";

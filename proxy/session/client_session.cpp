@@ -29,7 +29,7 @@ asio::awaitable<void> run_session(tcp::socket socket, Services& services) {
 }
 
 ClientSession::ClientSession(tcp::socket socket, Services& services)
-    : services_(services), stream_(std::move(socket)), pump_state_(services.ex) {
+    : services_(services), stream_(std::move(socket)), meter_(services.metrics), pump_state_(services.ex) {
   boost::system::error_code ec;
   auto ep = stream_.socket().remote_endpoint(ec);
   peer_ = ec ? "?" : fmt::format("{}:{}", ep.address().to_string(), ep.port());
@@ -149,6 +149,7 @@ asio::awaitable<bool> ClientSession::fail_request(const SqlError& e, bool extend
   std::string out;
   protocol::MessageWriter w(out);
   w.error(e);
+  meter_.error(e.sqlstate);
   if (extended) {
     skip_until_sync_ = true;  // like PostgreSQL: discard until Sync, which gets ReadyForQuery
   } else {
@@ -472,7 +473,9 @@ std::optional<std::string> ClientSession::multi_shard_unit(std::span<const char>
 
 router::Plan ClientSession::plan_for(const router::RouteTemplate& t, const router::BindValues* bind) {
   router::RouteContext ctx{*services_.directory, *services_.schema, tenant_, bind};
-  return router::route(t, ctx);
+  router::Plan plan = router::route(t, ctx);
+  meter_.routed(plan, in_transaction());
+  return plan;
 }
 
 asio::awaitable<bool> ClientSession::reply_local(std::string bytes) {
@@ -597,6 +600,7 @@ asio::awaitable<bool> ClientSession::handle(const Frame& f) {
       break;
     case 'E': {
       ++pool_->stats.query_count;
+      meter_.forwarded(shard_, replica_);
       to_server_.ref(whole.data(), whole.size());
       Pending p{Expect::Execute};
       if (!portal_sets_.empty()) {
@@ -769,6 +773,7 @@ asio::awaitable<bool> ClientSession::handle_query(const Frame& f, std::string_vi
     refusal = unit_extras().last_error;
   }
   if (!refusal.sqlstate.empty()) {
+    meter_.error(refusal.sqlstate);
     if (server_ && tx_status_ != 'I') {
       // Abort the server's transaction too, exactly as an error there would.
       sync_server_state();
@@ -789,6 +794,7 @@ asio::awaitable<bool> ClientSession::handle_query(const Frame& f, std::string_vi
   Pending p{Expect::SimpleQuery};
   if (!track_simple_query(*tmpl, p)) co_return true;  // answered by the proxy
   ++pool_->stats.query_count;
+  meter_.forwarded(shard_, replica_);
   to_server_.ref(whole.data(), whole.size());
   tracker_.push(std::move(p));
   if (copy_in && replica_ < 0) {
@@ -1441,6 +1447,7 @@ void ClientSession::detach_server(bool broken) {
   unit_open_ = false;
   if (!server_) return;
   if (broken) server_->broken = true;
+  meter_.abandon();
   tracker_.clear();
   server_.reset();
 }
@@ -1524,6 +1531,7 @@ void ClientSession::command_complete(std::string_view tag) {
 }
 
 void ClientSession::ready_for_query(char tx_status) {
+  meter_.ready();
   if (tx_status == 'I' && pool_) ++pool_->stats.xact_count;
   tx_status_ = tx_status;
   if (tx_status == 'I') {

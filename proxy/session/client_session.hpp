@@ -12,6 +12,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "proxy/admin/query_meter.hpp"
 #include "proxy/backend/async_event.hpp"
 #include "proxy/backend/pool.hpp"
 #include "proxy/backend/session_vars.hpp"
@@ -136,7 +137,10 @@ class ClientSession final : private TrackerHooks {
   void ready_for_query(char tx_status) override;
   void apply_sets(const std::vector<SetChange>& sets);
   void execute_succeeded(const Pending& p) override;
-  void error_seen() override { error_in_tx_ = true; }
+  void error_seen(std::string_view sqlstate) override {
+    error_in_tx_ = true;
+    meter_.error(sqlstate);
+  }
   std::string lsn_learned(const Pending& p, std::string_view lsn_text) override;
   /// A replica of `shard` that may answer a read of `logical` (empty: anything on the shard)
   /// under the session's consistency, or -1. `behind` is set when a healthy replica was refused
@@ -176,6 +180,7 @@ class ClientSession final : private TrackerHooks {
   backend::ServerLease server_;
   backend::Pool* pool_ = nullptr;
   ResponseTracker tracker_;
+  admin::QueryMeter meter_;             ///< this session's side of the metrics registry
   bool pump_running_ = false;
   backend::AsyncEvent pump_state_;     ///< pump ended / client write finished
   bool client_writing_ = false;

@@ -148,6 +148,7 @@ asio::awaitable<bool> ClientSession::run_multi(const router::Plan& plan, std::st
       co_await server.stream().write_all(req, ec);
       if (ec) io_ok[i] = false;
       services_.cluster.primary(targets[i]).stats.query_count++;
+      meter_.forwarded_part(targets[i]);
     }
     // Read every shard's reply; they were all sent first, so the shards work in parallel.
     for (std::size_t i = 0; i < targets.size(); ++i) {

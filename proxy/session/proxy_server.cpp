@@ -103,10 +103,32 @@ void ProxyServer::start() {
     });
     lag_monitor_->start();
   }
+  if (cfg.admin.http_port != 0) {
+    http_ = std::make_unique<admin::HttpServer>(services_);
+    http_->start(cfg.listen.host, cfg.admin.http_port);
+  }
   signals_.async_wait([this](boost::system::error_code e, int sig) {
     if (!e) on_signal(sig);
   });
   asio::co_spawn(io_, accept_loop(), asio::detached);
+  asio::co_spawn(io_, hot_tenant_watch(), asio::detached);
+}
+
+asio::awaitable<void> ProxyServer::hot_tenant_watch() {
+  asio::steady_timer timer(io_);
+  while (!services_.stopping) {
+    timer.expires_after(std::chrono::seconds(5));
+    auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (ec) co_return;
+    const auto& a = services_.cluster.config().admin;
+    if (a.hot_tenant_percent <= 0 || !services_.metrics.enabled()) continue;
+    for (const auto& t : services_.metrics.tenants().newly_hot(a.hot_tenant_percent / 100.0,
+                                                               std::uint64_t(a.hot_tenant_min_queries))) {
+      const auto& shard = services_.cluster.config().shards[std::size_t(t.shard)].name;
+      spdlog::warn("hot tenant {} (logical shard {}): {:.1f}% of shard {}'s {} queries (over {}%)", t.tenant, t.logical,
+                   t.share * 100, shard, services_.metrics.tenants().shard_total(t.shard), a.hot_tenant_percent);
+    }
+  }
 }
 
 asio::awaitable<void> ProxyServer::accept_loop() {
@@ -170,6 +192,7 @@ void ProxyServer::on_signal(int sig) {
 void ProxyServer::begin_shutdown(bool fast) {
   boost::system::error_code ec;
   acceptor_.close(ec);
+  if (http_) http_->stop();
   if (fast) {
     spdlog::info("shutting down now");
     io_.stop();

@@ -14,6 +14,7 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include "config/config.hpp"
+#include "proxy/admin/http_server.hpp"
 #include "proxy/control/directory_watcher.hpp"
 #include "proxy/control/lag_monitor.hpp"
 #include "proxy/session/services.hpp"
@@ -32,10 +33,14 @@ class ProxyServer {
   /// Re-reads the config file; returns "" on success or the problems found (old config kept).
   std::string reload();
   Services& services() { return services_; }
+  /// The admin HTTP port actually bound (0 when admin.http_port is 0).
+  std::uint16_t http_port() const { return http_ ? http_->port() : 0; }
 
  private:
   boost::asio::awaitable<void> accept_loop();
   boost::asio::awaitable<void> relearn_key_types();
+  /// Logs a warning when a tenant passes admin.hot_tenant_percent of its shard's queries.
+  boost::asio::awaitable<void> hot_tenant_watch();
   void on_signal(int sig);
   void begin_shutdown(bool fast);
 
@@ -49,6 +54,7 @@ class ProxyServer {
   boost::asio::thread_pool control_{1};
   std::unique_ptr<control::DirectoryWatcher> watcher_;
   std::unique_ptr<control::LagMonitor> lag_monitor_;
+  std::unique_ptr<admin::HttpServer> http_;
 };
 
 }  // namespace shardline::proxy::session

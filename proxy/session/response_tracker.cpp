@@ -4,6 +4,24 @@
 
 namespace shardline::proxy::session {
 
+namespace {
+
+/// The SQLSTATE (field 'C') of an ErrorResponse body; empty if it has none.
+/// https://www.postgresql.org/docs/current/protocol-error-fields.html
+std::string_view error_sqlstate(std::string_view body) {
+  std::size_t i = 0;
+  while (i < body.size() && body[i] != '\0') {
+    const char field = body[i++];
+    const std::size_t end = body.find('\0', i);
+    if (end == std::string_view::npos) break;
+    if (field == 'C') return body.substr(i, end - i);
+    i = end + 1;
+  }
+  return {};
+}
+
+}  // namespace
+
 void ResponseTracker::emit_ready_synthetic(OutBatch& out, TrackerHooks& hooks) {
   while (!queue_.empty() &&
          (queue_.front().kind == Expect::Synthetic || queue_.front().kind == Expect::CommitMark)) {
@@ -71,7 +89,7 @@ void ResponseTracker::on_server_message(char tag, std::string_view whole, std::s
     case Expect::SimpleQuery:
       if (tag == 'E') {
         query_failed_ = true;
-        hooks.error_seen();
+        hooks.error_seen(error_sqlstate(body));
       }
       if (tag == 'C') hooks.command_complete(body.substr(0, body.find('\0')));
       if (tag == 'Z') {
@@ -138,7 +156,7 @@ void ResponseTracker::on_server_message(char tag, std::string_view whole, std::s
       break;
     default: {
       if (tag == 'E') {
-        hooks.error_seen();
+        hooks.error_seen(error_sqlstate(body));
         if (front.kind == Expect::FailingParse && front.replacement) {
           protocol::MessageWriter w = out.writer();
           w.error(*front.replacement);

@@ -72,8 +72,8 @@ class TrackerHooks {
   virtual void ready_for_query(char tx_status) = 0;
   /// An Execute finished without error (its SETs take effect when the transaction commits).
   virtual void execute_succeeded(const Pending& p) = 0;
-  /// An ErrorResponse passed to the client.
-  virtual void error_seen() = 0;
+  /// An ErrorResponse passed to the client, with its SQLSTATE (empty if it had none).
+  virtual void error_seen(std::string_view sqlstate) = 0;
   /// The commit-LSN probe `p` answered (empty text: it failed, or `p` is a CommitMark whose turn
   /// came); returns a message for the client (ParameterStatus) or "".
   virtual std::string lsn_learned(const Pending& p, std::string_view lsn_text) = 0;

@@ -5,6 +5,7 @@ namespace shardline::proxy::session {
 Services::Services(boost::asio::any_io_executor executor, std::shared_ptr<const config::Config> cfg)
     : ex(executor),
       cluster(executor, cfg),
+      metrics(*cfg),
       directory(router::DirectorySnapshot::from_config(*cfg)),
       schema(router::ShardingSchema::from_config(*cfg)),
       commits(std::make_unique<CommitPositions>(int(cfg->shards.size()), cfg->sharding.logical_shards)) {

@@ -12,6 +12,7 @@
 #include <unordered_map>
 
 #include "config/config.hpp"
+#include "proxy/admin/metrics_registry.hpp"
 #include "proxy/backend/cluster.hpp"
 #include "proxy/control/replica_state.hpp"
 #include "proxy/protocol/scram.hpp"
@@ -54,6 +55,8 @@ struct Services {
 
   boost::asio::any_io_executor ex;
   backend::Cluster cluster;
+  /// Counters and the hot-tenant sketch: updated by sessions, read by the admin console and HTTP.
+  admin::MetricsRegistry metrics;
   StatementRegistry statements;
   /// Routing state, replaced whole by the control plane (directory changes, learned key types).
   std::shared_ptr<const router::DirectorySnapshot> directory;

@@ -4,6 +4,7 @@
 // SHOW ROUTE prints explain().
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace shardline::router {
@@ -16,6 +17,9 @@ enum class RouteKind {
   Split,      ///< a multi-row INSERT cut into one INSERT per shard
   Refuse,     ///< cannot be done correctly: an error, never a wrong answer
 };
+
+/// How Plan::tenant's bytes are to be read: as text, or as the binary form of the key's type.
+enum class TenantFormat : unsigned char { Text, BinaryInt, BinaryUuid, BinaryText };
 
 /// An aggregate the scatter path can combine exactly (one output column each).
 enum class Aggregate { Count, Sum, Min, Max };
@@ -48,6 +52,12 @@ struct Plan {
   /// Scatter of `SELECT agg(...), ...` without GROUP BY: how to combine each column.
   std::vector<Aggregate> aggregates;
   std::string reason;        ///< why: which key/hint/rule decided (for explain)
+  /// The one tenant a Single plan serves, when one key value (or a hint) decided it (its logical
+  /// shard is then logical[0]): the key as sent, a view into the template, the hint or the Bind
+  /// message, so valid only while those are. Metrics count hot tenants by it; empty when several
+  /// keys or none decided.
+  std::string_view tenant;
+  TenantFormat tenant_format = TenantFormat::Text;
 
   std::string explain(const std::vector<std::string>& shard_names) const;
 };

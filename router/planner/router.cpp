@@ -56,6 +56,26 @@ std::optional<KeyTargets> shards_of(const KeySet& ks, std::optional<KeyType> typ
   return out;
 }
 
+/// Records the tenant key of a Single plan decided by the one key value `v` (for metrics).
+void note_tenant(Plan& p, const KeyValue& v, std::optional<KeyType> type, const RouteContext& ctx) {
+  if (p.logical.size() != 1) return;
+  if (v.kind == KeyValue::Kind::Literal) {
+    p.tenant = v.text;
+  } else if (v.kind == KeyValue::Kind::Param && ctx.bind && v.param >= 1 &&
+             std::size_t(v.param) <= ctx.bind->values.size()) {
+    if (const auto& val = ctx.bind->values[std::size_t(v.param - 1)]) {
+      p.tenant = *val;
+      if (ctx.bind->formats[std::size_t(v.param - 1)] == 1) {
+        // The type the bytes were read as (the same size rule when it is unknown).
+        KeyType t = type ? *type : val->size() == 16 ? KeyType::Uuid : val->size() <= 8 ? KeyType::BigInt : KeyType::Text;
+        p.tenant_format = t == KeyType::Uuid   ? TenantFormat::BinaryUuid
+                          : t == KeyType::Text ? TenantFormat::BinaryText
+                                               : TenantFormat::BinaryInt;
+      }
+    }
+  }
+}
+
 /// A statement PostgreSQL rejects for one of its key values, whichever shard runs it: one
 /// shard (the session's, else the home shard) runs it and reports its own error.
 Plan server_answers(const TemplateStatement& s, const KeyOutcome& o, const RouteContext& ctx) {
@@ -85,7 +105,7 @@ Plan route_statement(const RouteTemplate& t, const TemplateStatement& s, const R
 
   // A hint fixes the tenant for every sharded table of the statement; a statement without
   // tables goes to the tenant's shard too (e.g. SELECT inet_server_port() with a hint).
-  std::optional<std::string> hint = ctx.session_tenant ? ctx.session_tenant : t.hint_tenant;
+  const std::optional<std::string>& hint = ctx.session_tenant ? ctx.session_tenant : t.hint_tenant;  // a reference: Plan::tenant views it
   if (!s.has_sharded && !s.has_reference && !s.has_unsharded) {
     if (hint && s.info.kind != StatementKind::Transaction && s.info.kind != StatementKind::Set &&
         s.info.kind != StatementKind::Empty) {
@@ -137,6 +157,7 @@ Plan route_statement(const RouteTemplate& t, const TemplateStatement& s, const R
     p.kind = RouteKind::Single;
     p.shards = {ctx.directory.physical(l)};
     p.logical = {l};
+    p.tenant = *hint;
     if (ctx.explain) p.reason = std::string(ctx.session_tenant ? "SET shardline.tenant" : "comment hint") + " tenant=" + *hint +
                " (logical " + std::to_string(l) + ")";
     return p;
@@ -168,6 +189,7 @@ Plan route_statement(const RouteTemplate& t, const TemplateStatement& s, const R
       p.kind = RouteKind::Single;
       p.shards = {by_shard.begin()->first};
       p.logical.assign(logicals.begin(), logicals.end());
+      if (s.insert_keys.size() == 1) note_tenant(p, *s.insert_keys.front(), s.key_type, ctx);
       if (ctx.explain) p.reason = "INSERT key";
       return p;
     }
@@ -218,6 +240,8 @@ Plan route_statement(const RouteTemplate& t, const TemplateStatement& s, const R
       p.kind = RouteKind::Single;
       p.shards = {*targets.begin()};
       p.logical.assign(logicals.begin(), logicals.end());
+      if (s.groups.size() == 1 && s.groups.front().values.size() == 1)
+        note_tenant(p, s.groups.front().values.front(), s.key_type, ctx);
       if (ctx.explain) p.reason = "key of " + s.sharded_names.front();
       return p;
     }

@@ -172,6 +172,16 @@ ProxyConfig& ProxyConfig::replicas(ReplicaSettings settings) {
   return *this;
 }
 
+ProxyConfig& ProxyConfig::http_port(std::uint16_t port) {
+  http_port_ = port;
+  return *this;
+}
+
+ProxyConfig& ProxyConfig::admin_options(std::string fields) {
+  admin_options_ = std::move(fields);
+  return *this;
+}
+
 std::string ProxyConfig::yaml() const {
   const auto& o = cluster_.options();
   std::string y;
@@ -180,7 +190,8 @@ std::string ProxyConfig::yaml() const {
     y += fmt::format("tls: {{cert: {}, key: {}}}\n", quoted(tls_cert_.string()), quoted(tls_key_.string()));
   std::string admins;
   for (const auto& a : admin_users_) admins += (admins.empty() ? "" : ", ") + quoted(a);
-  y += fmt::format("admin: {{http_port: 0, users: [{}]}}\n", admins);
+  y += fmt::format("admin: {{http_port: {}, users: [{}]{}{}}}\n", http_port_, admins,
+                   admin_options_.empty() ? "" : ", ", admin_options_);
   y += "users:\n";
   for (const auto& u : users_) {
     y += fmt::format("  - {{name: {}", quoted(u.name));

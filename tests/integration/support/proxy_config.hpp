@@ -68,6 +68,10 @@ class ProxyConfig {
   ProxyConfig& cross_shard(config::CrossShard policy);
   /// Replica eligibility limits, lag poll interval and default read consistency.
   ProxyConfig& replicas(ReplicaSettings settings);
+  /// admin.http_port (0, the default, turns the HTTP endpoint off).
+  ProxyConfig& http_port(std::uint16_t port);
+  /// More `admin:` fields, as YAML flow-map entries (e.g. "http_auth: basic, metrics: false").
+  ProxyConfig& admin_options(std::string fields);
 
   std::uint16_t port() const { return port_; }
   /// The complete YAML document.
@@ -90,6 +94,8 @@ class ProxyConfig {
   std::vector<std::string> reference_tables_;
   std::optional<config::CrossShard> cross_shard_;
   ReplicaSettings replicas_;
+  std::uint16_t http_port_ = 0;
+  std::string admin_options_;
 };
 
 }  // namespace shardline::testing

@@ -260,6 +260,33 @@ TEST(ConfigLoader, AdminHttpPortZeroMeansOff) {
   EXPECT_EQ(r.config->admin.http_port, 0);
 }
 
+TEST(ConfigLoader, AdminMetricsAndHttpKeys) {
+  const LoadResult r = parse(with(
+      "admin: {http_port: 9930, users: [app], http_auth: basic, metrics: false, tenant_top_k: 50,\n"
+      "        hot_tenant_percent: 30, hot_tenant_min_queries: 10}\n"));
+  ASSERT_TRUE(r.ok()) << list(r);
+  const auto& a = r.config->admin;
+  EXPECT_TRUE(a.http_auth);
+  EXPECT_FALSE(a.metrics);
+  EXPECT_EQ(a.tenant_top_k, 50);
+  EXPECT_EQ(a.hot_tenant_percent, 30);
+  EXPECT_EQ(a.hot_tenant_min_queries, 10);
+  const LoadResult d = parse(with("admin: {users: [app]}\n"));
+  ASSERT_TRUE(d.ok()) << list(d);
+  EXPECT_FALSE(d.config->admin.http_auth);
+  EXPECT_TRUE(d.config->admin.metrics);
+  EXPECT_EQ(d.config->admin.tenant_top_k, 1000);
+
+  const LoadResult bad = parse(with("admin: {users: [app], http_auth: digest, hot_tenant_percent: 101}\n"));
+  ASSERT_EQ(bad.problems.size(), 2u) << list(bad);
+  EXPECT_NE(list(bad).find("unknown value 'digest' (allowed: basic, none)"), std::string::npos) << list(bad);
+  EXPECT_NE(list(bad).find("must be between 0 and 100, got 101"), std::string::npos) << list(bad);
+
+  const LoadResult clash = parse(with("listen: {port: 7000}\nadmin: {http_port: 7000, users: [app]}\n"));
+  ASSERT_EQ(clash.problems.size(), 1u) << list(clash);
+  EXPECT_NE(list(clash).find("admin.http_port: 7000 is also the listen port"), std::string::npos) << list(clash);
+}
+
 // ---- diagnostics format and file handling ---------------------------------------------------
 
 TEST(ConfigLoader, DiagnosticFormat) {

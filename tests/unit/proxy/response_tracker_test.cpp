@@ -24,7 +24,7 @@ struct Hooks : TrackerHooks {
   void command_complete(std::string_view tag) override { events.push_back("tag " + std::string(tag)); }
   void ready_for_query(char s) override { events.push_back(std::string("ready ") + s); }
   void execute_succeeded(const Pending&) override { events.push_back("execute_ok"); }
-  void error_seen() override { events.push_back("error"); }
+  void error_seen(std::string_view sqlstate) override { events.push_back("error " + std::string(sqlstate)); }
   std::string lsn_learned(const Pending&, std::string_view lsn) override {
     events.push_back("lsn " + std::string(lsn));
     return {};
@@ -175,6 +175,8 @@ TEST(ResponseTracker, SimpleQueryErrorMeansItsSetsAreNotRecorded) {
   t.push(q);
   run(t, h, {error(), ready('I')});
   EXPECT_EQ(std::count(h.events.begin(), h.events.end(), "query_ok I"), 0);
+  // The error's SQLSTATE reaches the hook (the metrics count errors by it).
+  EXPECT_EQ(std::count(h.events.begin(), h.events.end(), "error 22012"), 1);
 }
 
 TEST(PendingQueue, ReusesItsStorageAndKeepsOrder) {
