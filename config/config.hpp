@@ -54,6 +54,12 @@ struct Pool {
   int query_wait_timeout_ms = 10000;    ///< how long a client waits for a server (then 53300)
   int server_idle_timeout_ms = 600000;  ///< idle server connections are closed after this
   int server_lifetime_ms = 3600000;     ///< a server older than this is closed when released
+  /// A client that has not finished startup and authentication this long after connecting is
+  /// disconnected (PgBouncer's client_login_timeout).
+  int client_login_timeout_ms = 60000;
+  /// Clients in the login phase at once; more are refused with 53300 (a storm of half-open
+  /// logins cannot exhaust the proxy).
+  int max_login_clients = 1000;
 };
 
 struct Admin {

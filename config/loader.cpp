@@ -450,6 +450,8 @@ class ConfigReader {
         {"server_idle_timeout_ms",
          [&](const Value& v) { set_int(p.server_idle_timeout_ms, v, 1); }},
         {"server_lifetime_ms", [&](const Value& v) { set_int(p.server_lifetime_ms, v, 1); }},
+        {"client_login_timeout_ms", [&](const Value& v) { set_int(p.client_login_timeout_ms, v, 1); }},
+        {"max_login_clients", [&](const Value& v) { set_int(p.max_login_clients, v, 1); }},
     });
   }
 

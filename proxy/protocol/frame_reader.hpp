@@ -49,6 +49,43 @@ inline DecodeStatus decode_frame(std::span<const char> in, Frame& out) {
   return DecodeStatus::Ok;
 }
 
+/// PostgreSQL's limit for messages that carry no data (Sync, Describe, Close...), and for the
+/// rest: PQ_SMALL_MESSAGE_LIMIT and PQ_LARGE_MESSAGE_LIMIT of src/include/libpq/libpq.h.
+inline constexpr std::uint32_t kSmallMessageLimit = 10000;
+inline constexpr std::uint32_t kLargeMessageLimit = 0x3fffffffu - 1;
+
+/// The body limit of a frontend message type after startup, or 0 for a type no frontend sends
+/// (PostgreSQL's SocketBackend: it closes the connection on those).
+constexpr std::uint32_t frontend_message_limit(char tag) {
+  switch (tag) {
+    case 'Q': case 'P': case 'B': case 'F': case 'd': case 'p':
+      return kLargeMessageLimit;
+    case 'C': case 'D': case 'E': case 'H': case 'S': case 'X': case 'c': case 'f':
+      return kSmallMessageLimit;
+    default:
+      return 0;
+  }
+}
+
+/// Decodes one frontend message, checking its type and length on the header alone, so a bad
+/// header is refused at once instead of after its declared body arrived. `why` (if given) says
+/// what was wrong, in PostgreSQL's words.
+inline DecodeStatus decode_client_frame(std::span<const char> in, Frame& out, const char** why = nullptr) {
+  if (in.empty()) return DecodeStatus::NeedMoreData;
+  const std::uint32_t limit = frontend_message_limit(in[0]);
+  if (limit == 0) {
+    if (why) *why = "invalid frontend message type";
+    return DecodeStatus::Malformed;
+  }
+  if (in.size() < 5) return DecodeStatus::NeedMoreData;
+  const std::uint32_t len = read_u32(in.data() + 1);
+  if (len < 4 || len > limit) {  // pq_getmessage: the length word counts itself
+    if (why) *why = "invalid message length";
+    return DecodeStatus::Malformed;
+  }
+  return decode_frame(in, out);
+}
+
 /// Decodes the untagged startup-phase packet (StartupMessage, SSLRequest, CancelRequest...).
 inline DecodeStatus decode_startup(std::span<const char> in, Frame& out) {
   if (in.size() < 4) return DecodeStatus::NeedMoreData;

@@ -54,7 +54,7 @@ const char* ClientSession::state() const {
 }
 
 asio::awaitable<void> ClientSession::run() {
-  bool ok = co_await startup();
+  bool ok = co_await login();
   if (ok) {
     startup_vars_ = vars_;
     if (admin_) {
@@ -75,6 +75,42 @@ asio::awaitable<void> ClientSession::run() {
   }
   if (server_) detach_server(services_.cluster.config().pool.mode == config::PoolMode::Session);
   stream_.close();
+}
+
+asio::awaitable<bool> ClientSession::login() {
+  const auto& pool = services_.cluster.config().pool;
+  if (services_.logging_in >= pool.max_login_clients) {
+    spdlog::warn("client {}: refused, {} clients are already logging in (pool.max_login_clients)", peer_,
+                 services_.logging_in);
+    co_await send_fatal(SqlError::fatal(sqlstate::kTooManyConnections,
+                                        fmt::format("too many clients logging in at once: pool.max_login_clients is {}",
+                                                    pool.max_login_clients)));
+    co_return false;
+  }
+  // A client that stalls mid-startup or mid-SCRAM is cut off: the timer closes the socket,
+  // which ends whatever read or write startup() waits on.
+  ++services_.logging_in;
+  auto timer = std::make_shared<asio::steady_timer>(services_.ex, std::chrono::milliseconds(pool.client_login_timeout_ms));
+  enum class Login { Running, Done, TimedOut };
+  auto state = std::make_shared<Login>(Login::Running);
+  timer->async_wait([this, state](boost::system::error_code ec) {
+    // Done: the login finished first (and the session may be gone by now).
+    if (ec || *state != Login::Running) return;
+    *state = Login::TimedOut;
+    boost::system::error_code ignored;
+    stream_.socket().close(ignored);
+  });
+  const bool ok = co_await startup();
+  const bool timed_out = *state == Login::TimedOut;
+  *state = Login::Done;
+  timer->cancel();
+  --services_.logging_in;
+  if (timed_out) {
+    spdlog::info("client {}: login not finished within pool.client_login_timeout_ms ({} ms), closed", peer_,
+                 pool.client_login_timeout_ms);
+    co_return false;
+  }
+  co_return ok;
 }
 
 void ClientSession::cancel_running_query() {
@@ -169,12 +205,15 @@ void ClientSession::add_synthetic(std::string bytes) {
 asio::awaitable<void> ClientSession::client_loop() {
   for (;;) {
     Frame f;
-    auto st = protocol::decode_frame(in_.readable(), f);
+    const char* why = "invalid message";
+    auto st = protocol::decode_client_frame(in_.readable(), f, &why);
     if (st == protocol::DecodeStatus::Malformed) {
       co_await flush_to_server();
-      spdlog::info("client {} (pid {}): malformed message, closing", peer_, pid_);
+      const auto head = in_.readable();
+      const int type = head.empty() ? 0 : int(static_cast<unsigned char>(head[0]));
+      spdlog::info("client {} (pid {}): {} (type byte {}), closing", peer_, pid_, why, type);
       co_await send_fatal(SqlError::fatal(sqlstate::kProtocolViolation,
-                                          "invalid message length or format; closing the connection"));
+                                          fmt::format("{} (message type byte {}); closing the connection", why, type)));
       co_return;
     }
     if (st == protocol::DecodeStatus::NeedMoreData) {

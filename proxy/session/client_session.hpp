@@ -67,6 +67,8 @@ class ClientSession final : private TrackerHooks {
   void shutdown_when_idle();
 
  private:
+  /// startup() within pool.client_login_timeout_ms, and at most pool.max_login_clients at once.
+  asio::awaitable<bool> login();
   // startup.cpp
   asio::awaitable<bool> startup();
   asio::awaitable<bool> authenticate(const Credentials& cred);

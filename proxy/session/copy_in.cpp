@@ -173,7 +173,7 @@ asio::awaitable<bool> ClientSession::run_copy_in(const router::TemplateStatement
   std::string client_fail_message;
   for (;;) {
     protocol::Frame f;
-    auto st2 = protocol::decode_frame(in_.readable(), f);
+    auto st2 = protocol::decode_client_frame(in_.readable(), f);
     if (st2 == protocol::DecodeStatus::Malformed) co_return false;
     if (st2 == protocol::DecodeStatus::NeedMoreData) {
       boost::system::error_code ec;

@@ -78,6 +78,7 @@ struct Services {
   std::int32_t next_session_pid = 1;
   bool stopping = false;          ///< SIGTERM: finish transactions, then close
   std::uint64_t total_clients = 0;
+  int logging_in = 0;             ///< sessions in startup/authentication (pool.max_login_clients)
   std::unordered_map<std::string, std::weak_ptr<const std::vector<std::pair<std::string, std::string>>>> parameter_sets_;
   /// Called by the admin console's RELOAD; set by the ProxyServer.
   std::function<std::string()> reload;

@@ -85,6 +85,27 @@ Plan server_answers(const TemplateStatement& s, const KeyOutcome& o, const Route
   return p;
 }
 
+/// A physical shard other than `hinted` that the statement's own key values name, if any: a
+/// hint that disagrees with the key would answer from the wrong shard (no rows, or a write where
+/// the key does not live).
+std::optional<int> hint_contradicted(const TemplateStatement& s, const RouteContext& ctx, int hinted) {
+  std::string ignored;
+  for (const auto& g : s.groups) {
+    if (!g.constrained) continue;
+    auto sh = shards_of(g, s.key_type, ctx, &ignored);
+    if (!sh || sh->server_error || sh->unconstrained) continue;
+    for (int other : sh->shards)
+      if (other != hinted) return other;
+  }
+  for (const auto& k : s.insert_keys) {
+    if (!k) continue;
+    auto o = resolve_key(*k, s.key_type, KeyUse::Assign, ctx.bind, ctx.schema.logical_shards(), &ignored);
+    if (o && o->kind == KeyOutcome::Kind::Logical && ctx.directory.physical(o->logical) != hinted)
+      return ctx.directory.physical(o->logical);
+  }
+  return std::nullopt;
+}
+
 std::string join(const std::vector<std::string>& v) {
   std::string s;
   for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
@@ -154,6 +175,12 @@ Plan route_statement(const RouteTemplate& t, const TemplateStatement& s, const R
     if (o.kind != KeyOutcome::Kind::Logical)
       return refuse(o.sqlstate.empty() ? "22P02" : o.sqlstate, "shardline.tenant hint: " + o.message);
     const int l = o.logical;
+    if (auto clash = hint_contradicted(s, ctx, ctx.directory.physical(l))) {
+      const auto& names = ctx.directory.shard_names();
+      return refuse("0A000", "the tenant hint tenant=" + *hint + " (shard " + names[std::size_t(ctx.directory.physical(l))] +
+                                 ") and the statement's own key of " + s.sharded_names.front() + " (shard " +
+                                 names[std::size_t(*clash)] + ") name different shards; drop the hint or fix the key");
+    }
     p.kind = RouteKind::Single;
     p.shards = {ctx.directory.physical(l)};
     p.logical = {l};

@@ -19,9 +19,6 @@ from driver_harness import Harness
 # Scenario -> the proxy bug it hits ("TARGET:scenario" for one target only). Each entry must
 # fail where listed; one that passes is reported, so fixed bugs get their entry removed.
 KNOWN_FAILURES = {
-    "pipeline_errors": "the commit-LSN probe desynchronises the pipeline after an error: an "
-                       "ErrorResponse 42P05 'prepared statement \"_sl_lsn\" already exists' arrives after "
-                       "ReadyForQuery, or the pipeline hangs",
     "prepared_after_alter": "after the rollback (DEALLOCATE ALL) the re-prepared statement fails: one "
                             "shard 26000 (DEALLOCATE ALL reached the shared server statements), two "
                             "shards 0A000 (the stale shared statement is reused)",

@@ -78,6 +78,18 @@ ProxyConfig& ProxyConfig::query_wait_timeout_ms(int ms) {
   return *this;
 }
 
+ProxyConfig& ProxyConfig::client_login_timeout_ms(int ms) {
+  require_positive("client_login_timeout_ms", ms);
+  client_login_timeout_ms_ = ms;
+  return *this;
+}
+
+ProxyConfig& ProxyConfig::max_login_clients(int n) {
+  require_positive("max_login_clients", n);
+  max_login_clients_ = n;
+  return *this;
+}
+
 ProxyConfig& ProxyConfig::server_idle_timeout_ms(int ms) {
   require_positive("server_idle_timeout_ms", ms);
   server_idle_timeout_ms_ = ms;
@@ -205,6 +217,8 @@ std::string ProxyConfig::yaml() const {
                    pool_mode_ == config::PoolMode::Transaction ? "transaction" : "session", pool_size_);
   if (query_wait_timeout_ms_) y += fmt::format(", query_wait_timeout_ms: {}", *query_wait_timeout_ms_);
   if (server_idle_timeout_ms_) y += fmt::format(", server_idle_timeout_ms: {}", *server_idle_timeout_ms_);
+  if (client_login_timeout_ms_) y += fmt::format(", client_login_timeout_ms: {}", *client_login_timeout_ms_);
+  if (max_login_clients_) y += fmt::format(", max_login_clients: {}", *max_login_clients_);
   y += "}\n";
   y += fmt::format("sharding:\n  logical_shards: {}\n  key: tenant_id\n  home_shard: s0\n", kLogicalShards);
   if (cross_shard_)

@@ -54,6 +54,8 @@ class ProxyConfig {
   ProxyConfig& pool_size(int size);
   ProxyConfig& query_wait_timeout_ms(int ms);
   ProxyConfig& server_idle_timeout_ms(int ms);
+  ProxyConfig& client_login_timeout_ms(int ms);
+  ProxyConfig& max_login_clients(int n);
   /// Adds a user (a second user of the same name is refused: the proxy would refuse it too).
   ProxyConfig& add_user(ProxyUser user);
   /// Replaces the list of users allowed on the admin database `shardline`.
@@ -84,6 +86,8 @@ class ProxyConfig {
   int pool_size_ = 20;
   std::optional<int> query_wait_timeout_ms_;
   std::optional<int> server_idle_timeout_ms_;
+  std::optional<int> client_login_timeout_ms_;
+  std::optional<int> max_login_clients_;
   std::vector<ProxyUser> users_;
   std::vector<std::string> admin_users_;
   std::filesystem::path tls_cert_;

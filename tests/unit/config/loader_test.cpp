@@ -341,7 +341,8 @@ TEST(ConfigLoader, UnknownTopLevelKeyListsAllowedKeys) {
 TEST(ConfigLoader, UnknownNestedKeys) {
   EXPECT_TRUE(only_problem(parse(with("pool: {size: 5, sise: 6}\n")), 1, 17,
                            "unknown key 'sise' in pool (allowed: mode, size, max_client_conn, "
-                           "query_wait_timeout_ms, server_idle_timeout_ms, server_lifetime_ms)"));
+                           "query_wait_timeout_ms, server_idle_timeout_ms, server_lifetime_ms, "
+                           "client_login_timeout_ms, max_login_clients)"));
   EXPECT_TRUE(only_problem(parse(with("users: [{name: app, password: secret, role: admin}]\n", {"users"})),
                            1, 39, "unknown key 'role' in users[0] (allowed: name, password, database, auth)"));
   EXPECT_TRUE(only_problem(parse(with("shards: {s0: {primary: {host: db0, prot: 5432}}}\n", {"shards"})),
