@@ -23,6 +23,11 @@ using protocol::Frame;
 using protocol::SqlError;
 namespace sqlstate = protocol::sqlstate;
 
+namespace {
+/// Statement id of a proxy-injected unnamed Parse (no shared statement has it).
+constexpr std::uint64_t kUnnamedStatement = ~std::uint64_t(0);
+}  // namespace
+
 asio::awaitable<void> run_session(tcp::socket socket, Services& services) {
   ClientSession session(std::move(socket), services);
   co_await session.run();
@@ -293,27 +298,68 @@ asio::awaitable<bool> ClientSession::release_idle_server() {
   co_return true;
 }
 
-asio::awaitable<bool> ClientSession::attach(int shard, bool executes, int replica) {
-  // In a failed transaction every statement gets PostgreSQL's own 25P02 from the bound server.
-  if (server_ && tx_status_ == 'E') {
+asio::awaitable<bool> ClientSession::attach(int shard, bool binds, int replica) {
+  // In a failed transaction every statement gets PostgreSQL's own 25P02 from the bound server;
+  // after an error in an open extended unit the server ignores everything up to Sync.
+  if (server_ && (tx_status_ == 'E' || (unit_open_ && error_in_tx_))) {
     shard = shard_;
     replica = replica_;
   }
-  if (!server_ || shard_ != shard || replica_ != replica) {
-    if (!co_await switch_server(shard, replica)) co_return false;
+  if (server_ && server_provisional_ && binds && (shard_ != shard || replica_ != replica)) leave_provisional_server();
+  const bool switching = !server_ || shard_ != shard || replica_ != replica;
+  if (switching) {
+    const bool switched = co_await switch_server(shard, replica);
+    if (!switched) co_return false;
   }
-  if (held_ && executes) {
-    // The transaction the client opened earlier starts now, on the shard it is bound to; the
-    // client already had its replies.
-    held_ = false;
-    sync_server_state();
-    protocol::MessageWriter w = to_server_.writer();
-    w.begin('Q').cstr(held_sql_).end();
-    to_server_.sealed();
-    tracker_.push(Pending{Expect::Swallow});
-    held_sql_.clear();
-  }
+  if (switching) server_provisional_ = !binds && services_.cluster.config().pool.mode == config::PoolMode::Transaction;
+  else if (binds) server_provisional_ = false;
+  // Every message that reaches a server inside the client's transaction must run in it: the
+  // held BEGIN goes first, even before a Parse (which takes the transaction's snapshot).
+  if (held_) apply_held_begin();
   co_return true;
+}
+
+void ClientSession::apply_held_begin() {
+  // The transaction the client opened earlier starts now, on this server; the client already
+  // had its replies.
+  held_ = false;
+  sync_server_state();
+  protocol::MessageWriter w = to_server_.writer();
+  w.begin('Q').cstr(held_sql_).end();
+  to_server_.sealed();
+  tracker_.push(Pending{Expect::Swallow});
+  tx_status_ = 'T';     // what the swallowed ReadyForQuery says
+  unnamed_server_ = 0;  // a Query drops the server's unnamed statement
+  if (!server_provisional_) held_sql_.clear();  // kept while the transaction may still move
+}
+
+void ClientSession::leave_provisional_server() {
+  protocol::MessageWriter w = to_server_.writer();
+  if (unit_open_) {
+    w.begin('S').end();
+    tracker_.push(Pending{Expect::Swallow});
+    unit_open_ = false;
+  }
+  if (tx_status_ != 'I') {
+    w.begin('Q').cstr("ROLLBACK").end();
+    tracker_.push(Pending{Expect::Swallow});
+    tx_status_ = 'I';
+    held_ = true;  // held_sql_ was kept for this
+    held_failed_ = false;
+  }
+  to_server_.sealed();
+  server_provisional_ = false;
+}
+
+void ClientSession::ensure_unnamed() {
+  if (!has_unnamed_ || unnamed_server_ == server_->id()) return;
+  protocol::MessageWriter w = to_server_.writer();
+  w.begin('P').cstr("").cstr(unnamed_query_).raw(unnamed_types_).end();
+  to_server_.sealed();
+  Pending p{Expect::InjectedParse};
+  p.statement_id = kUnnamedStatement;
+  tracker_.push(std::move(p));
+  unnamed_server_ = server_->id();
 }
 
 asio::awaitable<bool> ClientSession::switch_server(int shard, int replica) {
@@ -361,6 +407,9 @@ asio::awaitable<bool> ClientSession::handle_local_unit(const Frame& f) {
             services_.statements.intern(*query, std::string_view(types_at, r.remaining()));
       } else if (name && query) {
         unnamed_query_.assign(*query);
+        unnamed_types_.assign(types_at, r.remaining());
+        has_unnamed_ = true;
+        unnamed_server_ = 0;
       }
       w.parse_complete();
       break;
@@ -404,7 +453,8 @@ std::optional<std::string> ClientSession::multi_shard_unit(std::span<const char>
   auto lookup = [&](std::string_view name) -> std::optional<std::pair<std::string_view, std::string_view>> {
     if (name.empty()) {
       if (unnamed) return unnamed;
-      return std::make_pair(std::string_view(unnamed_query_), std::string_view("\0\0", 2));
+      if (!has_unnamed_) return std::nullopt;
+      return std::make_pair(std::string_view(unnamed_query_), std::string_view(unnamed_types_));
     }
     if (auto it = parsed.find(name); it != parsed.end()) return it->second;
     if (auto it = statements_.find(std::string(name)); it != statements_.end())
@@ -495,6 +545,7 @@ void ClientSession::sync_server_state() {
   // refuses part of it, state_sync_done marks the connection broken.
   sync_target_ = vars_;
   server_->vars = vars_;
+  unnamed_server_ = 0;  // a Query drops the server's unnamed statement
   protocol::MessageWriter w = to_server_.writer();
   w.begin('Q').cstr(sql).end();
   to_server_.sealed();
@@ -525,8 +576,12 @@ asio::awaitable<bool> ClientSession::handle(const Frame& f) {
       auto query = r.cstr();
       if (name && query && !name->empty())
         statements_[std::string(*name)] = services_.statements.intern(*query, std::string_view(r.pos(), r.remaining()));
-      else if (name && query)
+      else if (name && query) {
         unnamed_query_.assign(*query);
+        unnamed_types_.assign(r.pos(), r.remaining());
+        has_unnamed_ = true;
+        unnamed_server_ = 0;
+      }
     }
     if (f.tag != 'S') co_return true;
     router::Plan plan = std::move(*unit_extras().multi);
@@ -569,6 +624,7 @@ asio::awaitable<bool> ClientSession::handle(const Frame& f) {
     co_return co_await fail_request(SqlError::error(sqlstate::kInternalError, "no server for this request"), true);
   }
   sync_server_state();
+  if (held_) apply_held_begin();  // e.g. a Query BEGIN arrived inside an open extended unit
   if (extended && f.tag != 'S') unit_open_ = true;  // the unnamed statement/portal lives on this server
   switch (f.tag) {
     case 'F':
@@ -615,6 +671,9 @@ asio::awaitable<bool> ClientSession::handle(const Frame& f) {
       break;
     default:  // Flush, CopyData, CopyDone, CopyFail: no reply of their own
       to_server_.ref(whole.data(), whole.size());
+      // After a Flush ending a unit that only prepared or described, the next messages are
+      // routed by their own content (their Bind may need another shard).
+      if (f.tag == 'H' && unit_undecided_) unit_routed_ = false;
       break;
   }
   co_return true;
@@ -628,6 +687,7 @@ asio::awaitable<bool> ClientSession::handle_query(const Frame& f, std::string_vi
     co_return false;
   }
   const std::string_view sql = *sql_opt;
+  has_unnamed_ = false;  // a Query drops the unnamed statement
   // Statements are cached by shape: literals become $n and are routed like bound values.
   const router::BindValues* literal_bind = nullptr;
   std::shared_ptr<const router::RouteTemplate> tmpl;
@@ -935,7 +995,7 @@ asio::awaitable<std::optional<bool>> ClientSession::route_unit() {
   bool tx_only = (held_ || tx_status_ == 'I') && services_.cluster.config().pool.mode == config::PoolMode::Transaction;
   std::optional<router::TxCommand> tx_cmd;
   std::string tx_text;
-  bool executes = false;  // a unit that only parses/describes does not start a held transaction
+  bool executes = false;  // a unit that only parses/describes gives no routing information
   int binds = 0;
   bool unit_safe = true;  // every statement bound may be answered by a replica
   unit_writes_ = unit_begin_ = unit_commit_ = false;
@@ -1020,6 +1080,7 @@ asio::awaitable<std::optional<bool>> ClientSession::route_unit() {
   }
   if (!complete && !decided) co_return std::nullopt;  // wait for the rest of the unit
   unit_routed_ = true;
+  unit_undecided_ = !executes && !decided.has_value();
   if (setting && binds == 1 && complete) {
     // shardline's own settings through the extended protocol, answered like PostgreSQL would.
     unit_local_ = true;
@@ -1064,6 +1125,7 @@ asio::awaitable<std::optional<bool>> ClientSession::route_unit() {
     std::optional<std::string> request;
     if (why.empty()) request = multi_shard_unit(data.subspan(0, pos), keep);
     if (why.empty() && !request) why = "this extended-protocol request cannot be sent to several shards";
+    if (why.empty() && server_ && server_provisional_) leave_provisional_server();
     if (why.empty() && !co_await release_idle_server())
       why = "this statement spans several shards, which is not possible inside a transaction";
     if (why.empty()) {
@@ -1141,6 +1203,7 @@ bool ClientSession::track_simple_query(const router::RouteTemplate& t, Pending& 
 void ClientSession::push_failing_parse(SqlError e) {
   // The server must skip to Sync exactly as if it had raised this error itself, so it is
   // given a Parse that fails, and its error is replaced by ours.
+  unnamed_server_ = 0;  // the failing Parse replaces the server's unnamed statement
   protocol::MessageWriter w = to_server_.writer();
   w.begin('P').cstr("").cstr("shardline proxy error").i16(0).end();
   to_server_.sealed();
@@ -1171,6 +1234,9 @@ bool ClientSession::handle_parse(const Frame& f) {
   }
   if (name->empty()) {
     unnamed_query_.assign(*query);
+    unnamed_types_.assign(types_at, std::size_t(r.pos() - types_at));
+    has_unnamed_ = true;
+    unnamed_server_ = server_->id();
     to_server_.ref(f.body.data() - 5, f.total_size);
     tracker_.push(Pending{Expect::Parse});
     return true;
@@ -1216,6 +1282,7 @@ bool ClientSession::handle_bind(const Frame& f) {
     else if (!portal_sets_.empty()) portal_sets_.erase(std::string(*portal));
   }
   if (stmt->empty()) {
+    ensure_unnamed();
     to_server_.ref(f.body.data() - 5, f.total_size);
     tracker_.push(Pending{Expect::Bind});
     return true;
@@ -1245,6 +1312,7 @@ bool ClientSession::handle_describe_or_close(const Frame& f) {
   }
   const Expect reply = f.tag == 'D' ? Expect::Describe : Expect::ClosePortal;
   if (*kind == 'P' || name->empty()) {
+    if (f.tag == 'D' && *kind == 'S') ensure_unnamed();
     to_server_.ref(f.body.data() - 5, f.total_size);
     tracker_.push(Pending{reply});
     return true;
@@ -1373,6 +1441,8 @@ asio::awaitable<void> ClientSession::pump() {
 
 void ClientSession::detach_server(bool broken) {
   unit_open_ = false;
+  server_provisional_ = false;
+  unnamed_server_ = 0;
   if (!server_) return;
   if (broken) server_->broken = true;
   tracker_.clear();

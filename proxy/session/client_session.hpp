@@ -90,7 +90,18 @@ class ClientSession final : private TrackerHooks {
   asio::awaitable<std::optional<bool>> route_unit();
   /// Makes `server_` a server of `shard` (waiting for an idle server of another shard to be
   /// released first); false with last_error_ set if the open transaction is bound elsewhere.
-  asio::awaitable<bool> attach(int shard, bool executes = true, int replica = -1);
+  /// `binds`: the request routes by its own content (not a unit that only prepares or
+  /// describes), so a server taken before without routing information may be left for it.
+  asio::awaitable<bool> attach(int shard, bool binds = true, int replica = -1);
+  /// Sends the held BEGIN (and savepoints) to `server_`: the transaction starts there now.
+  void apply_held_begin();
+  /// Leaves a server taken only to prepare or describe: ends its open unit and the transaction
+  /// opened there for it (nothing ran), so the statement that routes can take another server;
+  /// the transaction is held again and opens on that server.
+  void leave_provisional_server();
+  /// The unnamed statement on `server_` before a Bind or Describe of it: re-parsed if the
+  /// client prepared it on another server (or a proxy Query dropped it).
+  void ensure_unnamed();
   asio::awaitable<bool> handle_local_unit(const protocol::Frame& f);
   asio::awaitable<bool> switch_server(int shard, int replica);
   /// Hands an idle server back to its pool once its replies are done; false if a transaction
@@ -248,6 +259,13 @@ class ClientSession final : private TrackerHooks {
   bool unit_open_ = false;              ///< extended messages sent since the last Sync
   bool forward_sync_ = false;           ///< the unit failed in the proxy but the server must see Sync
   std::string unnamed_query_;           ///< query of the last unnamed Parse
+  std::string unnamed_types_;           ///< its parameter-type part
+  bool has_unnamed_ = false;            ///< the client has an unnamed statement (no Query since)
+  std::uint64_t unnamed_server_ = 0;    ///< id of the server holding it as parsed, 0 if none
+  /// `server_` was taken for a unit that only prepared or described (no routing information):
+  /// the first request that routes may move to another server (transaction pooling only).
+  bool server_provisional_ = false;
+  bool unit_undecided_ = false;         ///< the routed unit had no routing decision
 
   friend asio::awaitable<void> run_session(tcp::socket, Services&);
   friend class admin::AdminConsole;

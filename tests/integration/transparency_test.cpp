@@ -1,0 +1,259 @@
+// Transparency of the proxy at the wire-protocol level: each test sends the exact message
+// sequence a driver sends (asyncpg's Parse/Describe/Flush without Sync, ruby-pg's Parse/Sync,
+// psycopg's DEALLOCATE ALL after ROLLBACK, pg_dump's set_config ...), once to a shard's primary
+// directly and once through the proxy, and asserts that the client sees the same replies and
+// the same data: PostgreSQL is the oracle. Where a test needs two shards it checks which shard
+// holds the rows by connecting to each primary directly.
+//
+// One cluster of two shards (s0 owns logical shards 0-511, s1 owns 512-1023) and one proxy in
+// transaction pooling shared by the tests.
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <functional>
+#include <iostream>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "router/sharding/shard_key.hpp"
+#include "tests/integration/support/cluster_fixture.hpp"
+#include "tests/integration/support/pg_connection.hpp"
+#include "tests/integration/support/proxy_config.hpp"
+#include "tests/integration/support/raw_client.hpp"
+
+namespace {
+
+using shardline::control::LocalCluster;
+using shardline::testing::free_port;
+using shardline::testing::PgConnection;
+using shardline::testing::PgResult;
+using shardline::testing::ProxyConfig;
+using shardline::testing::ProxyProcess;
+using shardline::testing::RawClient;
+using shardline::testing::RawMessage;
+using shardline::testing::ShardedTableSpec;
+namespace raw = shardline::testing::raw;
+
+constexpr int kLogicalShards = 1024;
+constexpr int kShards = 2;
+
+LocalCluster& cluster() {
+  shardline::testing::ClusterSpec spec;
+  spec.shards = kShards;
+  spec.replicas = 0;
+  return shardline::testing::test_cluster(spec);
+}
+
+const std::vector<std::string> kShardedTables = {"tp_items", "tp_cursor"};
+
+ProxyProcess& proxy() {
+  static ProxyProcess p([] {
+    ProxyConfig c(cluster(), free_port());
+    for (const auto& t : kShardedTables) c.sharded_table(ShardedTableSpec{t, "", ""});
+    c.pool_size(4);
+    return c.yaml();
+  }());
+  return p;
+}
+
+std::string proxy_conninfo() { return proxy().conninfo() + " connect_timeout=5"; }
+std::string shard_conninfo(int shard) { return cluster().conninfo(shard) + " connect_timeout=5"; }
+
+int shard_of(std::int64_t tenant) {
+  return shardline::router::logical_shard_of_int(tenant, kLogicalShards) * kShards / kLogicalShards;
+}
+
+/// The `skip`-th smallest tenant >= 1 living on `shard`.
+std::int64_t tenant_on(int shard, int skip = 0) {
+  for (std::int64_t t = 1;; ++t)
+    if (shard_of(t) == shard && skip-- == 0) return t;
+}
+
+void must(const std::string& conninfo, const std::string& sql) {
+  PgConnection c(conninfo);
+  if (!c.ok()) throw std::runtime_error("cannot connect: " + c.error());
+  PgResult r = c.exec(sql);
+  if (!r.ok()) throw std::runtime_error(fmt::format("`{}` failed: {}", sql, r.describe()));
+}
+
+std::string value_on(int shard, const std::string& sql) {
+  PgConnection c(shard_conninfo(shard));
+  if (!c.ok()) throw std::runtime_error("cannot connect to a shard: " + c.error());
+  return c.value(sql);
+}
+
+/// One step of a conversation: bytes to send, then how many replies to read (-1: up to and
+/// including ReadyForQuery).
+struct Step {
+  std::string bytes;
+  int replies = -1;
+};
+
+/// Plays the steps and returns the replies' summaries, steps separated by " | ".
+std::string play(RawClient& c, const std::vector<Step>& steps) {
+  std::string out;
+  for (const auto& s : steps) {
+    c.send(s.bytes);
+    std::vector<RawMessage> got;
+    if (s.replies < 0) got = c.read_until_ready();
+    else
+      for (int i = 0; i < s.replies; ++i) got.push_back(c.read());
+    if (!out.empty()) out += " | ";
+    out += RawClient::summary(got);
+  }
+  return out;
+}
+
+class Transparency : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    must(proxy_conninfo(), "DROP TABLE IF EXISTS tp_items, tp_cursor");
+    must(proxy_conninfo(), "CREATE TABLE tp_items (tenant_id bigint, id int, v text, PRIMARY KEY (tenant_id, id))");
+    must(proxy_conninfo(), "CREATE TABLE tp_cursor (tenant_id bigint, id int, PRIMARY KEY (tenant_id, id))");
+  }
+  void SetUp() override {
+    must(proxy_conninfo(), "DELETE FROM tp_items");
+    for (int s = 0; s < kShards; ++s) must(shard_conninfo(s), "DELETE FROM tp_items");
+  }
+  void TearDown() override {
+    if (HasFailure()) {
+      const std::string log = proxy().log();
+      std::cerr << "proxy log " << proxy().log_path() << " (last 12000 bytes):\n" << log.substr(log.size() > 12000 ? log.size() - 12000 : 0) << "\n";
+    }
+  }
+};
+
+std::string cat(const std::vector<std::string>& parts) {
+  std::string s;
+  for (const auto& p : parts) s += p;
+  return s;
+}
+
+// ---- 1. the held BEGIN and every message that starts work on a server ----------------------
+
+/// asyncpg inside `async with conn.transaction(isolation='serializable')`: each new statement
+/// is prepared with Parse + Describe + Flush, then run with Bind + Execute + Sync.
+std::string asyncpg_transaction(RawClient& c, std::int64_t tenant, bool unnamed) {
+  const std::string ins = unnamed ? "" : "ins", sel = unnamed ? "" : "sel";
+  const std::string t = std::to_string(tenant);
+  return play(c, {
+      {raw::query("BEGIN ISOLATION LEVEL SERIALIZABLE")},
+      {cat({raw::parse(ins, "INSERT INTO tp_items (tenant_id, id, v) VALUES ($1, $2, $3)"), raw::describe('S', ins), raw::flush()}), 3},
+      {cat({raw::bind("", ins, {t, "1", "a"}), raw::execute(""), raw::sync()})},
+      {cat({raw::parse(sel, "SELECT current_setting('transaction_isolation'), count(*) FROM tp_items WHERE tenant_id = $1"),
+            raw::describe('S', sel), raw::flush()}), 3},
+      {cat({raw::bind("", sel, {t}), raw::execute(""), raw::sync()})},
+      {raw::query("ROLLBACK")},
+      {raw::query("SELECT count(*) FROM tp_items WHERE tenant_id = " + t)},
+  });
+}
+
+TEST_F(Transparency, AsyncpgTransactionRunsInOneServerTransaction) {
+  for (bool unnamed : {false, true}) {
+    SCOPED_TRACE(unnamed ? "unnamed statements (statement_cache_size=0)" : "named statements");
+    RawClient direct(shard_conninfo(0));
+    const std::string expected = asyncpg_transaction(direct, tenant_on(0), unnamed);
+    EXPECT_EQ(expected,
+              "C:BEGIN Z:T | 1 t n | 2 C:INSERT 0 1 Z:T | 1 t T | 2 D:[serializable,1] C:SELECT 1 Z:T | "
+              "C:ROLLBACK Z:I | T D:[0] C:SELECT 1 Z:I");
+    // A tenant of s1: the statements prepared before any routable one must not pin s0.
+    for (int shard : {0, 1}) {
+      RawClient via(proxy_conninfo());
+      EXPECT_EQ(asyncpg_transaction(via, tenant_on(shard), unnamed), expected) << "tenant on s" << shard;
+    }
+    EXPECT_EQ(value_on(0, "SELECT count(*) FROM tp_items"), "0");
+    EXPECT_EQ(value_on(1, "SELECT count(*) FROM tp_items"), "0");
+  }
+}
+
+TEST_F(Transparency, AsyncpgCursorPortalLivesUntilCommit) {
+  const std::int64_t tenant = tenant_on(1);
+  must(proxy_conninfo(), fmt::format("DELETE FROM tp_cursor WHERE tenant_id = {}", tenant));
+  must(proxy_conninfo(), fmt::format("INSERT INTO tp_cursor (tenant_id, id) VALUES ({0}, 1), ({0}, 2), ({0}, 3)", tenant));
+  must(shard_conninfo(0), fmt::format("DELETE FROM tp_cursor WHERE tenant_id = {}", tenant));
+  must(shard_conninfo(0), fmt::format("INSERT INTO tp_cursor (tenant_id, id) VALUES ({0}, 1), ({0}, 2), ({0}, 3)", tenant));
+  auto run = [&](RawClient& c) {
+    return play(c, {
+        {raw::query("BEGIN")},
+        {cat({raw::parse("c", "SELECT id FROM tp_cursor WHERE tenant_id = $1 ORDER BY id"), raw::describe('S', "c"),
+              raw::flush()}), 3},
+        {cat({raw::bind("cur", "c", {std::to_string(tenant)}), raw::execute("cur", 2), raw::flush()}), 4},
+        {cat({raw::execute("cur", 2), raw::flush()}), 2},
+        {cat({raw::close('P', "cur"), raw::sync()})},
+        {raw::query("COMMIT")},
+    });
+  };
+  RawClient direct(shard_conninfo(0));
+  const std::string expected = run(direct);
+  EXPECT_EQ(expected, "C:BEGIN Z:T | 1 t T | 2 D:[1] D:[2] s | D:[3] C:SELECT 1 | 3 Z:T | C:COMMIT Z:I");
+  RawClient via(proxy_conninfo());
+  EXPECT_EQ(run(via), expected);
+}
+
+TEST_F(Transparency, RubyPgPrepareInsideBeginReportsTheTransaction) {
+  const std::int64_t tenant = tenant_on(1);
+  auto run = [&](RawClient& c) {
+    return play(c, {
+        {raw::query("BEGIN")},
+        {cat({raw::parse("r", "SELECT v FROM tp_items WHERE tenant_id = $1"), raw::sync()})},
+        {cat({raw::bind("", "r", {std::to_string(tenant)}), raw::describe('P', ""), raw::execute(""), raw::sync()})},
+        {cat({raw::parse("w", "INSERT INTO tp_items (tenant_id, id, v) VALUES ($1, 7, 'x')"), raw::sync()})},
+        {cat({raw::bind("", "w", {std::to_string(tenant)}), raw::execute(""), raw::sync()})},
+        {raw::query("ROLLBACK")},
+    });
+  };
+  RawClient direct(shard_conninfo(0));
+  const std::string expected = run(direct);
+  EXPECT_EQ(expected, "C:BEGIN Z:T | 1 Z:T | 2 T C:SELECT 0 Z:T | 1 Z:T | 2 C:INSERT 0 1 Z:T | C:ROLLBACK Z:I");
+  RawClient via(proxy_conninfo());
+  EXPECT_EQ(run(via), expected);
+  EXPECT_EQ(value_on(shard_of(tenant), "SELECT count(*) FROM tp_items"), "0");
+}
+
+TEST_F(Transparency, ParseErrorInsideBeginAbortsTheTransaction) {
+  auto run = [&](RawClient& c) {
+    return play(c, {
+        {raw::query("BEGIN")},
+        {cat({raw::parse("", "SELEC 1"), raw::flush()}), 1},
+        {raw::sync()},
+        {raw::query("SELECT 1")},
+        {raw::query("ROLLBACK")},
+    });
+  };
+  RawClient direct(shard_conninfo(0));
+  const std::string expected = run(direct);
+  EXPECT_EQ(expected, "C:BEGIN Z:T | E:42601 | Z:E | E:25P02 Z:E | C:ROLLBACK Z:I");
+  RawClient via(proxy_conninfo());
+  EXPECT_EQ(run(via), expected);
+}
+
+TEST_F(Transparency, AutocommitPrepareThenBindRoutesByTheBind) {
+  // Outside a transaction too: the Parse/Describe/Flush goes somewhere before the key is known;
+  // the Bind's tenant decides where the row lands.
+  const std::int64_t tenant = tenant_on(1);
+  for (bool unnamed : {false, true}) {
+    SCOPED_TRACE(unnamed ? "unnamed" : "named");
+    const std::string name = unnamed ? "" : "a";
+    auto run = [&](RawClient& c) {
+      return play(c, {
+          {cat({raw::parse(name, "INSERT INTO tp_items (tenant_id, id, v) VALUES ($1, $2, 'x')"), raw::describe('S', name),
+                raw::flush()}), 3},
+          {cat({raw::bind("", name, {std::to_string(tenant), unnamed ? "2" : "1"}), raw::execute(""), raw::sync()})},
+      });
+    };
+    RawClient direct(shard_conninfo(0));
+    const std::string expected = run(direct);
+    EXPECT_EQ(expected, "1 t n | 2 C:INSERT 0 1 Z:I");
+    RawClient via(proxy_conninfo());
+    EXPECT_EQ(run(via), expected);
+  }
+  EXPECT_EQ(value_on(1, fmt::format("SELECT count(*) FROM tp_items WHERE tenant_id = {}", tenant)), "2");
+  EXPECT_EQ(value_on(0, "SELECT count(*) FROM tp_items"), "2");  // the two direct runs
+}
+
+}  // namespace
