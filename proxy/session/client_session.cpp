@@ -430,11 +430,15 @@ asio::awaitable<bool> ClientSession::handle_local_unit(const Frame& f) {
         break;
       }
       if (unit_extras().local_show) w.data_row({unit_extras().local_show->second});
+      if (unit_extras().local_command) {
+        run_namespace_command(*unit_extras().local_command);
+        unit_extras().local_command.reset();
+      }
       w.command_complete(unit_extras().local_tag);
       break;
     case 'C': w.close_complete(); break;
     case 'S':
-      w.ready_for_query(held_ ? 'T' : 'I');
+      w.ready_for_query(held_ ? (held_failed_ ? 'E' : 'T') : tx_status_);
       unit_local_ = false;
       unit_routed_ = false;
       break;
@@ -770,6 +774,14 @@ asio::awaitable<bool> ClientSession::handle_query(const Frame& f, std::string_vi
     w.ready_for_query('E');
     co_return co_await reply_local(std::move(out));
   }
+  if (stmts.size() == 1) {
+    if (auto cmd = namespace_command(stmts[0].info)) {
+      run_namespace_command(*cmd);
+      w.command_complete(cmd->tag);
+      w.ready_for_query(status());
+      co_return co_await reply_local(std::move(out));
+    }
+  }
 
   router::Plan plan = plan_for(*tmpl, literal_bind);
   if (plan.kind == router::RouteKind::Split && literal_bind && !plan.parts.empty()) {
@@ -1001,6 +1013,7 @@ asio::awaitable<std::optional<bool>> ClientSession::route_unit() {
   unit_writes_ = unit_begin_ = unit_commit_ = false;
   unit_in_tx_ = in_transaction();
   const router::Statement* setting = nullptr;  // SET/SHOW/RESET shardline.* (answered here)
+  std::optional<NamespaceCommand> namespace_cmd;  // DEALLOCATE / DISCARD ALL (answered here)
   std::shared_ptr<const router::RouteTemplate> keep_alive;
   for (;;) {
     Frame g;
@@ -1052,6 +1065,8 @@ asio::awaitable<std::optional<bool>> ClientSession::route_unit() {
         const auto& st = tmpl->statements[0].info;
         if (is_proxy_setting(st))
           setting = &st;
+        else if (auto cmd = namespace_command(st))
+          namespace_cmd = std::move(cmd);
       }
       if (tx_only) {
         using T = router::TxCommand;
@@ -1091,6 +1106,14 @@ asio::awaitable<std::optional<bool>> ClientSession::route_unit() {
     unit_extras().local_error = proxy_setting(*setting, tag, shown);
     unit_extras().local_show = std::move(shown);
     unit_extras().local_tag = tag;
+    co_return true;
+  }
+  if (namespace_cmd && binds == 1 && complete) {
+    unit_local_ = true;
+    unit_extras().local_show.reset();
+    unit_extras().local_error.reset();
+    unit_extras().local_tag = namespace_cmd->tag;
+    unit_extras().local_command = std::move(namespace_cmd);
     co_return true;
   }
   if (tx_only && tx_cmd && complete && !decided) {
@@ -1176,28 +1199,53 @@ bool ClientSession::track_simple_query(const router::RouteTemplate& t, Pending& 
         case K::Local:
           break;
       }
-    } else if (s.kind == router::StatementKind::Discard) {
-      std::string up(s.text);
-      for (auto& ch : up) ch = char(std::toupper(static_cast<unsigned char>(ch)));
-      if (up.find("ALL") != std::string::npos) p.discard_all = true;
-    } else if (s.kind == router::StatementKind::Deallocate && s.deallocate_name) {
-      const std::string& name = *s.deallocate_name;
-      if (name.empty()) {
-        p.deallocate_all = true;
-      } else if (stmts.size() == 1 && statements_.count(name)) {
-        // A protocol-level statement: it exists on servers under a shared name, so the proxy
-        // forgets the client's name and answers itself.
-        statements_.erase(name);
-        std::string out;
-        protocol::MessageWriter w(out);
-        w.command_complete("DEALLOCATE");
-        w.ready_for_query(tx_status_);
-        add_synthetic(std::move(out));
-        return false;
-      }
+    } else if (s.kind == router::StatementKind::Discard && s.discard == router::DiscardTarget::All) {
+      p.discard_all = true;
+    } else if (s.kind == router::StatementKind::Deallocate && s.deallocate_name && s.deallocate_name->empty()) {
+      p.deallocate_all = true;
     }
   }
+  // Not answered by the proxy (several statements, or session pooling): the server's shared
+  // statements go, so this server is never handed to another client (whether or not the
+  // statement ran, what it holds is unknown).
+  if ((p.discard_all || p.deallocate_all) && server_) server_->broken = true;
   return true;
+}
+
+std::optional<ClientSession::NamespaceCommand> ClientSession::namespace_command(const router::Statement& st) const {
+  if (tx_status_ == 'E' || (held_ && held_failed_)) return std::nullopt;
+  if (st.kind == router::StatementKind::Deallocate && st.deallocate_name) {
+    const std::string& name = *st.deallocate_name;
+    if (name.empty()) return NamespaceCommand{NamespaceCommand::Kind::DeallocateAll, {}, "DEALLOCATE ALL"};
+    if (statements_.count(name)) return NamespaceCommand{NamespaceCommand::Kind::Deallocate, name, "DEALLOCATE"};
+    return std::nullopt;  // SQL-level PREPARE, or the server's own 26000
+  }
+  // DISCARD ALL inside a transaction block fails on the server (25001) without dropping
+  // anything; in session pooling the server is the client's own and discards its state too.
+  if (st.kind == router::StatementKind::Discard && st.discard == router::DiscardTarget::All && !in_transaction() &&
+      services_.cluster.config().pool.mode == config::PoolMode::Transaction)
+    return NamespaceCommand{NamespaceCommand::Kind::DiscardAll, {}, "DISCARD ALL"};
+  return std::nullopt;
+}
+
+void ClientSession::run_namespace_command(const NamespaceCommand& c) {
+  using K = NamespaceCommand::Kind;
+  switch (c.kind) {
+    case K::Deallocate:
+      statements_.erase(c.name);
+      break;
+    case K::DeallocateAll:
+      statements_.clear();
+      break;
+    case K::DiscardAll:
+      // What survives a transaction in transaction pooling is what the proxy tracks: the
+      // statement namespace and the settings (RESET ALL; re-applied on the next server).
+      statements_.clear();
+      has_unnamed_ = false;
+      portal_sets_.clear();
+      vars_ = startup_vars_;
+      break;
+  }
 }
 
 void ClientSession::push_failing_parse(SqlError e) {
@@ -1277,9 +1325,20 @@ bool ClientSession::handle_bind(const Frame& f) {
     const std::string* query = &unnamed_query_;
     if (!stmt->empty())
       if (auto it = statements_.find(std::string(*stmt)); it != statements_.end()) query = &it->second->query;
-    auto sets = set_changes(*services_.templates.get(*query, *services_.schema));
+    auto tmpl = services_.templates.get(*query, *services_.schema);
+    auto sets = set_changes(*tmpl);
     if (!sets.empty()) portal_sets_[std::string(*portal)] = std::move(sets);
     else if (!portal_sets_.empty()) portal_sets_.erase(std::string(*portal));
+    // DEALLOCATE ALL / DISCARD ALL in a unit the proxy could not answer alone: as with the
+    // simple protocol, this server holds no shared statements for anyone else afterwards.
+    for (const auto& ts : tmpl->statements) {
+      const auto& st = ts.info;
+      if ((st.kind == router::StatementKind::Deallocate && st.deallocate_name && st.deallocate_name->empty()) ||
+          (st.kind == router::StatementKind::Discard && st.discard == router::DiscardTarget::All)) {
+        server_->broken = true;
+        server_->prepared.clear();
+      }
+    }
   }
   if (stmt->empty()) {
     ensure_unnamed();

@@ -126,6 +126,19 @@ class ClientSession final : private TrackerHooks {
   std::optional<protocol::SqlError> proxy_setting(const router::Statement& st, std::string& tag,
                                                   std::optional<std::pair<std::string, std::string>>& shown);
   std::string lsn_token() const;
+  /// DEALLOCATE and DISCARD ALL act on the client's own statement namespace: statements on
+  /// the servers are shared by every client under `_slN` names, so the proxy answers these
+  /// itself and they never reach a server.
+  struct NamespaceCommand {
+    enum class Kind { Deallocate, DeallocateAll, DiscardAll } kind;
+    std::string name;  ///< Deallocate: the client's statement name
+    std::string tag;   ///< the CommandComplete tag PostgreSQL sends
+  };
+  /// What `st` does to the namespace if the proxy answers it, else nullopt (it goes to the server:
+  /// a SQL-level statement, DISCARD ALL inside a transaction, which fails there, or a failed
+  /// transaction, whose server answers 25P02).
+  std::optional<NamespaceCommand> namespace_command(const router::Statement& st) const;
+  void run_namespace_command(const NamespaceCommand& c);
   bool handle_parse(const protocol::Frame& f);
   bool handle_bind(const protocol::Frame& f);
   bool handle_describe_or_close(const protocol::Frame& f);
@@ -233,6 +246,7 @@ class ClientSession final : private TrackerHooks {
     std::string local_tag;                                    ///< BEGIN, COMMIT, SET, SHOW ...
     std::optional<std::pair<std::string, std::string>> local_show;  ///< SHOW shardline.*
     std::optional<protocol::SqlError> local_error;            ///< e.g. an unknown shardline.* name
+    std::optional<NamespaceCommand> local_command;            ///< DEALLOCATE / DISCARD ALL, run at Execute
     std::optional<router::Plan> multi;                        ///< runs on several shards at its Sync
     std::string multi_request;
     std::vector<bool> multi_keep_parse;

@@ -61,7 +61,20 @@ ProxyProcess& proxy() {
   return p;
 }
 
+/// A proxy with one server per shard, so every client of it shares the same server connection:
+/// what one client leaves on a server, the next one meets.
+ProxyProcess& single_server_proxy() {
+  static ProxyProcess p([] {
+    ProxyConfig c(cluster(), free_port());
+    for (const auto& t : kShardedTables) c.sharded_table(ShardedTableSpec{t, "", ""});
+    c.pool_size(1);
+    return c.yaml();
+  }());
+  return p;
+}
+
 std::string proxy_conninfo() { return proxy().conninfo() + " connect_timeout=5"; }
+std::string single_server_conninfo() { return single_server_proxy().conninfo() + " connect_timeout=5"; }
 std::string shard_conninfo(int shard) { return cluster().conninfo(shard) + " connect_timeout=5"; }
 
 int shard_of(std::int64_t tenant) {
@@ -254,6 +267,68 @@ TEST_F(Transparency, AutocommitPrepareThenBindRoutesByTheBind) {
   }
   EXPECT_EQ(value_on(1, fmt::format("SELECT count(*) FROM tp_items WHERE tenant_id = {}", tenant)), "2");
   EXPECT_EQ(value_on(0, "SELECT count(*) FROM tp_items"), "2");  // the two direct runs
+}
+
+// ---- 2. DEALLOCATE / DISCARD act on the client's own statement namespace --------------------
+
+/// The ways drivers drop every prepared statement: psycopg 3 (extended protocol, after its
+/// ROLLBACK), ruby-pg and psql (simple protocol), poolers' clients (DISCARD ALL).
+std::string drop_all(RawClient& c, int how) {
+  switch (how) {
+    case 0:
+      return play(c, {{raw::query("ROLLBACK")},
+                      {cat({raw::parse("", "DEALLOCATE ALL"), raw::bind("", ""), raw::describe('P', ""), raw::execute(""),
+                            raw::sync()})}});
+    case 1: return play(c, {{raw::query("DEALLOCATE ALL")}});
+    case 2:
+      return play(c, {{cat({raw::parse("", "DISCARD ALL"), raw::bind("", ""), raw::describe('P', ""), raw::execute(""),
+                            raw::sync()})}});
+    default: return play(c, {{raw::query("DISCARD ALL")}});
+  }
+}
+
+TEST_F(Transparency, DeallocateAllOfOneClientKeepsOtherClientsStatements) {
+  const std::vector<std::string> expected_drop = {"N:25P01 C:ROLLBACK Z:I | 1 2 n C:DEALLOCATE ALL Z:I",
+                                                  "C:DEALLOCATE ALL Z:I", "1 2 n C:DISCARD ALL Z:I", "C:DISCARD ALL Z:I"};
+  for (int how = 0; how < 4; ++how) {
+    SCOPED_TRACE(expected_drop[std::size_t(how)]);
+    auto run = [&](RawClient& a, RawClient& b) {
+      const std::string prepare_b = play(b, {{cat({raw::parse("bq", "SELECT 41 + $1::int"), raw::sync()})}});
+      const std::string prepare_a = play(a, {{cat({raw::parse("aq", "SELECT 41 + $1::int"), raw::sync()})},
+                                             {cat({raw::bind("", "aq", {"1"}), raw::execute(""), raw::sync()})}});
+      const std::string dropped = drop_all(a, how);
+      const std::string after_a = play(a, {{cat({raw::bind("", "aq", {"1"}), raw::execute(""), raw::sync()})},
+                                           {cat({raw::parse("aq", "SELECT 1"), raw::sync()})}});
+      const std::string after_b = play(b, {{cat({raw::bind("", "bq", {"1"}), raw::execute(""), raw::sync()})}});
+      return prepare_b + " || " + prepare_a + " || " + dropped + " || " + after_a + " || " + after_b;
+    };
+    RawClient da(shard_conninfo(0)), db(shard_conninfo(0));
+    const std::string expected = run(da, db);
+    EXPECT_EQ(expected, "1 Z:I || 1 Z:I | 2 D:[42] C:SELECT 1 Z:I || " + expected_drop[std::size_t(how)] +
+                            " || E:26000 Z:I | 1 Z:I || 2 D:[42] C:SELECT 1 Z:I");
+    // Both clients share the proxy's one server of s0, and the statement's server-side copy.
+    RawClient pa(single_server_conninfo()), pb(single_server_conninfo());
+    EXPECT_EQ(run(pa, pb), expected);
+  }
+}
+
+TEST_F(Transparency, DeallocateNameActsOnTheClientsName) {
+  auto run = [&](RawClient& c) {
+    return play(c, {
+        {cat({raw::parse("r1", "SELECT 1"), raw::sync()})},
+        {cat({raw::parse("", "DEALLOCATE r1"), raw::bind("", ""), raw::execute(""), raw::sync()})},
+        {cat({raw::bind("", "r1"), raw::execute(""), raw::sync()})},
+        {raw::query("DEALLOCATE r1")},
+        {cat({raw::parse("r1", "SELECT 2"), raw::sync()})},
+        {raw::query("DEALLOCATE r1")},
+        {cat({raw::parse("r1", "SELECT 3"), raw::close('S', "r1"), raw::bind("", "r1"), raw::sync()})},
+    });
+  };
+  RawClient direct(shard_conninfo(0));
+  const std::string expected = run(direct);
+  EXPECT_EQ(expected, "1 Z:I | 1 2 C:DEALLOCATE Z:I | E:26000 Z:I | E:26000 Z:I | 1 Z:I | C:DEALLOCATE Z:I | 1 3 E:26000 Z:I");
+  RawClient via(single_server_conninfo());
+  EXPECT_EQ(run(via), expected);
 }
 
 }  // namespace
