@@ -854,7 +854,7 @@ asio::awaitable<bool> ClientSession::handle_query(const Frame& f, std::string_vi
   }
   sync_server_state();
   Pending p{Expect::SimpleQuery};
-  if (!track_simple_query(*tmpl, p)) co_return true;  // answered by the proxy
+  if (!track_simple_query(*tmpl, literal_bind, p)) co_return true;  // answered by the proxy
   ++pool_->stats.query_count;
   to_server_.ref(whole.data(), whole.size());
   tracker_.push(std::move(p));
@@ -1179,8 +1179,13 @@ asio::awaitable<std::optional<bool>> ClientSession::route_unit() {
   co_return true;
 }
 
-bool ClientSession::track_simple_query(const router::RouteTemplate& t, Pending& p) {
+bool ClientSession::track_simple_query(const router::RouteTemplate& t, const router::BindValues* bind, Pending& p) {
   const auto& stmts = t.statements;
+  if (!config_changes(t, bind, p.sets) && server_) {
+    // What the statement sets is unknown: no other client may get this server afterwards.
+    spdlog::info("client {} (pid {}): set_config with computed arguments; its server will not be reused", peer_, pid_);
+    server_->broken = true;
+  }
   for (const auto& ts : stmts) {
     const router::Statement& s = ts.info;
     if (s.kind == router::StatementKind::Set && s.set) {
@@ -1327,6 +1332,24 @@ bool ClientSession::handle_bind(const Frame& f) {
       if (auto it = statements_.find(std::string(*stmt)); it != statements_.end()) query = &it->second->query;
     auto tmpl = services_.templates.get(*query, *services_.schema);
     auto sets = set_changes(*tmpl);
+    bool has_set_config = false;
+    for (const auto& ts : tmpl->statements) has_set_config = has_set_config || !ts.set_configs.empty();
+    if (has_set_config) {
+      router::BindValues bind;
+      protocol::BodyReader v = r;
+      std::vector<std::int16_t> fmts;
+      auto nfmt = v.i16();
+      for (int i = 0; nfmt && i < *nfmt; ++i) fmts.push_back(v.i16().value_or(0));
+      auto nval = v.i16();
+      for (int i = 0; nval && i < *nval && v.ok(); ++i) {
+        auto len = v.i32();
+        if (!len) break;
+        if (*len < 0) bind.values.push_back(std::nullopt);
+        else bind.values.push_back(v.bytes(std::size_t(*len)));
+        bind.formats.push_back(fmts.empty() ? 0 : fmts.size() == 1 ? fmts[0] : (std::size_t(i) < fmts.size() ? fmts[std::size_t(i)] : 0));
+      }
+      if (!config_changes(*tmpl, &bind, sets)) server_->broken = true;  // unknown settings: never reused
+    }
     if (!sets.empty()) portal_sets_[std::string(*portal)] = std::move(sets);
     else if (!portal_sets_.empty()) portal_sets_.erase(std::string(*portal));
     // DEALLOCATE ALL / DISCARD ALL in a unit the proxy could not answer alone: as with the
@@ -1601,6 +1624,85 @@ void ClientSession::ready_for_query(char tx_status) {
 
 void ClientSession::execute_succeeded(const Pending& p) {
   tx_sets_.insert(tx_sets_.end(), p.sets.begin(), p.sets.end());
+}
+
+namespace {
+
+/// A set_config argument's text: a constant, or a parameter's value (text format, or a
+/// binary boolean); nullopt if unknown. `is_null` says it is SQL NULL.
+std::optional<std::string> config_argument(const std::optional<router::KeyValue>& a, const router::BindValues* bind,
+                                           bool& is_null, bool boolean) {
+  is_null = false;
+  if (!a) return std::nullopt;
+  if (a->kind == router::KeyValue::Kind::Null) {
+    is_null = true;
+    return std::string();
+  }
+  if (a->kind == router::KeyValue::Kind::Literal) return a->text;
+  if (!bind || a->param < 1 || std::size_t(a->param) > bind->values.size()) return std::nullopt;
+  const auto& v = bind->values[std::size_t(a->param - 1)];
+  if (!v) {
+    is_null = true;
+    return std::string();
+  }
+  const bool binary = std::size_t(a->param - 1) < bind->formats.size() && bind->formats[std::size_t(a->param - 1)] == 1;
+  if (binary && boolean) {
+    if (v->size() != 1) return std::nullopt;
+    return std::string((*v)[0] ? "true" : "false");
+  }
+  return std::string(*v);  // text, or a text-like type's binary form (the same bytes)
+}
+
+/// PostgreSQL's boolean input (parse_bool): nullopt if it is not one.
+std::optional<bool> parse_bool(std::string s) {
+  for (auto& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.erase(0, 1);
+  if (s.empty()) return std::nullopt;
+  auto prefix_of = [&](std::string_view word) { return s.size() <= word.size() && word.substr(0, s.size()) == s; };
+  if (s == "1" || prefix_of("true") || prefix_of("yes") || (s.size() >= 2 && prefix_of("on"))) return true;
+  if (s == "0" || prefix_of("false") || prefix_of("no") || (s.size() >= 2 && prefix_of("off"))) return false;
+  return std::nullopt;
+}
+
+std::string sql_literal(std::string_view v) {
+  std::string lit = "'";
+  for (char c : v) {
+    if (c == '\'') lit += '\'';
+    lit += c;
+  }
+  return lit + "'";
+}
+
+}  // namespace
+
+bool ClientSession::config_changes(const router::RouteTemplate& t, const router::BindValues* bind,
+                                   std::vector<SetChange>& out) {
+  bool known = true;
+  for (const auto& ts : t.statements) {
+    for (const auto& call : ts.set_configs) {
+      bool name_null = false, value_null = false, local_null = false;
+      auto name = config_argument(call.name, bind, name_null, false);
+      auto value = config_argument(call.value, bind, value_null, false);
+      auto local = config_argument(call.is_local, bind, local_null, true);
+      if (name_null) continue;  // set_config(NULL, ...) fails on the server
+      std::optional<bool> is_local = local_null ? std::optional<bool>(false) : local ? parse_bool(*local) : std::nullopt;
+      if (!name || !value || !is_local) {
+        known = false;
+        continue;
+      }
+      if (*is_local) continue;  // ends with the transaction
+      std::string key = *name;
+      for (auto& c : key) c = char(std::tolower(static_cast<unsigned char>(c)));
+      if (value_null) {  // set_config(name, NULL, false) resets the setting
+        out.push_back({SetChange::Kind::Reset, key, {}});
+      } else {
+        out.push_back({SetChange::Kind::Set, key,
+                       "SELECT pg_catalog.set_config(" + sql_literal(*name) + ", " + sql_literal(*value) + ", false)"});
+      }
+    }
+  }
+  return known;
 }
 
 std::vector<SetChange> ClientSession::set_changes(const router::RouteTemplate& t) {

@@ -144,7 +144,7 @@ class ClientSession final : private TrackerHooks {
   bool handle_describe_or_close(const protocol::Frame& f);
   void ensure_prepared(const PreparedStatement& st);
   void push_failing_parse(protocol::SqlError e);
-  bool track_simple_query(const router::RouteTemplate& t, Pending& p);
+  bool track_simple_query(const router::RouteTemplate& t, const router::BindValues* bind, Pending& p);
   void detach_server(bool broken);
   bool filter_parameter_status(std::string_view body);
   void wake_client_loop() { pump_state_.notify(); }
@@ -171,6 +171,10 @@ class ClientSession final : private TrackerHooks {
   void note_writes(bool writes, bool has_begin, bool has_commit, bool was_in_tx);
   /// SET/RESET carried by a statement, to record when its Execute succeeds.
   static std::vector<SetChange> set_changes(const router::RouteTemplate& t);
+  /// Session-level set_config(name, value, false) calls, as the settings they change (replayed
+  /// as the same call). False if a call's arguments cannot be known (not constants or $n).
+  static bool config_changes(const router::RouteTemplate& t, const router::BindValues* bind,
+                             std::vector<SetChange>& out);
 
   Services& services_;
   protocol::Stream stream_;

@@ -331,4 +331,52 @@ TEST_F(Transparency, DeallocateNameActsOnTheClientsName) {
   EXPECT_EQ(run(via), expected);
 }
 
+// ---- 5. session settings made with set_config(..., false) stay with their client ------------
+
+/// search_path as ten fresh connections of the single-server proxy see it.
+std::vector<std::string> fresh_search_paths() {
+  std::vector<std::string> out;
+  for (int i = 0; i < 10; ++i) {
+    RawClient c(single_server_conninfo());
+    out.push_back(c.query_values("SHOW search_path").at(0).value_or("NULL"));
+  }
+  return out;
+}
+
+TEST_F(Transparency, SetConfigSessionSettingStaysWithItsClient) {
+  const std::vector<std::string> defaults(10, "\"$user\", public");
+  struct Case {
+    std::string name;
+    std::vector<Step> steps;
+    std::string expected;
+  };
+  const std::vector<Case> cases = {
+      {"pg_dump's simple query", {{raw::query("SELECT pg_catalog.set_config('search_path', '', false)")},
+                                  {raw::query("SHOW search_path")}},
+       "T D:[] C:SELECT 1 Z:I | T D:[] C:SHOW Z:I"},
+      {"parameters through the extended protocol",
+       {{cat({raw::parse("", "SELECT set_config($1, $2, $3)"), raw::bind("", "", {"search_path", "pg_catalog", "off"}),
+              raw::execute(""), raw::sync()})},
+        {raw::query("SHOW search_path")}},
+       "1 2 D:[pg_catalog] C:SELECT 1 Z:I | T D:[pg_catalog] C:SHOW Z:I"},
+      {"transaction-local", {{raw::query("BEGIN")}, {raw::query("SELECT set_config('search_path', 'pg_catalog', true)")},
+                             {raw::query("COMMIT")}, {raw::query("SHOW search_path")}},
+       "C:BEGIN Z:T | T D:[pg_catalog] C:SELECT 1 Z:T | C:COMMIT Z:I | T D:[\"$user\", public] C:SHOW Z:I"},
+      {"computed arguments", {{raw::query("SELECT set_config('search' || '_path', 'pg_catalog', 1 = 2)")}},
+       "T D:[pg_catalog] C:SELECT 1 Z:I"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    RawClient direct(shard_conninfo(0));
+    EXPECT_EQ(play(direct, c.steps), c.expected);
+    {
+      RawClient via(single_server_conninfo());
+      EXPECT_EQ(play(via, c.steps), c.expected);
+      // Other clients, on the same server connection, never see it, while it is connected...
+      EXPECT_EQ(fresh_search_paths(), defaults);
+    }
+    EXPECT_EQ(fresh_search_paths(), defaults);  // ... nor after it left
+  }
+}
+
 }  // namespace
