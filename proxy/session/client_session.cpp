@@ -712,6 +712,8 @@ asio::awaitable<bool> ClientSession::handle_query(const Frame& f, std::string_vi
     tmpl = services_.templates.get(sql, *services_.schema);
   }
   const auto& stmts = tmpl->statements;
+  for (const auto& ts : stmts)
+    if (ts.info.kind == router::StatementKind::Ddl) services_.statements.invalidate_all();
   std::string out;
   protocol::MessageWriter w(out);
   auto status = [&] { return held_ ? (held_failed_ ? 'E' : 'T') : tx_status_; };
@@ -1356,6 +1358,7 @@ bool ClientSession::handle_bind(const Frame& f) {
     // simple protocol, this server holds no shared statements for anyone else afterwards.
     for (const auto& ts : tmpl->statements) {
       const auto& st = ts.info;
+      if (st.kind == router::StatementKind::Ddl) services_.statements.invalidate_all();
       if ((st.kind == router::StatementKind::Deallocate && st.deallocate_name && st.deallocate_name->empty()) ||
           (st.kind == router::StatementKind::Discard && st.discard == router::DiscardTarget::All)) {
         server_->broken = true;

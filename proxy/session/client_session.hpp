@@ -158,6 +158,7 @@ class ClientSession final : private TrackerHooks {
   void apply_sets(const std::vector<SetChange>& sets);
   void execute_succeeded(const Pending& p) override;
   void error_seen() override { error_in_tx_ = true; }
+  void stale_statement_seen() override { services_.statements.invalidate_all(); }
   std::string lsn_learned(std::string_view lsn_text) override;
   /// A replica of `shard` that may answer this read under the session's consistency, or -1.
   /// `behind` is set when a healthy replica was refused only for not having replayed the LSN

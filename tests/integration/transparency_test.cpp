@@ -379,4 +379,40 @@ TEST_F(Transparency, SetConfigSessionSettingStaysWithItsClient) {
   }
 }
 
+// ---- 3. prepared statements after DDL ---------------------------------------------------------
+
+TEST_F(Transparency, StatementsPreparedAfterDdlSeeTheNewSchema) {
+  // `external`: the ALTER goes to the shard directly (another proxy, a migration tool);
+  // otherwise through the proxy. tp_plain is unsharded: it lives on the home shard s0.
+  for (bool external : {false, true}) {
+    SCOPED_TRACE(external ? "DDL applied on the shard directly" : "DDL through the proxy");
+    auto reset = [&](const std::string& conninfo) {
+      must(conninfo, "DROP TABLE IF EXISTS tp_plain");
+      must(conninfo, "CREATE TABLE tp_plain (a int)");
+      must(conninfo, "INSERT INTO tp_plain VALUES (1)");
+    };
+    // A: prepares and runs; the schema changes; A's statement is stale (PostgreSQL reports
+    // 0A000 to the session that prepared it); A re-prepares under a new name, as asyncpg does.
+    auto run = [&](const std::string& conninfo, const std::string& ddl_conninfo) {
+      RawClient a(conninfo);
+      std::string out = play(a, {{cat({raw::parse("s1", "SELECT * FROM tp_plain"), raw::bind("", "s1"), raw::execute(""),
+                                       raw::sync()})}});
+      must(ddl_conninfo, "ALTER TABLE tp_plain ADD COLUMN b int DEFAULT 2");
+      out += " || " + play(a, {{cat({raw::bind("", "s1"), raw::execute(""), raw::sync()})},
+                               {cat({raw::parse("s2", "SELECT * FROM tp_plain"), raw::bind("", "s2"), raw::execute(""),
+                                     raw::sync()})}});
+      // A brand-new connection prepares the same text after the change.
+      RawClient b(conninfo);
+      out += " || " + play(b, {{cat({raw::parse("s1", "SELECT * FROM tp_plain"), raw::bind("", "s1"), raw::execute(""),
+                                     raw::sync()})}});
+      return out;
+    };
+    reset(shard_conninfo(0));
+    const std::string expected = run(shard_conninfo(0), shard_conninfo(0));
+    EXPECT_EQ(expected, "1 2 D:[1] C:SELECT 1 Z:I || E:0A000 Z:I | 1 2 D:[1,2] C:SELECT 1 Z:I || 1 2 D:[1,2] C:SELECT 1 Z:I");
+    reset(single_server_conninfo());
+    EXPECT_EQ(run(single_server_conninfo(), external ? shard_conninfo(0) : single_server_conninfo()), expected);
+  }
+}
+
 }  // namespace
