@@ -8,6 +8,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -70,7 +71,12 @@ class ClientSession final : private TrackerHooks {
   asio::awaitable<bool> authenticate(const Credentials& cred);
   asio::awaitable<bool> read_startup_frame(protocol::Frame& f);
   asio::awaitable<bool> read_frame(protocol::Frame& f);
-  void startup_parameters_for_client(std::string& out);
+  /// `normalized`: lower-case name -> the value a server reports for a setting the client's
+  /// startup packet made (PostgreSQL's spelling: 'utf-8' -> UTF8).
+  void startup_parameters_for_client(std::string& out, const std::map<std::string, std::string>& normalized);
+  /// Applies the startup packet's settings on a home-shard server and reads back the values of
+  /// the reported ones; false (after a FATAL to the client) if the server refuses one.
+  asio::awaitable<bool> normalize_startup_settings(std::map<std::string, std::string>& normalized);
 
   // client_session.cpp
   asio::awaitable<void> client_loop();

@@ -415,4 +415,29 @@ TEST_F(Transparency, StatementsPreparedAfterDdlSeeTheNewSchema) {
   }
 }
 
+// ---- 6. ParameterStatus carries the server's spelling of the client's settings ---------------
+
+TEST_F(Transparency, StartupSettingsAreReportedAsTheServerNormalisesThem) {
+  // asyncpg's client_encoding, and other reported settings in the startup packet's options.
+  const std::string settings = "client_encoding=utf-8 options='-c DateStyle=iso,dmy -c IntervalStyle=SQL_STANDARD -c TimeZone=utc'";
+  const std::vector<std::string> reported = {"client_encoding", "DateStyle", "IntervalStyle", "TimeZone"};
+  auto observe = [&](const std::string& conninfo) {
+    RawClient c(conninfo + " " + settings);
+    std::string out;
+    for (const auto& name : reported) out += name + "=" + c.startup_parameter(name) + " ";
+    // What a statement then reports: no late ParameterStatus correcting the startup values.
+    out += "| " + RawClient::summary(c.round_trip(raw::query("SELECT current_setting('DateStyle')")));
+    return out;
+  };
+  const std::string expected = observe(shard_conninfo(0));
+  EXPECT_EQ(expected, "client_encoding=UTF8 DateStyle=ISO, DMY IntervalStyle=sql_standard TimeZone=UTC | T D:[ISO, DMY] C:SELECT 1 Z:I");
+  for (int round = 0; round < 2; ++round) EXPECT_EQ(observe(proxy_conninfo()), expected) << "connection " << round;
+  // A value PostgreSQL refuses ends the connection attempt with its FATAL, as it does directly.
+  PgConnection bad_direct(shard_conninfo(0) + " options='-c DateStyle=nonsense'");
+  PgConnection bad_proxy(proxy_conninfo() + " options='-c DateStyle=nonsense'");
+  EXPECT_FALSE(bad_direct.ok());
+  EXPECT_FALSE(bad_proxy.ok());
+  EXPECT_EQ(bad_proxy.connect_sqlstate(), bad_direct.connect_sqlstate());
+}
+
 }  // namespace
