@@ -791,6 +791,10 @@ asio::awaitable<bool> ClientSession::handle_query(const Frame& f, std::string_vi
     tmpl = router::build_route_template(sql, *services_.schema);
     plan = plan_for(*tmpl, nullptr);
   }
+  if (std::string why = pooling_refusal(*tmpl); !why.empty()) {
+    plan.kind = router::RouteKind::Refuse;
+    plan.error = {sqlstate::kFeatureNotSupported, why};
+  }
   int target = -1;
   switch (plan.kind) {
     case router::RouteKind::Any: target = default_shard(); break;
@@ -1083,6 +1087,10 @@ asio::awaitable<std::optional<bool>> ClientSession::route_unit() {
         }
       }
       auto plan = plan_for(*tmpl, &bind);
+      if (std::string why = pooling_refusal(*tmpl); !why.empty()) {
+        plan.kind = router::RouteKind::Refuse;
+        plan.error = {sqlstate::kFeatureNotSupported, why};
+      }
       if (plan.kind != router::RouteKind::Any) decided = std::move(plan);
     } else if (g.tag == 'S' || g.tag == 'H') {
       complete = true;
@@ -1217,6 +1225,16 @@ bool ClientSession::track_simple_query(const router::RouteTemplate& t, const rou
   // statement ran, what it holds is unknown).
   if ((p.discard_all || p.deallocate_all) && server_) server_->broken = true;
   return true;
+}
+
+std::string ClientSession::pooling_refusal(const router::RouteTemplate& t) const {
+  if (services_.cluster.config().pool.mode != config::PoolMode::Transaction) return {};
+  for (const auto& ts : t.statements)
+    if (ts.info.kind == router::StatementKind::Listen && !ts.info.unlisten)
+      return "LISTEN is not supported in transaction pooling (pool.mode: transaction): the server connection "
+             "goes back to the pool after each transaction, so notifications would never reach this client; "
+             "connect to a proxy in session pooling (pool.mode: session) to LISTEN";
+  return {};
 }
 
 std::optional<ClientSession::NamespaceCommand> ClientSession::namespace_command(const router::Statement& st) const {

@@ -150,6 +150,9 @@ class ClientSession final : private TrackerHooks {
   bool handle_describe_or_close(const protocol::Frame& f);
   void ensure_prepared(const PreparedStatement& st);
   void push_failing_parse(protocol::SqlError e);
+  /// Why the proxy refuses a statement of `t` under this pooling mode (LISTEN in transaction
+  /// pooling: its notifications would reach whichever client next has the server), or "".
+  std::string pooling_refusal(const router::RouteTemplate& t) const;
   bool track_simple_query(const router::RouteTemplate& t, const router::BindValues* bind, Pending& p);
   void detach_server(bool broken);
   bool filter_parameter_status(std::string_view body);

@@ -544,8 +544,11 @@ std::optional<std::string> describe(const PgQuery__Node& node, TreeWalker& walke
       st.deallocate_name = node.deallocate_stmt->name;  // "" for DEALLOCATE ALL
       break;
     case PG_QUERY__NODE__NODE_LISTEN_STMT:
+      st.kind = StatementKind::Listen;
+      break;
     case PG_QUERY__NODE__NODE_UNLISTEN_STMT:
       st.kind = StatementKind::Listen;
+      st.unlisten = true;
       break;
     case PG_QUERY__NODE__NODE_LOCK_STMT:
       st.kind = StatementKind::Other;

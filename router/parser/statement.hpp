@@ -106,6 +106,7 @@ struct Statement {
   std::optional<std::string> show_name;       ///< for Show: lower case, "all" for SHOW ALL
   std::optional<std::string> deallocate_name; ///< for Deallocate: exact name, "" for ALL
   DiscardTarget discard = DiscardTarget::All; ///< for Discard
+  bool unlisten = false;                      ///< for Listen: UNLISTEN rather than LISTEN
   std::string copy_direction;                 ///< for Copy: "from" or "to"
   friend bool operator==(const Statement&, const Statement&) = default;
 };

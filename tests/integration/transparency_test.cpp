@@ -440,4 +440,22 @@ TEST_F(Transparency, StartupSettingsAreReportedAsTheServerNormalisesThem) {
   EXPECT_EQ(bad_proxy.connect_sqlstate(), bad_direct.connect_sqlstate());
 }
 
+// ---- 8. LISTEN in transaction pooling is refused, never accepted silently --------------------
+
+TEST_F(Transparency, ListenIsRefusedInTransactionPooling) {
+  RawClient direct(shard_conninfo(0));
+  EXPECT_EQ(play(direct, {{raw::query("LISTEN tp_channel")}, {raw::query("UNLISTEN *")}}), "C:LISTEN Z:I | C:UNLISTEN Z:I");
+  RawClient via(proxy_conninfo());
+  auto listen = via.round_trip(raw::query("LISTEN tp_channel"));
+  EXPECT_EQ(RawClient::summary(listen), "E:0A000 Z:I");
+  EXPECT_NE(listen.at(0).message().find("LISTEN is not supported in transaction pooling"), std::string::npos)
+      << listen.at(0).message();
+  EXPECT_EQ(play(via, {{cat({raw::parse("", "LISTEN tp_channel"), raw::bind("", ""), raw::execute(""), raw::sync()})},
+                       {raw::query("BEGIN")},
+                       {raw::query("LISTEN tp_channel")},
+                       {raw::query("ROLLBACK")},
+                       {raw::query("UNLISTEN *")}}),
+            "E:0A000 Z:I | C:BEGIN Z:T | E:0A000 Z:E | C:ROLLBACK Z:I | C:UNLISTEN Z:I");
+}
+
 }  // namespace
