@@ -585,9 +585,12 @@ class Analyzer {
       const Node* c = s->cols[i];
       if (c && c->node_case == PG_QUERY__NODE__NODE_RES_TARGET && c->res_target->name == target->key) key_pos = int(i);
     }
-    if (s->n_cols == 0) {
+    if (s->n_cols == 0 && target->key_position >= 0) {
+      key_pos = target->key_position;  // the columns in table order, as learned from the shards
+    } else if (s->n_cols == 0) {
       out_.insert_problem = "INSERT into sharded table " + target->name +
-                            " without a column list: name the columns so shardline can find " + target->key;
+                            " without a column list, before shardline has learned the table's columns "
+                            "from the shards: name the columns so shardline can find " + target->key;
     } else if (key_pos < 0) {
       out_.insert_problem = "INSERT into sharded table " + target->name + " does not set its key column " + target->key;
     }

@@ -49,7 +49,7 @@ LocalCluster& cluster() {
   return shardline::testing::test_cluster(spec);
 }
 
-const std::vector<std::string> kShardedTables = {"tp_items", "tp_cursor"};
+const std::vector<std::string> kShardedTables = {"tp_items", "tp_cursor", "tp_nocols"};
 
 ProxyProcess& proxy() {
   static ProxyProcess p([] {
@@ -456,6 +456,35 @@ TEST_F(Transparency, ListenIsRefusedInTransactionPooling) {
                        {raw::query("ROLLBACK")},
                        {raw::query("UNLISTEN *")}}),
             "E:0A000 Z:I | C:BEGIN Z:T | E:0A000 Z:E | C:ROLLBACK Z:I | C:UNLISTEN Z:I");
+}
+
+// ---- 7. INSERT without a column list into a sharded table ------------------------------------
+
+TEST_F(Transparency, InsertWithoutColumnListRoutesByTheKeysPosition) {
+  const std::int64_t t0 = tenant_on(0), t1 = tenant_on(1);
+  must(proxy_conninfo(), "DROP TABLE IF EXISTS tp_nocols");
+  must(proxy_conninfo(), "CREATE TABLE tp_nocols (id int, v text, tenant_id bigint, PRIMARY KEY (tenant_id, id))");
+  must(shard_conninfo(0), "DROP TABLE IF EXISTS tp_nocols_direct");
+  must(shard_conninfo(0), "CREATE TABLE tp_nocols_direct (id int, v text, tenant_id bigint, PRIMARY KEY (tenant_id, id))");
+  auto run = [&](RawClient& c, const std::string& table) {
+    return play(c, {
+        {raw::query(fmt::format("INSERT INTO {} VALUES (1, 'a', {}), (2, 'b', {})", table, t1, t0))},
+        {cat({raw::parse("", fmt::format("INSERT INTO {} VALUES ($1, $2, $3)", table)), raw::bind("", "", {"3", "c", std::to_string(t1)}),
+              raw::execute(""), raw::sync()})},
+    });
+  };
+  RawClient direct(shard_conninfo(0));
+  const std::string expected = run(direct, "tp_nocols_direct");
+  EXPECT_EQ(expected, "C:INSERT 0 2 Z:I | 1 2 C:INSERT 0 1 Z:I");
+  RawClient via(proxy_conninfo());
+  EXPECT_EQ(run(via, "tp_nocols"), expected);
+  EXPECT_EQ(value_on(shard_of(t1), fmt::format("SELECT string_agg(v, ',' ORDER BY id) FROM tp_nocols WHERE tenant_id = {}", t1)), "a,c");
+  EXPECT_EQ(value_on(shard_of(t0), fmt::format("SELECT string_agg(v, ',' ORDER BY id) FROM tp_nocols WHERE tenant_id = {}", t0)), "b");
+  // A column dropped through the proxy moves the key: the next INSERT follows it.
+  must(proxy_conninfo(), "ALTER TABLE tp_nocols DROP COLUMN v");
+  EXPECT_EQ(play(via, {{raw::query(fmt::format("INSERT INTO tp_nocols VALUES (4, {})", t1))}}), "C:INSERT 0 1 Z:I");
+  EXPECT_EQ(value_on(shard_of(t1), fmt::format("SELECT count(*) FROM tp_nocols WHERE tenant_id = {}", t1)), "3");
+  EXPECT_EQ(value_on(shard_of(t0), "SELECT count(*) FROM tp_nocols"), "1");
 }
 
 }  // namespace
