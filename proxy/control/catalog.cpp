@@ -160,7 +160,8 @@ std::shared_ptr<const router::DirectorySnapshot> Catalog::load(const config::Con
   });
 }
 
-std::map<std::string, std::string> Catalog::load_key_types(const config::Config& cfg) {
+std::map<std::string, std::string> Catalog::load_key_types(const config::Config& cfg,
+                                                           std::map<std::string, int>* key_positions) {
   const std::string home_name = cfg.sharding.home_shard.empty() && !cfg.shards.empty()
                                     ? cfg.shards.front().name
                                     : cfg.sharding.home_shard;
@@ -178,7 +179,9 @@ std::map<std::string, std::string> Catalog::load_key_types(const config::Config&
       const QualifiedName q = split_table_name(table.name);
       const std::string key = table.key.empty() ? cfg.sharding.key : table.key;
       const pqxx::result r = tx.exec_params(
-          "SELECT c.data_type, c.udt_name FROM information_schema.tables t "
+          "SELECT c.data_type, c.udt_name, (SELECT count(*) FROM information_schema.columns p "
+          "WHERE p.table_schema = t.table_schema AND p.table_name = t.table_name "
+          "AND p.ordinal_position < c.ordinal_position) FROM information_schema.tables t "
           "LEFT JOIN information_schema.columns c ON c.table_schema = t.table_schema "
           "AND c.table_name = t.table_name AND c.column_name = $3 "
           "WHERE t.table_schema = $1 AND t.table_name = $2",
@@ -189,6 +192,9 @@ std::map<std::string, std::string> Catalog::load_key_types(const config::Config&
         continue;
       }
       const auto data_type = r[0][0].as<std::string>();
+      // information_schema.columns leaves dropped columns out: the count is the position an
+      // INSERT without a column list gives the key.
+      if (key_positions) (*key_positions)[table.name] = r[0][2].as<int>();
       const auto normalized = normalize_key_type(data_type);
       if (!normalized) {
         problems.push_back(fmt::format(

@@ -52,7 +52,10 @@ class Catalog {
   /// table name -> normalized key column type (key_type_names.hpp). Missing tables are absent.
   /// All problems (a missing key column, an unsupported type, a configured type that hashes
   /// differently from the column's) are reported together in one CatalogError.
-  static std::map<std::string, std::string> load_key_types(const config::Config& cfg);
+  /// `key_positions`, if given, gets table name -> the key column's 0-based position among the
+  /// table's columns (what an INSERT without a column list fills in that order).
+  static std::map<std::string, std::string> load_key_types(const config::Config& cfg,
+                                                           std::map<std::string, int>* key_positions = nullptr);
 
   const std::string& conninfo() const { return conninfo_; }
   /// "host:port/dbname", for messages.

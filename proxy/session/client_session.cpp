@@ -23,6 +23,11 @@ using protocol::Frame;
 using protocol::SqlError;
 namespace sqlstate = protocol::sqlstate;
 
+namespace {
+/// Statement id of a proxy-injected unnamed Parse (no shared statement has it).
+constexpr std::uint64_t kUnnamedStatement = ~std::uint64_t(0);
+}  // namespace
+
 asio::awaitable<void> run_session(tcp::socket socket, Services& services) {
   ClientSession session(std::move(socket), services);
   co_await session.run();
@@ -334,27 +339,68 @@ asio::awaitable<bool> ClientSession::release_idle_server() {
   co_return true;
 }
 
-asio::awaitable<bool> ClientSession::attach(int shard, bool executes, int replica) {
-  // In a failed transaction every statement gets PostgreSQL's own 25P02 from the bound server.
-  if (server_ && tx_status_ == 'E') {
+asio::awaitable<bool> ClientSession::attach(int shard, bool binds, int replica) {
+  // In a failed transaction every statement gets PostgreSQL's own 25P02 from the bound server;
+  // after an error in an open extended unit the server ignores everything up to Sync.
+  if (server_ && (tx_status_ == 'E' || (unit_open_ && error_in_tx_))) {
     shard = shard_;
     replica = replica_;
   }
-  if (!server_ || shard_ != shard || replica_ != replica) {
-    if (!co_await switch_server(shard, replica)) co_return false;
+  if (server_ && server_provisional_ && binds && (shard_ != shard || replica_ != replica)) leave_provisional_server();
+  const bool switching = !server_ || shard_ != shard || replica_ != replica;
+  if (switching) {
+    const bool switched = co_await switch_server(shard, replica);
+    if (!switched) co_return false;
   }
-  if (held_ && executes) {
-    // The transaction the client opened earlier starts now, on the shard it is bound to; the
-    // client already had its replies.
-    held_ = false;
-    sync_server_state();
-    protocol::MessageWriter w = to_server_.writer();
-    w.begin('Q').cstr(held_sql_).end();
-    to_server_.sealed();
-    tracker_.push(Pending{Expect::Swallow});
-    held_sql_.clear();
-  }
+  if (switching) server_provisional_ = !binds && services_.cluster.config().pool.mode == config::PoolMode::Transaction;
+  else if (binds) server_provisional_ = false;
+  // Every message that reaches a server inside the client's transaction must run in it: the
+  // held BEGIN goes first, even before a Parse (which takes the transaction's snapshot).
+  if (held_) apply_held_begin();
   co_return true;
+}
+
+void ClientSession::apply_held_begin() {
+  // The transaction the client opened earlier starts now, on this server; the client already
+  // had its replies.
+  held_ = false;
+  sync_server_state();
+  protocol::MessageWriter w = to_server_.writer();
+  w.begin('Q').cstr(held_sql_).end();
+  to_server_.sealed();
+  tracker_.push(Pending{Expect::Swallow});
+  tx_status_ = 'T';     // what the swallowed ReadyForQuery says
+  unnamed_server_ = 0;  // a Query drops the server's unnamed statement
+  if (!server_provisional_) held_sql_.clear();  // kept while the transaction may still move
+}
+
+void ClientSession::leave_provisional_server() {
+  protocol::MessageWriter w = to_server_.writer();
+  if (unit_open_) {
+    w.begin('S').end();
+    tracker_.push(Pending{Expect::Swallow});
+    unit_open_ = false;
+  }
+  if (tx_status_ != 'I') {
+    w.begin('Q').cstr("ROLLBACK").end();
+    tracker_.push(Pending{Expect::Swallow});
+    tx_status_ = 'I';
+    held_ = true;  // held_sql_ was kept for this
+    held_failed_ = false;
+  }
+  to_server_.sealed();
+  server_provisional_ = false;
+}
+
+void ClientSession::ensure_unnamed() {
+  if (!has_unnamed_ || unnamed_server_ == server_->id()) return;
+  protocol::MessageWriter w = to_server_.writer();
+  w.begin('P').cstr("").cstr(unnamed_query_).raw(unnamed_types_).end();
+  to_server_.sealed();
+  Pending p{Expect::InjectedParse};
+  p.statement_id = kUnnamedStatement;
+  tracker_.push(std::move(p));
+  unnamed_server_ = server_->id();
 }
 
 asio::awaitable<bool> ClientSession::switch_server(int shard, int replica) {
@@ -402,6 +448,9 @@ asio::awaitable<bool> ClientSession::handle_local_unit(const Frame& f) {
             services_.statements.intern(*query, std::string_view(types_at, r.remaining()));
       } else if (name && query) {
         unnamed_query_.assign(*query);
+        unnamed_types_.assign(types_at, r.remaining());
+        has_unnamed_ = true;
+        unnamed_server_ = 0;
       }
       w.parse_complete();
       break;
@@ -422,11 +471,15 @@ asio::awaitable<bool> ClientSession::handle_local_unit(const Frame& f) {
         break;
       }
       if (unit_extras().local_show) w.data_row({unit_extras().local_show->second});
+      if (unit_extras().local_command) {
+        run_namespace_command(*unit_extras().local_command);
+        unit_extras().local_command.reset();
+      }
       w.command_complete(unit_extras().local_tag);
       break;
     case 'C': w.close_complete(); break;
     case 'S':
-      w.ready_for_query(held_ ? 'T' : 'I');
+      w.ready_for_query(held_ ? (held_failed_ ? 'E' : 'T') : tx_status_);
       unit_local_ = false;
       unit_routed_ = false;
       break;
@@ -445,7 +498,8 @@ std::optional<std::string> ClientSession::multi_shard_unit(std::span<const char>
   auto lookup = [&](std::string_view name) -> std::optional<std::pair<std::string_view, std::string_view>> {
     if (name.empty()) {
       if (unnamed) return unnamed;
-      return std::make_pair(std::string_view(unnamed_query_), std::string_view("\0\0", 2));
+      if (!has_unnamed_) return std::nullopt;
+      return std::make_pair(std::string_view(unnamed_query_), std::string_view(unnamed_types_));
     }
     if (auto it = parsed.find(name); it != parsed.end()) return it->second;
     if (auto it = statements_.find(std::string(name)); it != statements_.end())
@@ -538,6 +592,7 @@ void ClientSession::sync_server_state() {
   // refuses part of it, state_sync_done marks the connection broken.
   sync_target_ = vars_;
   server_->vars = vars_;
+  unnamed_server_ = 0;  // a Query drops the server's unnamed statement
   protocol::MessageWriter w = to_server_.writer();
   w.begin('Q').cstr(sql).end();
   to_server_.sealed();
@@ -568,8 +623,12 @@ asio::awaitable<bool> ClientSession::handle(const Frame& f) {
       auto query = r.cstr();
       if (name && query && !name->empty())
         statements_[std::string(*name)] = services_.statements.intern(*query, std::string_view(r.pos(), r.remaining()));
-      else if (name && query)
+      else if (name && query) {
         unnamed_query_.assign(*query);
+        unnamed_types_.assign(r.pos(), r.remaining());
+        has_unnamed_ = true;
+        unnamed_server_ = 0;
+      }
     }
     if (f.tag != 'S') co_return true;
     router::Plan plan = std::move(*unit_extras().multi);
@@ -612,6 +671,7 @@ asio::awaitable<bool> ClientSession::handle(const Frame& f) {
     co_return co_await fail_request(SqlError::error(sqlstate::kInternalError, "no server for this request"), true);
   }
   sync_server_state();
+  if (held_) apply_held_begin();  // e.g. a Query BEGIN arrived inside an open extended unit
   if (extended && f.tag != 'S') unit_open_ = true;  // the unnamed statement/portal lives on this server
   switch (f.tag) {
     case 'F':
@@ -659,6 +719,9 @@ asio::awaitable<bool> ClientSession::handle(const Frame& f) {
       break;
     default:  // Flush, CopyData, CopyDone, CopyFail: no reply of their own
       to_server_.ref(whole.data(), whole.size());
+      // After a Flush ending a unit that only prepared or described, the next messages are
+      // routed by their own content (their Bind may need another shard).
+      if (f.tag == 'H' && unit_undecided_) unit_routed_ = false;
       break;
   }
   co_return true;
@@ -672,6 +735,7 @@ asio::awaitable<bool> ClientSession::handle_query(const Frame& f, std::string_vi
     co_return false;
   }
   const std::string_view sql = *sql_opt;
+  has_unnamed_ = false;  // a Query drops the unnamed statement
   // Statements are cached by shape: literals become $n and are routed like bound values.
   const router::BindValues* literal_bind = nullptr;
   std::shared_ptr<const router::RouteTemplate> tmpl;
@@ -696,6 +760,8 @@ asio::awaitable<bool> ClientSession::handle_query(const Frame& f, std::string_vi
     tmpl = services_.templates.get(sql, *services_.schema);
   }
   const auto& stmts = tmpl->statements;
+  for (const auto& ts : stmts)
+    if (ts.info.kind == router::StatementKind::Ddl) services_.statements.invalidate_all();
   std::string out;
   protocol::MessageWriter w(out);
   auto status = [&] { return held_ ? (held_failed_ ? 'E' : 'T') : tx_status_; };
@@ -758,12 +824,24 @@ asio::awaitable<bool> ClientSession::handle_query(const Frame& f, std::string_vi
     w.ready_for_query('E');
     co_return co_await reply_local(std::move(out));
   }
+  if (stmts.size() == 1) {
+    if (auto cmd = namespace_command(stmts[0].info)) {
+      run_namespace_command(*cmd);
+      w.command_complete(cmd->tag);
+      w.ready_for_query(status());
+      co_return co_await reply_local(std::move(out));
+    }
+  }
 
   router::Plan plan = plan_for(*tmpl, literal_bind);
   if (plan.kind == router::RouteKind::Split && literal_bind && !plan.parts.empty()) {
     // Splitting rewrites the statement's text: do it from the original, not the shape.
     tmpl = router::build_route_template(sql, *services_.schema);
     plan = plan_for(*tmpl, nullptr);
+  }
+  if (std::string why = pooling_refusal(*tmpl); !why.empty()) {
+    plan.kind = router::RouteKind::Refuse;
+    plan.error = {sqlstate::kFeatureNotSupported, why};
   }
   int target = -1;
   switch (plan.kind) {
@@ -831,7 +909,7 @@ asio::awaitable<bool> ClientSession::handle_query(const Frame& f, std::string_vi
   }
   sync_server_state();
   Pending p{Expect::SimpleQuery};
-  if (!track_simple_query(*tmpl, p)) co_return true;  // answered by the proxy
+  if (!track_simple_query(*tmpl, literal_bind, p)) co_return true;  // answered by the proxy
   ++pool_->stats.query_count;
   meter_.forwarded(shard_, replica_);
   to_server_.ref(whole.data(), whole.size());
@@ -1028,13 +1106,14 @@ asio::awaitable<std::optional<bool>> ClientSession::route_unit() {
   bool tx_only = (held_ || tx_status_ == 'I') && services_.cluster.config().pool.mode == config::PoolMode::Transaction;
   std::optional<router::TxCommand> tx_cmd;
   std::string tx_text;
-  bool executes = false;  // a unit that only parses/describes does not start a held transaction
+  bool executes = false;  // a unit that only parses/describes gives no routing information
   int binds = 0;
   bool unit_safe = true;  // every statement bound may be answered by a replica
   unit_writes_ = unit_begin_ = unit_commit_ = false;
   unit_scope_.clear();
   unit_in_tx_ = in_transaction();
   const router::Statement* setting = nullptr;  // SET/SHOW/RESET shardline.* (answered here)
+  std::optional<NamespaceCommand> namespace_cmd;  // DEALLOCATE / DISCARD ALL (answered here)
   std::shared_ptr<const router::RouteTemplate> keep_alive;
   for (;;) {
     Frame g;
@@ -1101,6 +1180,8 @@ asio::awaitable<std::optional<bool>> ClientSession::route_unit() {
         const auto& st = tmpl->statements[0].info;
         if (is_proxy_setting(st))
           setting = &st;
+        else if (auto cmd = namespace_command(st))
+          namespace_cmd = std::move(cmd);
       }
       if (tx_only) {
         using T = router::TxCommand;
@@ -1115,6 +1196,10 @@ asio::awaitable<std::optional<bool>> ClientSession::route_unit() {
         }
       }
       auto plan = plan_for(*tmpl, &bind);
+      if (std::string why = pooling_refusal(*tmpl); !why.empty()) {
+        plan.kind = router::RouteKind::Refuse;
+        plan.error = {sqlstate::kFeatureNotSupported, why};
+      }
       // What the unit can see and write: a statement without tables only matters if it writes.
       if (plan.kind != router::RouteKind::Any || plan.writes) unit_scope_.add(plan.logical);
       if (plan.kind != router::RouteKind::Any) decided = std::move(plan);
@@ -1131,6 +1216,7 @@ asio::awaitable<std::optional<bool>> ClientSession::route_unit() {
   }
   if (!complete && !decided) co_return std::nullopt;  // wait for the rest of the unit
   unit_routed_ = true;
+  unit_undecided_ = !executes && !decided.has_value();
   if (setting && binds == 1 && complete) {
     // shardline's own settings through the extended protocol, answered like PostgreSQL would.
     unit_local_ = true;
@@ -1141,6 +1227,14 @@ asio::awaitable<std::optional<bool>> ClientSession::route_unit() {
     unit_extras().local_error = proxy_setting(*setting, tag, shown);
     unit_extras().local_show = std::move(shown);
     unit_extras().local_tag = tag;
+    co_return true;
+  }
+  if (namespace_cmd && binds == 1 && complete) {
+    unit_local_ = true;
+    unit_extras().local_show.reset();
+    unit_extras().local_error.reset();
+    unit_extras().local_tag = namespace_cmd->tag;
+    unit_extras().local_command = std::move(namespace_cmd);
     co_return true;
   }
   if (tx_only && tx_cmd && complete && !decided) {
@@ -1175,6 +1269,7 @@ asio::awaitable<std::optional<bool>> ClientSession::route_unit() {
     std::optional<std::string> request;
     if (why.empty()) request = multi_shard_unit(data.subspan(0, pos), keep);
     if (why.empty() && !request) why = "this extended-protocol request cannot be sent to several shards";
+    if (why.empty() && server_ && server_provisional_) leave_provisional_server();
     if (why.empty() && !co_await release_idle_server())
       why = "this statement spans several shards, which is not possible inside a transaction";
     if (why.empty()) {
@@ -1205,8 +1300,13 @@ asio::awaitable<std::optional<bool>> ClientSession::route_unit() {
   co_return true;
 }
 
-bool ClientSession::track_simple_query(const router::RouteTemplate& t, Pending& p) {
+bool ClientSession::track_simple_query(const router::RouteTemplate& t, const router::BindValues* bind, Pending& p) {
   const auto& stmts = t.statements;
+  if (!config_changes(t, bind, p.sets) && server_) {
+    // What the statement sets is unknown: no other client may get this server afterwards.
+    spdlog::info("client {} (pid {}): set_config with computed arguments; its server will not be reused", peer_, pid_);
+    server_->broken = true;
+  }
   for (const auto& ts : stmts) {
     const router::Statement& s = ts.info;
     if (s.kind == router::StatementKind::Set && s.set) {
@@ -1225,33 +1325,69 @@ bool ClientSession::track_simple_query(const router::RouteTemplate& t, Pending& 
         case K::Local:
           break;
       }
-    } else if (s.kind == router::StatementKind::Discard) {
-      std::string up(s.text);
-      for (auto& ch : up) ch = char(std::toupper(static_cast<unsigned char>(ch)));
-      if (up.find("ALL") != std::string::npos) p.discard_all = true;
-    } else if (s.kind == router::StatementKind::Deallocate && s.deallocate_name) {
-      const std::string& name = *s.deallocate_name;
-      if (name.empty()) {
-        p.deallocate_all = true;
-      } else if (stmts.size() == 1 && statements_.count(name)) {
-        // A protocol-level statement: it exists on servers under a shared name, so the proxy
-        // forgets the client's name and answers itself.
-        statements_.erase(name);
-        std::string out;
-        protocol::MessageWriter w(out);
-        w.command_complete("DEALLOCATE");
-        w.ready_for_query(tx_status_);
-        add_synthetic(std::move(out));
-        return false;
-      }
+    } else if (s.kind == router::StatementKind::Discard && s.discard == router::DiscardTarget::All) {
+      p.discard_all = true;
+    } else if (s.kind == router::StatementKind::Deallocate && s.deallocate_name && s.deallocate_name->empty()) {
+      p.deallocate_all = true;
     }
   }
+  // Not answered by the proxy (several statements, or session pooling): the server's shared
+  // statements go, so this server is never handed to another client (whether or not the
+  // statement ran, what it holds is unknown).
+  if ((p.discard_all || p.deallocate_all) && server_) server_->broken = true;
   return true;
+}
+
+std::string ClientSession::pooling_refusal(const router::RouteTemplate& t) const {
+  if (services_.cluster.config().pool.mode != config::PoolMode::Transaction) return {};
+  for (const auto& ts : t.statements)
+    if (ts.info.kind == router::StatementKind::Listen && !ts.info.unlisten)
+      return "LISTEN is not supported in transaction pooling (pool.mode: transaction): the server connection "
+             "goes back to the pool after each transaction, so notifications would never reach this client; "
+             "connect to a proxy in session pooling (pool.mode: session) to LISTEN";
+  return {};
+}
+
+std::optional<ClientSession::NamespaceCommand> ClientSession::namespace_command(const router::Statement& st) const {
+  if (tx_status_ == 'E' || (held_ && held_failed_)) return std::nullopt;
+  if (st.kind == router::StatementKind::Deallocate && st.deallocate_name) {
+    const std::string& name = *st.deallocate_name;
+    if (name.empty()) return NamespaceCommand{NamespaceCommand::Kind::DeallocateAll, {}, "DEALLOCATE ALL"};
+    if (statements_.count(name)) return NamespaceCommand{NamespaceCommand::Kind::Deallocate, name, "DEALLOCATE"};
+    return std::nullopt;  // SQL-level PREPARE, or the server's own 26000
+  }
+  // DISCARD ALL inside a transaction block fails on the server (25001) without dropping
+  // anything; in session pooling the server is the client's own and discards its state too.
+  if (st.kind == router::StatementKind::Discard && st.discard == router::DiscardTarget::All && !in_transaction() &&
+      services_.cluster.config().pool.mode == config::PoolMode::Transaction)
+    return NamespaceCommand{NamespaceCommand::Kind::DiscardAll, {}, "DISCARD ALL"};
+  return std::nullopt;
+}
+
+void ClientSession::run_namespace_command(const NamespaceCommand& c) {
+  using K = NamespaceCommand::Kind;
+  switch (c.kind) {
+    case K::Deallocate:
+      statements_.erase(c.name);
+      break;
+    case K::DeallocateAll:
+      statements_.clear();
+      break;
+    case K::DiscardAll:
+      // What survives a transaction in transaction pooling is what the proxy tracks: the
+      // statement namespace and the settings (RESET ALL; re-applied on the next server).
+      statements_.clear();
+      has_unnamed_ = false;
+      portal_sets_.clear();
+      vars_ = startup_vars_;
+      break;
+  }
 }
 
 void ClientSession::push_failing_parse(SqlError e) {
   // The server must skip to Sync exactly as if it had raised this error itself, so it is
   // given a Parse that fails, and its error is replaced by ours.
+  unnamed_server_ = 0;  // the failing Parse replaces the server's unnamed statement
   protocol::MessageWriter w = to_server_.writer();
   w.begin('P').cstr("").cstr("shardline proxy error").i16(0).end();
   to_server_.sealed();
@@ -1282,6 +1418,9 @@ bool ClientSession::handle_parse(const Frame& f) {
   }
   if (name->empty()) {
     unnamed_query_.assign(*query);
+    unnamed_types_.assign(types_at, std::size_t(r.pos() - types_at));
+    has_unnamed_ = true;
+    unnamed_server_ = server_->id();
     to_server_.ref(f.body.data() - 5, f.total_size);
     tracker_.push(Pending{Expect::Parse});
     return true;
@@ -1322,11 +1461,42 @@ bool ClientSession::handle_bind(const Frame& f) {
     const std::string* query = &unnamed_query_;
     if (!stmt->empty())
       if (auto it = statements_.find(std::string(*stmt)); it != statements_.end()) query = &it->second->query;
-    auto sets = set_changes(*services_.templates.get(*query, *services_.schema));
+    auto tmpl = services_.templates.get(*query, *services_.schema);
+    auto sets = set_changes(*tmpl);
+    bool has_set_config = false;
+    for (const auto& ts : tmpl->statements) has_set_config = has_set_config || !ts.set_configs.empty();
+    if (has_set_config) {
+      router::BindValues bind;
+      protocol::BodyReader v = r;
+      std::vector<std::int16_t> fmts;
+      auto nfmt = v.i16();
+      for (int i = 0; nfmt && i < *nfmt; ++i) fmts.push_back(v.i16().value_or(0));
+      auto nval = v.i16();
+      for (int i = 0; nval && i < *nval && v.ok(); ++i) {
+        auto len = v.i32();
+        if (!len) break;
+        if (*len < 0) bind.values.push_back(std::nullopt);
+        else bind.values.push_back(v.bytes(std::size_t(*len)));
+        bind.formats.push_back(fmts.empty() ? 0 : fmts.size() == 1 ? fmts[0] : (std::size_t(i) < fmts.size() ? fmts[std::size_t(i)] : 0));
+      }
+      if (!config_changes(*tmpl, &bind, sets)) server_->broken = true;  // unknown settings: never reused
+    }
     if (!sets.empty()) portal_sets_[std::string(*portal)] = std::move(sets);
     else if (!portal_sets_.empty()) portal_sets_.erase(std::string(*portal));
+    // DEALLOCATE ALL / DISCARD ALL in a unit the proxy could not answer alone: as with the
+    // simple protocol, this server holds no shared statements for anyone else afterwards.
+    for (const auto& ts : tmpl->statements) {
+      const auto& st = ts.info;
+      if (st.kind == router::StatementKind::Ddl) services_.statements.invalidate_all();
+      if ((st.kind == router::StatementKind::Deallocate && st.deallocate_name && st.deallocate_name->empty()) ||
+          (st.kind == router::StatementKind::Discard && st.discard == router::DiscardTarget::All)) {
+        server_->broken = true;
+        server_->prepared.clear();
+      }
+    }
   }
   if (stmt->empty()) {
+    ensure_unnamed();
     to_server_.ref(f.body.data() - 5, f.total_size);
     tracker_.push(Pending{Expect::Bind});
     return true;
@@ -1356,6 +1526,7 @@ bool ClientSession::handle_describe_or_close(const Frame& f) {
   }
   const Expect reply = f.tag == 'D' ? Expect::Describe : Expect::ClosePortal;
   if (*kind == 'P' || name->empty()) {
+    if (f.tag == 'D' && *kind == 'S') ensure_unnamed();
     to_server_.ref(f.body.data() - 5, f.total_size);
     tracker_.push(Pending{reply});
     return true;
@@ -1484,6 +1655,8 @@ asio::awaitable<void> ClientSession::pump() {
 
 void ClientSession::detach_server(bool broken) {
   unit_open_ = false;
+  server_provisional_ = false;
+  unnamed_server_ = 0;
   if (!server_) return;
   if (broken) server_->broken = true;
   meter_.abandon();
@@ -1586,6 +1759,85 @@ void ClientSession::ready_for_query(char tx_status) {
 
 void ClientSession::execute_succeeded(const Pending& p) {
   tx_sets_.insert(tx_sets_.end(), p.sets.begin(), p.sets.end());
+}
+
+namespace {
+
+/// A set_config argument's text: a constant, or a parameter's value (text format, or a
+/// binary boolean); nullopt if unknown. `is_null` says it is SQL NULL.
+std::optional<std::string> config_argument(const std::optional<router::KeyValue>& a, const router::BindValues* bind,
+                                           bool& is_null, bool boolean) {
+  is_null = false;
+  if (!a) return std::nullopt;
+  if (a->kind == router::KeyValue::Kind::Null) {
+    is_null = true;
+    return std::string();
+  }
+  if (a->kind == router::KeyValue::Kind::Literal) return a->text;
+  if (!bind || a->param < 1 || std::size_t(a->param) > bind->values.size()) return std::nullopt;
+  const auto& v = bind->values[std::size_t(a->param - 1)];
+  if (!v) {
+    is_null = true;
+    return std::string();
+  }
+  const bool binary = std::size_t(a->param - 1) < bind->formats.size() && bind->formats[std::size_t(a->param - 1)] == 1;
+  if (binary && boolean) {
+    if (v->size() != 1) return std::nullopt;
+    return std::string((*v)[0] ? "true" : "false");
+  }
+  return std::string(*v);  // text, or a text-like type's binary form (the same bytes)
+}
+
+/// PostgreSQL's boolean input (parse_bool): nullopt if it is not one.
+std::optional<bool> parse_bool(std::string s) {
+  for (auto& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.erase(0, 1);
+  if (s.empty()) return std::nullopt;
+  auto prefix_of = [&](std::string_view word) { return s.size() <= word.size() && word.substr(0, s.size()) == s; };
+  if (s == "1" || prefix_of("true") || prefix_of("yes") || (s.size() >= 2 && prefix_of("on"))) return true;
+  if (s == "0" || prefix_of("false") || prefix_of("no") || (s.size() >= 2 && prefix_of("off"))) return false;
+  return std::nullopt;
+}
+
+std::string sql_literal(std::string_view v) {
+  std::string lit = "'";
+  for (char c : v) {
+    if (c == '\'') lit += '\'';
+    lit += c;
+  }
+  return lit + "'";
+}
+
+}  // namespace
+
+bool ClientSession::config_changes(const router::RouteTemplate& t, const router::BindValues* bind,
+                                   std::vector<SetChange>& out) {
+  bool known = true;
+  for (const auto& ts : t.statements) {
+    for (const auto& call : ts.set_configs) {
+      bool name_null = false, value_null = false, local_null = false;
+      auto name = config_argument(call.name, bind, name_null, false);
+      auto value = config_argument(call.value, bind, value_null, false);
+      auto local = config_argument(call.is_local, bind, local_null, true);
+      if (name_null) continue;  // set_config(NULL, ...) fails on the server
+      std::optional<bool> is_local = local_null ? std::optional<bool>(false) : local ? parse_bool(*local) : std::nullopt;
+      if (!name || !value || !is_local) {
+        known = false;
+        continue;
+      }
+      if (*is_local) continue;  // ends with the transaction
+      std::string key = *name;
+      for (auto& c : key) c = char(std::tolower(static_cast<unsigned char>(c)));
+      if (value_null) {  // set_config(name, NULL, false) resets the setting
+        out.push_back({SetChange::Kind::Reset, key, {}});
+      } else {
+        out.push_back({SetChange::Kind::Set, key,
+                       "SELECT pg_catalog.set_config(" + sql_literal(*name) + ", " + sql_literal(*value) + ", false)"});
+      }
+    }
+  }
+  return known;
 }
 
 std::vector<SetChange> ClientSession::set_changes(const router::RouteTemplate& t) {

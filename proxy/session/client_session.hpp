@@ -8,6 +8,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -74,7 +75,12 @@ class ClientSession final : private TrackerHooks {
   asio::awaitable<bool> authenticate(const Credentials& cred);
   asio::awaitable<bool> read_startup_frame(protocol::Frame& f);
   asio::awaitable<bool> read_frame(protocol::Frame& f);
-  void startup_parameters_for_client(std::string& out);
+  /// `normalized`: lower-case name -> the value a server reports for a setting the client's
+  /// startup packet made (PostgreSQL's spelling: 'utf-8' -> UTF8).
+  void startup_parameters_for_client(std::string& out, const std::map<std::string, std::string>& normalized);
+  /// Applies the startup packet's settings on a home-shard server and reads back the values of
+  /// the reported ones; false (after a FATAL to the client) if the server refuses one.
+  asio::awaitable<bool> normalize_startup_settings(std::map<std::string, std::string>& normalized);
 
   // client_session.cpp
   asio::awaitable<void> client_loop();
@@ -94,7 +100,18 @@ class ClientSession final : private TrackerHooks {
   asio::awaitable<std::optional<bool>> route_unit();
   /// Makes `server_` a server of `shard` (waiting for an idle server of another shard to be
   /// released first); false with last_error_ set if the open transaction is bound elsewhere.
-  asio::awaitable<bool> attach(int shard, bool executes = true, int replica = -1);
+  /// `binds`: the request routes by its own content (not a unit that only prepares or
+  /// describes), so a server taken before without routing information may be left for it.
+  asio::awaitable<bool> attach(int shard, bool binds = true, int replica = -1);
+  /// Sends the held BEGIN (and savepoints) to `server_`: the transaction starts there now.
+  void apply_held_begin();
+  /// Leaves a server taken only to prepare or describe: ends its open unit and the transaction
+  /// opened there for it (nothing ran), so the statement that routes can take another server;
+  /// the transaction is held again and opens on that server.
+  void leave_provisional_server();
+  /// The unnamed statement on `server_` before a Bind or Describe of it: re-parsed if the
+  /// client prepared it on another server (or a proxy Query dropped it).
+  void ensure_unnamed();
   asio::awaitable<bool> handle_local_unit(const protocol::Frame& f);
   asio::awaitable<bool> switch_server(int shard, int replica);
   /// Hands an idle server back to its pool once its replies are done; false if a transaction
@@ -121,12 +138,28 @@ class ClientSession final : private TrackerHooks {
   /// Sets (or with nullopt resets) one shardline.* parameter, from SET or the startup packet.
   std::optional<protocol::SqlError> set_proxy_setting(const std::string& name, const std::optional<std::string>& value);
   std::string lsn_token() const;
+  /// DEALLOCATE and DISCARD ALL act on the client's own statement namespace: statements on
+  /// the servers are shared by every client under `_slN` names, so the proxy answers these
+  /// itself and they never reach a server.
+  struct NamespaceCommand {
+    enum class Kind { Deallocate, DeallocateAll, DiscardAll } kind;
+    std::string name;  ///< Deallocate: the client's statement name
+    std::string tag;   ///< the CommandComplete tag PostgreSQL sends
+  };
+  /// What `st` does to the namespace if the proxy answers it, else nullopt (it goes to the server:
+  /// a SQL-level statement, DISCARD ALL inside a transaction, which fails there, or a failed
+  /// transaction, whose server answers 25P02).
+  std::optional<NamespaceCommand> namespace_command(const router::Statement& st) const;
+  void run_namespace_command(const NamespaceCommand& c);
   bool handle_parse(const protocol::Frame& f);
   bool handle_bind(const protocol::Frame& f);
   bool handle_describe_or_close(const protocol::Frame& f);
   void ensure_prepared(const PreparedStatement& st);
   void push_failing_parse(protocol::SqlError e);
-  bool track_simple_query(const router::RouteTemplate& t, Pending& p);
+  /// Why the proxy refuses a statement of `t` under this pooling mode (LISTEN in transaction
+  /// pooling: its notifications would reach whichever client next has the server), or "".
+  std::string pooling_refusal(const router::RouteTemplate& t) const;
+  bool track_simple_query(const router::RouteTemplate& t, const router::BindValues* bind, Pending& p);
   void detach_server(bool broken);
   bool filter_parameter_status(std::string_view body);
   void wake_client_loop() { pump_state_.notify(); }
@@ -143,6 +176,7 @@ class ClientSession final : private TrackerHooks {
     error_in_tx_ = true;
     meter_.error(sqlstate);
   }
+  void stale_statement_seen() override { services_.statements.invalidate_all(); }
   std::string lsn_learned(const Pending& p, std::string_view lsn_text) override;
   /// A replica of `shard` that may answer a read of `logical` (empty: anything on the shard)
   /// under the session's consistency, or -1. `behind` is set when a healthy replica was refused
@@ -163,6 +197,10 @@ class ClientSession final : private TrackerHooks {
   asio::awaitable<void> learn_commit_positions(std::vector<backend::ServerLease>& leases, const std::vector<int>& shards);
   /// SET/RESET carried by a statement, to record when its Execute succeeds.
   static std::vector<SetChange> set_changes(const router::RouteTemplate& t);
+  /// Session-level set_config(name, value, false) calls, as the settings they change (replayed
+  /// as the same call). False if a call's arguments cannot be known (not constants or $n).
+  static bool config_changes(const router::RouteTemplate& t, const router::BindValues* bind,
+                             std::vector<SetChange>& out);
 
   Services& services_;
   protocol::Stream stream_;
@@ -241,6 +279,7 @@ class ClientSession final : private TrackerHooks {
     std::string local_tag;                                    ///< BEGIN, COMMIT, SET, SHOW ...
     std::optional<std::pair<std::string, std::string>> local_show;  ///< SHOW shardline.*
     std::optional<protocol::SqlError> local_error;            ///< e.g. an unknown shardline.* name
+    std::optional<NamespaceCommand> local_command;            ///< DEALLOCATE / DISCARD ALL, run at Execute
     std::optional<router::Plan> multi;                        ///< runs on several shards at its Sync
     std::string multi_request;
     std::vector<bool> multi_keep_parse;
@@ -267,6 +306,13 @@ class ClientSession final : private TrackerHooks {
   bool unit_open_ = false;              ///< extended messages sent since the last Sync
   bool forward_sync_ = false;           ///< the unit failed in the proxy but the server must see Sync
   std::string unnamed_query_;           ///< query of the last unnamed Parse
+  std::string unnamed_types_;           ///< its parameter-type part
+  bool has_unnamed_ = false;            ///< the client has an unnamed statement (no Query since)
+  std::uint64_t unnamed_server_ = 0;    ///< id of the server holding it as parsed, 0 if none
+  /// `server_` was taken for a unit that only prepared or described (no routing information):
+  /// the first request that routes may move to another server (transaction pooling only).
+  bool server_provisional_ = false;
+  bool unit_undecided_ = false;         ///< the routed unit had no routing decision
 
   friend asio::awaitable<void> run_session(tcp::socket, Services&);
   friend class admin::AdminConsole;

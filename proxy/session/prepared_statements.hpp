@@ -27,6 +27,10 @@ class StatementRegistry {
   /// `param_types` is the raw parameter-type part of the client's Parse message.
   std::shared_ptr<const PreparedStatement> intern(std::string_view query, std::string_view param_types);
   std::size_t size() const { return by_key_.size(); }
+  /// After a schema change: statements prepared from now on get new ids and server names, so
+  /// no client gets a server-side plan made before the change. Clients that prepared earlier
+  /// keep theirs, as on PostgreSQL (whose own check then reports 0A000 to them).
+  void invalidate_all() { by_key_.clear(); }
 
  private:
   std::unordered_map<std::string, std::weak_ptr<const PreparedStatement>> by_key_;

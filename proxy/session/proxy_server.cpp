@@ -36,13 +36,14 @@ asio::awaitable<void> ProxyServer::relearn_key_types() {
   auto done = std::make_shared<asio::steady_timer>(io_, asio::steady_timer::time_point::max());
   asio::post(control_, [this, cfg, done] {
     std::optional<std::map<std::string, std::string>> types;
+    std::map<std::string, int> positions;
     try {
-      types = control::Catalog::load_key_types(*cfg);
+      types = control::Catalog::load_key_types(*cfg, &positions);
     } catch (const std::exception& e) {
       spdlog::warn("learning key types after DDL: {}", e.what());
     }
-    asio::post(io_, [this, cfg, done, types] {
-      if (types) services_.set_schema(router::ShardingSchema::from_config(*cfg, *types));
+    asio::post(io_, [this, cfg, done, types, positions] {
+      if (types) services_.set_schema(router::ShardingSchema::from_config(*cfg, *types, positions));
       done->cancel();
     });
   });
@@ -62,7 +63,9 @@ void ProxyServer::bootstrap_catalog() {
   auto dir = catalog.load_or_seed(*cfg);
   services_.directory = dir;
   try {
-    services_.set_schema(router::ShardingSchema::from_config(*cfg, control::Catalog::load_key_types(*cfg)));
+    std::map<std::string, int> positions;
+    auto types = control::Catalog::load_key_types(*cfg, &positions);
+    services_.set_schema(router::ShardingSchema::from_config(*cfg, types, positions));
   } catch (const std::exception& e) {
     spdlog::warn("key types: {} (tables not created yet are learned after their DDL)", e.what());
   }

@@ -62,6 +62,21 @@ void ResponseTracker::push(Pending p) {
   queue_.push_back(std::move(p));
 }
 
+bool ResponseTracker::is_stale_plan_error(std::string_view body) {
+  bool code = false, message = false;
+  std::size_t pos = 0;
+  while (pos < body.size() && body[pos] != '\0') {
+    const char field = body[pos++];
+    const auto end = body.find('\0', pos);
+    if (end == std::string_view::npos) break;
+    const std::string_view value = body.substr(pos, end - pos);
+    if (field == 'C') code = value == "0A000";
+    if (field == 'M') message = value.rfind("cached plan must not change result type", 0) == 0;
+    pos = end + 1;
+  }
+  return code && message;
+}
+
 void ResponseTracker::skip_to_sync(TrackerHooks& hooks) {
   // After an error the server ignores everything up to Sync: those messages get no reply,
   // and a Parse among them did not create its statement.
@@ -157,6 +172,8 @@ void ResponseTracker::on_server_message(char tag, std::string_view whole, std::s
     default: {
       if (tag == 'E') {
         hooks.error_seen(error_sqlstate(body));
+        if ((front.kind == Expect::Execute || front.kind == Expect::Bind) && is_stale_plan_error(body))
+          hooks.stale_statement_seen();
         if (front.kind == Expect::FailingParse && front.replacement) {
           protocol::MessageWriter w = out.writer();
           w.error(*front.replacement);

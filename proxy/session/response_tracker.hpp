@@ -74,6 +74,9 @@ class TrackerHooks {
   virtual void execute_succeeded(const Pending& p) = 0;
   /// An ErrorResponse passed to the client, with its SQLSTATE (empty if it had none).
   virtual void error_seen(std::string_view sqlstate) = 0;
+  /// The server refused a shared statement because the schema changed under its plan
+  /// (0A000 "cached plan must not change result type").
+  virtual void stale_statement_seen() = 0;
   /// The commit-LSN probe `p` answered (empty text: it failed, or `p` is a CommitMark whose turn
   /// came); returns a message for the client (ParameterStatus) or "".
   virtual std::string lsn_learned(const Pending& p, std::string_view lsn_text) = 0;
@@ -128,6 +131,8 @@ class ResponseTracker {
 
  private:
   void skip_to_sync(TrackerHooks& hooks);
+  /// ErrorResponse body: 0A000 "cached plan must not change result type".
+  static bool is_stale_plan_error(std::string_view body);
   /// A write's ReadyForQuery waits for the commit-LSN probe queued right behind it.
   void hold_or_forward_ready(std::string_view ready, OutBatch& out);
   PendingQueue queue_;

@@ -6,6 +6,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <functional>
 #include <string>
@@ -80,6 +81,10 @@ struct Services {
   std::uint64_t total_clients = 0;
   int logging_in = 0;             ///< sessions in startup/authentication (pool.max_login_clients)
   std::unordered_map<std::string, std::weak_ptr<const std::vector<std::pair<std::string, std::string>>>> parameter_sets_;
+  /// Startup-packet settings a server accepted -> the values it reports for them (lower-case
+  /// name -> value), so equal startup packets cost one server round trip per proxy, not one
+  /// per connection. Bounded: cleared when it grows past 1024 entries.
+  std::unordered_map<std::string, std::map<std::string, std::string>> normalized_settings;
   /// Called by the admin console's RELOAD; set by the ProxyServer.
   std::function<std::string()> reload;
   /// Re-learns the sharded tables' key types from the shards (after DDL through the proxy);

@@ -8,6 +8,7 @@
 
 #include <boost/asio/ssl/stream_base.hpp>
 
+#include "proxy/exec/server_io.hpp"
 #include "proxy/protocol/md5_auth.hpp"
 #include "proxy/protocol/message_writer.hpp"
 #include "proxy/protocol/scram.hpp"
@@ -241,16 +242,66 @@ asio::awaitable<bool> ClientSession::startup() {
     }
   }
 
+  std::map<std::string, std::string> normalized;
+  if (!admin_ && !co_await normalize_startup_settings(normalized)) co_return false;
   std::string out;
   protocol::MessageWriter w(out);
   w.auth_request(0);
-  startup_parameters_for_client(out);
+  startup_parameters_for_client(out, normalized);
   w.backend_key_data(pid_, secret_);
   w.ready_for_query('I');
   co_return co_await write_client(out);
 }
 
-void ClientSession::startup_parameters_for_client(std::string& out) {
+asio::awaitable<bool> ClientSession::normalize_startup_settings(std::map<std::string, std::string>& normalized) {
+  // Only the settings PostgreSQL reports in ParameterStatus matter here; the server is asked
+  // for them (current_setting gives exactly what its ParameterStatus would say).
+  std::vector<std::string> names;
+  if (services_.cluster.server_parameters())
+    for (const auto& [name, value] : *services_.cluster.server_parameters()) {
+      std::string lower = name;
+      for (auto& ch : lower) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+      if (lower != "application_name" && vars_.vars().count(lower)) names.push_back(lower);
+    }
+  if (names.empty()) co_return true;
+  std::string key;
+  for (const auto& n : names) key += vars_.vars().at(n) + ";";
+  if (auto hit = services_.normalized_settings.find(key); hit != services_.normalized_settings.end()) {
+    normalized = hit->second;
+    co_return true;
+  }
+  const auto& cfg = services_.cluster.config();
+  SqlError err;
+  auto lease = co_await services_.cluster.primary(services_.cluster.home_shard())
+                   .acquire(backend::Clock::now() + std::chrono::milliseconds(cfg.pool.query_wait_timeout_ms), err);
+  if (!lease) {
+    err.severity = "FATAL";
+    co_await send_fatal(err);
+    co_return false;
+  }
+  std::string sql = vars_.diff_from(lease->vars);
+  sql += "SELECT current_setting(n) FROM unnest(ARRAY[";
+  for (std::size_t i = 0; i < names.size(); ++i) sql += (i ? "," : "") + exec::quote_literal(names[i]);
+  sql += "]::text[]) WITH ORDINALITY AS t(n, i) ORDER BY i";
+  std::optional<SqlError> error;
+  auto values = co_await exec::query_column(*lease, sql, error);
+  if (error || values.size() != names.size()) {
+    // As PostgreSQL does with a bad startup parameter: FATAL, naming it.
+    lease->broken = true;
+    SqlError e = error ? *error : SqlError::error(sqlstate::kInternalError, "cannot read the session settings back");
+    e.severity = "FATAL";
+    co_await send_fatal(e);
+    co_return false;
+  }
+  lease->vars = vars_;
+  for (std::size_t i = 0; i < names.size(); ++i)
+    if (values[i]) normalized[names[i]] = *values[i];
+  if (services_.normalized_settings.size() > 1024) services_.normalized_settings.clear();
+  services_.normalized_settings[key] = normalized;
+  co_return true;
+}
+
+void ClientSession::startup_parameters_for_client(std::string& out, const std::map<std::string, std::string>& normalized) {
   protocol::MessageWriter w(out);
   std::vector<std::pair<std::string, std::string>> params;
   if (services_.cluster.server_parameters()) params = *services_.cluster.server_parameters();
@@ -266,7 +317,9 @@ void ClientSession::startup_parameters_for_client(std::string& out) {
     std::string lower = name;
     for (auto& ch : lower) ch = char(std::tolower(static_cast<unsigned char>(ch)));
     if (name == "session_authorization") value = user_;
-    if (auto it = vars_.vars().find(lower); it != vars_.vars().end()) {
+    if (auto n = normalized.find(lower); n != normalized.end()) {
+      value = n->second;
+    } else if (auto it = vars_.vars().find(lower); it != vars_.vars().end()) {
       // The client asked for this at startup: report its value (the server will agree once
       // the SET is applied, and that ParameterStatus is then filtered as unchanged).
       const std::string& sql = it->second;

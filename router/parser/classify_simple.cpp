@@ -337,8 +337,12 @@ bool classify_tokens(Reader& r, Statement& st) {
   if (r.accept("reset")) return classify_reset(r, st);
   if (r.accept("discard")) {
     st.kind = StatementKind::Discard;
-    const bool target = r.accept("all") || r.accept("plans") || r.accept("sequences") ||
-                        r.accept("temp") || r.accept("temporary");
+    bool target = true;
+    if (r.accept("all")) st.discard = DiscardTarget::All;
+    else if (r.accept("plans")) st.discard = DiscardTarget::Plans;
+    else if (r.accept("sequences")) st.discard = DiscardTarget::Sequences;
+    else if (r.accept("temp") || r.accept("temporary")) st.discard = DiscardTarget::Temp;
+    else target = false;
     return target && r.at_end();
   }
   return false;

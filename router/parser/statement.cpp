@@ -532,14 +532,23 @@ std::optional<std::string> describe(const PgQuery__Node& node, TreeWalker& walke
       break;
     case PG_QUERY__NODE__NODE_DISCARD_STMT:
       st.kind = StatementKind::Discard;
+      switch (node.discard_stmt->target) {
+        case PG_QUERY__DISCARD_MODE__DISCARD_PLANS: st.discard = DiscardTarget::Plans; break;
+        case PG_QUERY__DISCARD_MODE__DISCARD_SEQUENCES: st.discard = DiscardTarget::Sequences; break;
+        case PG_QUERY__DISCARD_MODE__DISCARD_TEMP: st.discard = DiscardTarget::Temp; break;
+        default: st.discard = DiscardTarget::All; break;
+      }
       break;
     case PG_QUERY__NODE__NODE_DEALLOCATE_STMT:
       st.kind = StatementKind::Deallocate;
       st.deallocate_name = node.deallocate_stmt->name;  // "" for DEALLOCATE ALL
       break;
     case PG_QUERY__NODE__NODE_LISTEN_STMT:
+      st.kind = StatementKind::Listen;
+      break;
     case PG_QUERY__NODE__NODE_UNLISTEN_STMT:
       st.kind = StatementKind::Listen;
+      st.unlisten = true;
       break;
     case PG_QUERY__NODE__NODE_LOCK_STMT:
       st.kind = StatementKind::Other;

@@ -29,6 +29,9 @@ enum class StatementKind {
   Empty,        ///< nothing but whitespace, comments or ';' (PostgreSQL: EmptyQueryResponse)
 };
 
+/// What DISCARD drops.
+enum class DiscardTarget { All, Plans, Sequences, Temp };
+
 enum class TxCommand {
   None,
   Begin,             ///< BEGIN [WORK|TRANSACTION] [modes]
@@ -102,6 +105,8 @@ struct Statement {
   std::optional<SetCommand> set;              ///< for Set
   std::optional<std::string> show_name;       ///< for Show: lower case, "all" for SHOW ALL
   std::optional<std::string> deallocate_name; ///< for Deallocate: exact name, "" for ALL
+  DiscardTarget discard = DiscardTarget::All; ///< for Discard
+  bool unlisten = false;                      ///< for Listen: UNLISTEN rather than LISTEN
   std::string copy_direction;                 ///< for Copy: "from" or "to"
   friend bool operator==(const Statement&, const Statement&) = default;
 };

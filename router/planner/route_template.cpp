@@ -448,7 +448,37 @@ class Analyzer {
     }
   }
 
+  /// A constant, a parameter or a boolean constant (set_config's third argument).
+  static std::optional<KeyValue> config_argument(const Node* n) {
+    const Node* bare = n;
+    while (bare && bare->node_case == PG_QUERY__NODE__NODE_TYPE_CAST) bare = bare->type_cast->arg;
+    if (bare && bare->node_case == PG_QUERY__NODE__NODE_A_CONST && !bare->a_const->isnull &&
+        bare->a_const->val_case == PG_QUERY__A__CONST__VAL_BOOLVAL) {
+      KeyValue v;
+      v.text = bare->a_const->boolval && bare->a_const->boolval->boolval ? "true" : "false";
+      return v;
+    }
+    return constant(n);
+  }
+
+  void note_set_config(const PgQuery__FuncCall* f) {
+    if (f->n_funcname == 0 || f->n_funcname > 2) return;
+    const Node* last = f->funcname[f->n_funcname - 1];
+    if (!last || last->node_case != PG_QUERY__NODE__NODE_STRING || lower(last->string->sval) != "set_config") return;
+    if (f->n_funcname == 2 && (f->funcname[0]->node_case != PG_QUERY__NODE__NODE_STRING ||
+                               std::string_view(f->funcname[0]->string->sval) != "pg_catalog"))
+      return;
+    TemplateStatement::ConfigCall call;
+    if (f->n_args == 3) {
+      call.name = config_argument(f->args[0]);
+      call.value = config_argument(f->args[1]);
+      call.is_local = config_argument(f->args[2]);
+    }
+    out_.set_configs.push_back(std::move(call));
+  }
+
   void note_function(const PgQuery__FuncCall* f) {
+    note_set_config(f);
     if (f->n_funcname > 0) {
       const Node* last = f->funcname[f->n_funcname - 1];
       const bool qualified_elsewhere =
@@ -625,9 +655,12 @@ class Analyzer {
       const Node* c = s->cols[i];
       if (c && c->node_case == PG_QUERY__NODE__NODE_RES_TARGET && c->res_target->name == target->key) key_pos = int(i);
     }
-    if (s->n_cols == 0) {
+    if (s->n_cols == 0 && target->key_position >= 0) {
+      key_pos = target->key_position;  // the columns in table order, as learned from the shards
+    } else if (s->n_cols == 0) {
       out_.insert_problem = "INSERT into sharded table " + target->name +
-                            " without a column list: name the columns so shardline can find " + target->key;
+                            " without a column list, before shardline has learned the table's columns "
+                            "from the shards: name the columns so shardline can find " + target->key;
     } else if (key_pos < 0) {
       out_.insert_problem = "INSERT into sharded table " + target->name + " does not set its key column " + target->key;
     }

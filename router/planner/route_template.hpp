@@ -69,6 +69,13 @@ struct TemplateStatement {
   /// called is a built-in known to have no side effects (nextval, advisory locks, set_config
   /// or a user-defined function send it to the primary).
   bool replica_safe = false;
+  /// Calls of set_config(name, value, is_local) anywhere in the statement: a session-level one
+  /// (is_local false) changes a setting exactly as SET does. An argument is nullopt when it is
+  /// neither a constant nor a parameter (the proxy cannot know what the call sets).
+  struct ConfigCall {
+    std::optional<KeyValue> name, value, is_local;
+  };
+  std::vector<ConfigCall> set_configs;
   /// INSERT ... VALUES into a sharded table: the key of each row (empty if not found).
   bool insert_values = false;
   std::vector<std::optional<KeyValue>> insert_keys;

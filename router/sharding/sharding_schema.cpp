@@ -13,7 +13,8 @@ TableRef split_name(const std::string& n) {
 }  // namespace
 
 std::shared_ptr<const ShardingSchema> ShardingSchema::from_config(const config::Config& cfg,
-                                                                  const std::map<std::string, std::string>& learned) {
+                                                                  const std::map<std::string, std::string>& learned,
+                                                                  const std::map<std::string, int>& key_positions) {
   auto s = std::make_shared<ShardingSchema>();
   s->logical_shards_ = cfg.sharding.logical_shards;
   s->shard_count_ = int(cfg.shards.size());
@@ -23,7 +24,9 @@ std::shared_ptr<const ShardingSchema> ShardingSchema::from_config(const config::
     if (cfg.shards[i].name == cfg.sharding.home_shard) s->home_shard_ = int(i);
   for (const auto& t : cfg.sharding.tables) {
     TableRef ref = split_name(t.name);
-    ShardedTableInfo info{ref.schema, ref.name, t.key.empty() ? cfg.sharding.key : t.key, std::nullopt};
+    ShardedTableInfo info{ref.schema, ref.name, t.key.empty() ? cfg.sharding.key : t.key, std::nullopt, -1};
+    for (const auto& key : {ref.schema + "." + ref.name, ref.name})
+      if (auto it = key_positions.find(key); it != key_positions.end()) info.key_position = it->second;
     if (t.type) {
       info.type = key_type_from_name(*t.type);
     } else {

@@ -20,6 +20,9 @@ struct ShardedTableInfo {
   std::string name;
   std::string key;                ///< key column
   std::optional<KeyType> type;    ///< configured or learned; unset until known
+  /// 0-based position of the key among the table's columns, learned from the shards with the
+  /// type (-1 until known): where an INSERT without a column list puts the key.
+  int key_position = -1;
 };
 
 class ShardingSchema {
@@ -27,7 +30,8 @@ class ShardingSchema {
   /// `learned` maps "schema.table" or "table" to a key type name from the shards' catalogs;
   /// a type given in the config wins.
   static std::shared_ptr<const ShardingSchema> from_config(const config::Config& cfg,
-                                                           const std::map<std::string, std::string>& learned = {});
+                                                           const std::map<std::string, std::string>& learned = {},
+                                                           const std::map<std::string, int>& key_positions = {});
 
   const ShardedTableInfo* sharded(const TableRef& t) const;
   bool is_reference(const TableRef& t) const;

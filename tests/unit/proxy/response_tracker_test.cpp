@@ -25,6 +25,7 @@ struct Hooks : TrackerHooks {
   void ready_for_query(char s) override { events.push_back(std::string("ready ") + s); }
   void execute_succeeded(const Pending&) override { events.push_back("execute_ok"); }
   void error_seen(std::string_view sqlstate) override { events.push_back("error " + std::string(sqlstate)); }
+  void stale_statement_seen() override { events.push_back("stale"); }
   std::string lsn_learned(const Pending&, std::string_view lsn) override {
     events.push_back("lsn " + std::string(lsn));
     return {};
@@ -138,6 +139,22 @@ TEST(ResponseTracker, MessagesSentAfterAnErrorBeforeTheirSyncGetNoReply) {
   EXPECT_NE(std::find(h.events.begin(), h.events.end(), "parse_not_applied 9"), h.events.end());
   EXPECT_NE(std::find(h.events.begin(), h.events.end(), "lsn 0/30817F8"), h.events.end());
   EXPECT_TRUE(t.empty());
+}
+
+TEST(ResponseTracker, StalePlanErrorOfAnExecuteIsReported) {
+  for (bool stale : {true, false}) {
+    ResponseTracker t;
+    Hooks h;
+    t.push(Pending{Expect::Bind});
+    t.push(Pending{Expect::Execute});
+    t.push(Pending{Expect::Sync});
+    std::string e;
+    protocol::MessageWriter(e).error(stale ? protocol::SqlError::error("0A000", "cached plan must not change result type")
+                                           : protocol::SqlError::error("0A000", "something else"));
+    EXPECT_EQ(run(t, h, {msg('2'), e, ready('I')}), "2EZ");
+    const bool reported = std::find(h.events.begin(), h.events.end(), "stale") != h.events.end();
+    EXPECT_EQ(reported, stale);
+  }
 }
 
 TEST(ResponseTracker, StateSyncAndHeldBeginAreInvisibleToTheClient) {
