@@ -84,17 +84,19 @@ asio::awaitable<void> ClientSession::run() {
 
 asio::awaitable<bool> ClientSession::login() {
   const auto& pool = services_.cluster.config().pool;
-  if (services_.logging_in >= pool.max_login_clients) {
+  // Over the cap the client is told so once its startup packet is in (after SSL negotiation,
+  // where libpq can read an error), and it does not count as logging in.
+  const bool counted = services_.logging_in < pool.max_login_clients;
+  if (!counted) {
     spdlog::warn("client {}: refused, {} clients are already logging in (pool.max_login_clients)", peer_,
                  services_.logging_in);
-    co_await send_fatal(SqlError::fatal(sqlstate::kTooManyConnections,
-                                        fmt::format("too many clients logging in at once: pool.max_login_clients is {}",
-                                                    pool.max_login_clients)));
-    co_return false;
+    login_refusal_ = SqlError::fatal(sqlstate::kTooManyConnections,
+                                     fmt::format("too many clients logging in at once: pool.max_login_clients is {}",
+                                                 pool.max_login_clients));
   }
   // A client that stalls mid-startup or mid-SCRAM is cut off: the timer closes the socket,
   // which ends whatever read or write startup() waits on.
-  ++services_.logging_in;
+  if (counted) ++services_.logging_in;
   auto timer = std::make_shared<asio::steady_timer>(services_.ex, std::chrono::milliseconds(pool.client_login_timeout_ms));
   enum class Login { Running, Done, TimedOut };
   auto state = std::make_shared<Login>(Login::Running);
@@ -109,7 +111,7 @@ asio::awaitable<bool> ClientSession::login() {
   const bool timed_out = *state == Login::TimedOut;
   *state = Login::Done;
   timer->cancel();
-  --services_.logging_in;
+  if (counted) --services_.logging_in;
   if (timed_out) {
     spdlog::info("client {}: login not finished within pool.client_login_timeout_ms ({} ms), closed", peer_,
                  pool.client_login_timeout_ms);

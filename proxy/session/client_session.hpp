@@ -70,6 +70,7 @@ class ClientSession final : private TrackerHooks {
  private:
   /// startup() within pool.client_login_timeout_ms, and at most pool.max_login_clients at once.
   asio::awaitable<bool> login();
+  std::optional<protocol::SqlError> login_refusal_;  ///< set by login(): startup() answers with it
   // startup.cpp
   asio::awaitable<bool> startup();
   asio::awaitable<bool> authenticate(const Credentials& cred);

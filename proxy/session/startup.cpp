@@ -141,6 +141,10 @@ asio::awaitable<bool> ClientSession::startup() {
   user_ = params["user"];
   database_ = params.count("database") && !params["database"].empty() ? params["database"] : user_;
   application_name_ = params.count("application_name") ? params["application_name"] : "";
+  if (login_refusal_) {
+    co_await send_fatal(*login_refusal_);
+    co_return false;
+  }
   if (user_.empty()) {
     co_await send_fatal(SqlError::fatal(sqlstate::kInvalidAuthorization, "no PostgreSQL user name specified in startup packet"));
     co_return false;

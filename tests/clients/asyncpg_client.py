@@ -18,26 +18,8 @@ from driver_harness import Harness
 # Scenario -> the proxy bug it hits ("TARGET:scenario" for one target only). Each entry must
 # fail where listed; one that passes is reported, so fixed bugs get their entry removed.
 KNOWN_FAILURES = {
-    "transaction_rollback": "held BEGIN not applied for a Parse/Describe/Flush-only unit: asyncpg's "
-                            "transaction runs in autocommit",
-    "savepoints": "held BEGIN not applied for a Parse/Describe/Flush-only unit (autocommit)",
-    "cursors": "held BEGIN not applied for a Parse/Describe/Flush-only unit: the portal is gone (34000)",
-    "proxy-2shard:insert_right_after_create": "a sharded table is routed as unsharded (home shard) "
-                                              "until the proxy learns its key type after the CREATE",
-    "statement_cache_after_alter": "stale prepared statement after ALTER TABLE: asyncpg drops its "
-                                   "cache and re-prepares, the proxy reuses the stale server statement: "
-                                   "InvalidCachedStatementError (0A000) again",
-    "proxy-2shard:executemany": "a statement's first execution (Parse/Describe/Flush, then Bind/Execute "
-                                "x 10/Sync) runs on the shard the Parse went to: the first tenant's rows "
-                                "land on the home shard",
     "proxy-2shard:executemany_across_tenants": "Bind/Execute x N + one Sync: every row goes to the "
                                                "shard of the first Bind",
-    "proxy-2shard:pool_concurrency": "a statement's first execution (Parse/Describe/Flush, then "
-                                     "Bind/Execute/Sync) runs on the shard the Parse went to, not the tenant's",
-    "proxy-2shard:isolation_levels": "first execution of a statement runs on the Parse's shard: "
-                                     "another connection's INSERT lands on the wrong shard",
-    "proxy-2shard:copy": "first execution of a statement runs on the Parse's shard: a new "
-                         "connection's first tenant-keyed count reads the wrong shard",
 }
 
 # Logical shards 0-511 live on s0, 512-1023 on s1 (the demo's directory).

@@ -19,23 +19,13 @@ from driver_harness import Harness
 # Scenario -> the proxy bug it hits ("TARGET:scenario" for one target only). Each entry must
 # fail where listed; one that passes is reported, so fixed bugs get their entry removed.
 KNOWN_FAILURES = {
-    "prepared_after_alter": "after the rollback (DEALLOCATE ALL) the re-prepared statement fails: one "
-                            "shard 26000 (DEALLOCATE ALL reached the shared server statements), two "
-                            "shards 0A000 (the stale shared statement is reused)",
-    "deallocate_after_rollback": "DEALLOCATE ALL is forwarded to the shared server statements: 26000 "
-                                 "prepared statement \"_slN\" does not exist",
-    "client_encoding": "ParameterStatus echoes client_encoding 'utf-8' instead of PostgreSQL's 'UTF8'",
-    "listen_notify": "LISTEN is accepted in transaction pooling and the notifications never arrive",
-    "set_config_is_session_local": "set_config('search_path', '', false) leaks to other clients' "
-                                   "server connections",
+    "listen_notify": "LISTEN is refused (0A000) in transaction pooling: the proxy cannot deliver notifications there",
     "proxy-2shard:executemany_across_tenants": "Bind/Execute x N + one Sync: every row goes to the "
                                                "shard of the first Bind",
     "proxy-2shard:binary_copy_sharded_table": "binary COPY rows are parsed as text: 22P02 invalid "
                                               "input syntax for type bigint: \"PGCOPY\"",
     "proxy-2shard:server_side_cursors": "DECLARE ... CURSOR FOR a tenant-keyed SELECT is not routed "
                                         "by the tenant: the cursor runs on the home shard (no rows)",
-    "proxy-2shard:insert_without_column_list": "INSERT without a column list into a sharded table "
-                                               "is refused (0A000)",
 }
 
 TARGET, HOST, PORT, USER, PASSWORD, DATABASE = sys.argv[1], sys.argv[2], int(sys.argv[3]), *sys.argv[4:7]

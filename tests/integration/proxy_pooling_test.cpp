@@ -27,7 +27,7 @@
 #include "tests/integration/support/cluster_fixture.hpp"
 #include "tests/integration/support/pg_connection.hpp"
 #include "tests/integration/support/proxy_config.hpp"
-#include "tests/integration/support/raw_pg_client.hpp"
+#include "tests/integration/support/raw_client.hpp"
 
 namespace {
 
@@ -389,23 +389,61 @@ TEST(ProxyPooling, PreparedStatementsFollowTheClientAcrossServers) {
   EXPECT_EQ(x.exec_prepared("mine", {"z"}).value(0, 0), "xz");
 }
 
-/// The value of the first DataRow's first column, "" if none.
-std::string first_value(const std::vector<shardline::testing::BackendMessage>& messages) {
+/// A raw-protocol client of one endpoint for the Close test: queues frontend messages and sends
+/// them in one write at until_ready(), the way drivers pipeline an extended-protocol batch.
+class CloseClient {
+ public:
+  explicit CloseClient(const std::string& conninfo) : c_(conninfo) {}
+  CloseClient& query(std::string_view sql) { return add(shardline::testing::raw::query(sql)); }
+  CloseClient& parse(std::string_view name, std::string_view sql) { return add(shardline::testing::raw::parse(name, sql)); }
+  CloseClient& bind(std::string_view portal, std::string_view stmt, const std::vector<std::optional<std::string>>& p = {}) {
+    return add(shardline::testing::raw::bind(portal, stmt, p));
+  }
+  CloseClient& execute(std::string_view portal, std::int32_t max_rows = 0) {
+    return add(shardline::testing::raw::execute(portal, max_rows));
+  }
+  CloseClient& close_statement(std::string_view name) { return add(shardline::testing::raw::close('S', name)); }
+  CloseClient& close_portal(std::string_view name) { return add(shardline::testing::raw::close('P', name)); }
+  CloseClient& sync() { return add(shardline::testing::raw::sync()); }
+  std::vector<shardline::testing::RawMessage> until_ready() {
+    std::string out;
+    out.swap(queued_);
+    return c_.round_trip(out);
+  }
+
+ private:
+  CloseClient& add(const std::string& m) {
+    queued_ += m;
+    return *this;
+  }
+  shardline::testing::RawClient c_;
+  std::string queued_;
+};
+
+/// The tags of the messages ("12C3Z"), leaving out the proxy's own shardline.* ParameterStatus.
+std::string tags(const std::vector<shardline::testing::RawMessage>& messages) {
+  std::string t;
   for (const auto& m : messages)
-    if (m.tag == 'D') return m.column(0).value_or("NULL");
+    if (!(m.tag == 'S' && m.parameter().first.starts_with("shardline."))) t.push_back(m.tag);
+  return t;
+}
+std::string first_sqlstate(const std::vector<shardline::testing::RawMessage>& messages) {
+  for (const auto& m : messages)
+    if (m.tag == 'E') return m.sqlstate();
+  return "";
+}
+/// The value of the first DataRow's first column, "" if none.
+std::string first_value(const std::vector<shardline::testing::RawMessage>& messages) {
+  for (const auto& m : messages)
+    if (m.tag == 'D') return m.row().at(0).value_or("NULL");
   return "";
 }
 
 /// Close ('C') of statements and portals as two clients of one endpoint see it, through the
 /// project's raw protocol client (libpq has no way to send Close before 17).
-void expect_close_semantics(std::uint16_t port) {
-  using shardline::testing::first_sqlstate;
-  using shardline::testing::RawPgClient;
-  using shardline::testing::tags;
-  const auto& o = cluster().options();
-  RawPgClient a(port, o.user, o.password, o.database);
-  RawPgClient b(port, o.user, o.password, o.database);
-
+void expect_close_semantics(const std::string& conninfo) {
+  CloseClient a(conninfo);
+  CloseClient b(conninfo);
   // b's statement has the very text a is about to close.
   EXPECT_EQ(tags(b.parse("theirs", "SELECT $1::int + 1").sync().until_ready()), "1Z");
   EXPECT_EQ(tags(a.parse("to_close", "SELECT $1::int + 1").parse("kept", "SELECT 'kept'").sync().until_ready()),
@@ -421,7 +459,7 @@ void expect_close_semantics(std::uint16_t port) {
   EXPECT_EQ(first_sqlstate(r), "26000");
   for (const auto& m : r) {
     if (m.tag != 'E') continue;
-    EXPECT_NE(m.field('M').find("to_close"), std::string::npos) << m.field('M');
+    EXPECT_NE(m.message().find("to_close"), std::string::npos) << m.message();
   }
   // As in PostgreSQL, closing a name that does not exist (any more) is no error.
   EXPECT_EQ(tags(a.close_statement("to_close").close_statement("never_prepared").sync().until_ready()), "33Z");
@@ -462,12 +500,12 @@ void expect_close_semantics(std::uint16_t port) {
 TEST(ProxyPooling, ClosePreparedStatement) {
   {
     SCOPED_TRACE("PostgreSQL itself, the oracle");
-    expect_close_semantics(cluster().primary_port(0));
+    expect_close_semantics(cluster().conninfo(0));
   }
   // One server for both clients: their statements share it, and the same text is prepared once.
   ProxyProcess proxy(ProxyConfig(cluster(), free_port()).pool_size(1).yaml());
   SCOPED_TRACE("through the proxy");
-  expect_close_semantics(proxy.port());
+  expect_close_semantics(proxy.conninfo());
 }
 
 // ---- session settings --------------------------------------------------------------------------

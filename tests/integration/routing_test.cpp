@@ -685,8 +685,11 @@ TEST_F(RoutingHints, SetShardlineTenantRoutesShowsAndResetsInTheSimpleProtocol) 
     EXPECT_STREQ(PQcmdStatus(r.get()), "SET");
     EXPECT_EQ(c.value("SHOW shardline.tenant"), std::to_string(t));
     EXPECT_EQ(answered_by(c.exec(probe())), port_of(s)) << "tenant " << t;
-    // A statement naming another tenant still follows the session hint (strongest first).
-    EXPECT_EQ(answered_by(c.exec(probe() + fmt::format(" WHERE tenant_id = {}", tenant_on(1 - s)))), port_of(s));
+    // A statement whose own key lives on another shard contradicts the hint: refused, naming
+    // both shards, rather than answered (with no rows) from the hint's shard.
+    PgResult clash = c.exec(probe() + fmt::format(" WHERE tenant_id = {}", tenant_on(1 - s)));
+    EXPECT_EQ(clash.sqlstate(), "0A000") << clash.describe();
+    EXPECT_NE(clash.describe().find("name different shards"), std::string::npos) << clash.describe();
     // The session hint is stronger than a comment hint.
     EXPECT_EQ(answered_by(c.exec(fmt::format("/* shardline: tenant={} */ ", tenant_on(1 - s)) + probe())), port_of(s));
   }
