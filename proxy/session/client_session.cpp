@@ -1131,7 +1131,9 @@ asio::awaitable<std::optional<bool>> ClientSession::route_unit() {
         if (name->empty()) unnamed = *query, unnamed_types = types;
         else parsed[*name] = *query, parsed_types[*name] = types;
       }
-    } else if (g.tag == 'B' && !decided) {
+    } else if (g.tag == 'B') {
+      // Every Bind of the unit is routed: one unit (up to Sync) is one implicit transaction on
+      // one server, so Binds whose keys live on different shards cannot all be answered there.
       auto portal = r.cstr();
       auto stmt = r.cstr();
       if (!portal || !stmt) break;
@@ -1204,7 +1206,20 @@ asio::awaitable<std::optional<bool>> ClientSession::route_unit() {
       }
       // What the unit can see and write: a statement without tables only matters if it writes.
       if (plan.kind != router::RouteKind::Any || plan.writes) unit_scope_.add(plan.logical);
-      if (plan.kind != router::RouteKind::Any) decided = std::move(plan);
+      if (plan.kind != router::RouteKind::Any) {
+        if (!decided) {
+          decided = std::move(plan);
+        } else if (decided->kind == router::RouteKind::Single && plan.kind == router::RouteKind::Single &&
+                   plan.shards != decided->shards) {
+          const auto& names = services_.directory->shard_names();
+          decided->kind = router::RouteKind::Refuse;
+          decided->error = {sqlstate::kFeatureNotSupported,
+                            fmt::format("this batch binds statements for tenants on shard {} and shard {} before one "
+                                        "Sync, and a batch runs as one transaction on one shard; send a Sync after "
+                                        "each tenant's statements",
+                                        names[std::size_t(decided->shards.front())], names[std::size_t(plan.shards.front())])};
+        }
+      }
     } else if (g.tag == 'S' || g.tag == 'H') {
       complete = true;
       complete_with_sync = g.tag == 'S';

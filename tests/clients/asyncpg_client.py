@@ -18,8 +18,8 @@ from driver_harness import Harness
 # Scenario -> the proxy bug it hits ("TARGET:scenario" for one target only). Each entry must
 # fail where listed; one that passes is reported, so fixed bugs get their entry removed.
 KNOWN_FAILURES = {
-    "proxy-2shard:executemany_across_tenants": "Bind/Execute x N + one Sync: every row goes to the "
-                                               "shard of the first Bind",
+    "proxy-2shard:executemany_across_tenants": "Bind/Execute x N + one Sync across shards is one implicit "
+                                               "transaction: refused with 0A000 (a Sync per tenant works)",
 }
 
 # Logical shards 0-511 live on s0, 512-1023 on s1 (the demo's directory).

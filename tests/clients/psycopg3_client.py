@@ -20,8 +20,8 @@ from driver_harness import Harness
 # fail where listed; one that passes is reported, so fixed bugs get their entry removed.
 KNOWN_FAILURES = {
     "listen_notify": "LISTEN is refused (0A000) in transaction pooling: the proxy cannot deliver notifications there",
-    "proxy-2shard:executemany_across_tenants": "Bind/Execute x N + one Sync: every row goes to the "
-                                               "shard of the first Bind",
+    "proxy-2shard:executemany_across_tenants": "Bind/Execute x N + one Sync across shards is one implicit "
+                                               "transaction: refused with 0A000 (a Sync per tenant works)",
     "proxy-2shard:binary_copy_sharded_table": "binary COPY rows are parsed as text: 22P02 invalid "
                                               "input syntax for type bigint: \"PGCOPY\"",
     "proxy-2shard:server_side_cursors": "DECLARE ... CURSOR FOR a tenant-keyed SELECT is not routed "

@@ -269,6 +269,30 @@ TEST_F(Transparency, AutocommitPrepareThenBindRoutesByTheBind) {
   EXPECT_EQ(value_on(0, "SELECT count(*) FROM tp_items"), "2");  // the two direct runs
 }
 
+// asyncpg / psycopg 3 executemany: Bind/Execute for several tenants, then one Sync. The batch is
+// one implicit transaction; tenants on two shards cannot share it, so it is refused whole and
+// nothing lands anywhere (it once went, silently, to the first tenant's shard).
+TEST_F(Transparency, OneBatchForTenantsOnTwoShardsIsRefusedWhole) {
+  const std::int64_t t0 = tenant_on(0, 7), t1 = tenant_on(1, 7);
+  RawClient via(proxy_conninfo());
+  const std::string reply = play(via, {{cat({raw::parse("ins", "INSERT INTO tp_items (tenant_id, id, v) VALUES ($1, 900, 'b')"),
+                                              raw::bind("", "ins", {std::to_string(t0)}), raw::execute(""),
+                                              raw::bind("", "ins", {std::to_string(t1)}), raw::execute(""),
+                                              raw::sync()})}});
+  EXPECT_NE(reply.find("E:0A000"), std::string::npos) << reply;
+  EXPECT_NE(reply.find("Z:I"), std::string::npos) << reply;
+  for (int s = 0; s < 2; ++s)
+    EXPECT_EQ(value_on(s, "SELECT count(*) FROM tp_items WHERE id = 900"), "0") << "shard " << s;
+  // Per tenant (a Sync each), the same rows land where their tenants live. (The refused batch's
+  // Parse did not take effect either: the whole batch is refused before it runs.)
+  const std::string ok = play(via, {{cat({raw::parse("ins", "INSERT INTO tp_items (tenant_id, id, v) VALUES ($1, 900, 'b')"),
+                                          raw::bind("", "ins", {std::to_string(t0)}), raw::execute(""), raw::sync()})},
+                                    {cat({raw::bind("", "ins", {std::to_string(t1)}), raw::execute(""), raw::sync()})}});
+  EXPECT_EQ(ok, "1 2 C:INSERT 0 1 Z:I | 2 C:INSERT 0 1 Z:I");
+  EXPECT_EQ(value_on(0, fmt::format("SELECT count(*) FROM tp_items WHERE id = 900 AND tenant_id = {}", t0)), "1");
+  EXPECT_EQ(value_on(1, fmt::format("SELECT count(*) FROM tp_items WHERE id = 900 AND tenant_id = {}", t1)), "1");
+}
+
 // ---- 2. DEALLOCATE / DISCARD act on the client's own statement namespace --------------------
 
 /// The ways drivers drop every prepared statement: psycopg 3 (extended protocol, after its
