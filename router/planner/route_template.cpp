@@ -272,32 +272,9 @@ class Analyzer {
         return;
       }
       if (b->boolop == PG_QUERY__BOOL_EXPR_TYPE__OR_EXPR) {
-        // A relation restricted in every branch is restricted to the union.
         std::vector<Facts> branches(b->n_args);
         for (std::size_t i = 0; i < b->n_args; ++i) conjuncts(b->args[i], scope, branches[i]);
-        std::map<int, KeySet> merged;
-        bool first = true;
-        for (auto& br : branches) {
-          std::map<int, KeySet> mine;
-          for (auto& [rel, set] : br.atoms) {
-            auto [it, fresh] = mine.emplace(rel, set);
-            if (!fresh) it->second = intersect(it->second, set);
-          }
-          if (first) {
-            merged = std::move(mine);
-            first = false;
-          } else {
-            std::map<int, KeySet> next;
-            for (auto& [rel, set] : merged)
-              if (auto it = mine.find(rel); it != mine.end()) {
-                KeySet u = set;
-                u.values.insert(u.values.end(), it->second.values.begin(), it->second.values.end());
-                next.emplace(rel, std::move(u));
-              }
-            merged = std::move(next);
-          }
-        }
-        for (auto& [rel, set] : merged) facts.atoms.emplace_back(rel, std::move(set));
+        any_of(branches, facts);
         return;
       }
       walk_expr(n, scope);  // NOT: no facts
@@ -306,15 +283,29 @@ class Analyzer {
     if (n->node_case == PG_QUERY__NODE__NODE_A_EXPR) {
       const auto* e = n->a_expr;
       if (e->kind == PG_QUERY__A__EXPR__KIND__AEXPR_OP && is_op(e, "=")) {
-        int lr = key_rel(e->lexpr, scope), rr = key_rel(e->rexpr, scope);
-        if (lr >= 0 && rr >= 0) {
-          facts.joins.emplace_back(lr, rr);
-          return;
+        if (equality(e->lexpr, e->rexpr, scope, facts)) return;
+        const auto* lrow = row_args(e->lexpr);
+        const auto* rrow = row_args(e->rexpr);
+        if (lrow && rrow && lrow->n_args == rrow->n_args) return row_equality(*lrow, *rrow, scope, facts);
+      } else if (e->kind == PG_QUERY__A__EXPR__KIND__AEXPR_IN && is_op(e, "=") && row_args(e->lexpr)) {
+        // (key, x) IN ((1, 2), (3, 4)): PostgreSQL makes it an OR of row equalities, each
+        // element compared on its own (no common type across the list, unlike a scalar IN).
+        const auto* lrow = row_args(e->lexpr);
+        if (e->rexpr && e->rexpr->node_case == PG_QUERY__NODE__NODE_LIST) {
+          const auto* items = e->rexpr->list;
+          bool rows = true;
+          for (std::size_t i = 0; i < items->n_items && rows; ++i) {
+            const auto* r = row_args(items->items[i]);
+            rows = r && r->n_args == lrow->n_args;
+          }
+          if (rows) {
+            std::vector<Facts> branches(items->n_items);
+            for (std::size_t i = 0; i < items->n_items; ++i)
+              row_equality(*lrow, *row_args(items->items[i]), scope, branches[i]);
+            any_of(branches, facts);
+            return;
+          }
         }
-        if (lr >= 0)
-          if (auto v = constant(e->rexpr)) return facts.atoms.emplace_back(lr, KeySet{true, {*v}}), void();
-        if (rr >= 0)
-          if (auto v = constant(e->lexpr)) return facts.atoms.emplace_back(rr, KeySet{true, {*v}}), void();
       } else if (e->kind == PG_QUERY__A__EXPR__KIND__AEXPR_IN && is_op(e, "=")) {
         int lr = key_rel(e->lexpr, scope);
         if (lr >= 0 && e->rexpr && e->rexpr->node_case == PG_QUERY__NODE__NODE_LIST) {
@@ -374,6 +365,63 @@ class Analyzer {
       }
     }
     walk_expr(n, scope);
+  }
+
+  /// `l = r` for two scalars: a key equated with a constant (an atom) or with another key (a
+  /// join). False when it says nothing about keys (the caller then walks it).
+  bool equality(const Node* l, const Node* r, int scope, Facts& facts) {
+    int lr = key_rel(l, scope), rr = key_rel(r, scope);
+    if (lr >= 0 && rr >= 0) {
+      facts.joins.emplace_back(lr, rr);
+      return true;
+    }
+    if (lr >= 0)
+      if (auto v = constant(r)) return facts.atoms.emplace_back(lr, KeySet{true, {*v}}), true;
+    if (rr >= 0)
+      if (auto v = constant(l)) return facts.atoms.emplace_back(rr, KeySet{true, {*v}}), true;
+    return false;
+  }
+
+  /// The elements of `ROW(a, b)` or `(a, b)`, or null for any other expression.
+  static const PgQuery__RowExpr* row_args(const Node* n) {
+    return n && n->node_case == PG_QUERY__NODE__NODE_ROW_EXPR ? n->row_expr : nullptr;
+  }
+
+  /// `(a, b) = (c, d)` is `a = c AND b = d` (rows of equal length).
+  void row_equality(const PgQuery__RowExpr& l, const PgQuery__RowExpr& r, int scope, Facts& facts) {
+    for (std::size_t i = 0; i < l.n_args; ++i) {
+      if (equality(l.args[i], r.args[i], scope, facts)) continue;
+      walk_expr(l.args[i], scope);
+      walk_expr(r.args[i], scope);
+    }
+  }
+
+  /// The facts of an OR of `branches`: a relation restricted in every branch is restricted to
+  /// the union of its branches' values; anything else says nothing.
+  static void any_of(std::vector<Facts>& branches, Facts& facts) {
+    std::map<int, KeySet> merged;
+    bool first = true;
+    for (auto& br : branches) {
+      std::map<int, KeySet> mine;
+      for (auto& [rel, set] : br.atoms) {
+        auto [it, fresh] = mine.emplace(rel, set);
+        if (!fresh) it->second = intersect(it->second, set);
+      }
+      if (first) {
+        merged = std::move(mine);
+        first = false;
+      } else {
+        std::map<int, KeySet> next;
+        for (auto& [rel, set] : merged)
+          if (auto it = mine.find(rel); it != mine.end()) {
+            KeySet u = set;
+            u.values.insert(u.values.end(), it->second.values.begin(), it->second.values.end());
+            next.emplace(rel, std::move(u));
+          }
+        merged = std::move(next);
+      }
+    }
+    for (auto& [rel, set] : merged) facts.atoms.emplace_back(rel, std::move(set));
   }
 
   static KeySet intersect(const KeySet& a, const KeySet& b) {
