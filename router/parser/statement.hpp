@@ -103,6 +103,11 @@ struct Statement {
   std::optional<std::string> show_name;       ///< for Show: lower case, "all" for SHOW ALL
   std::optional<std::string> deallocate_name; ///< for Deallocate: exact name, "" for ALL
   std::string copy_direction;                 ///< for Copy: "from" or "to"
+  /// DECLARE ... CURSOR FOR <query> (kind Other): its tables and flags are the query's, and it
+  /// runs where the query would. FETCH, MOVE and CLOSE name no table: they follow the session.
+  bool declare_cursor = false;
+  /// DECLARE ... WITH HOLD: the cursor outlives its transaction on that server connection.
+  bool cursor_hold = false;
   friend bool operator==(const Statement&, const Statement&) = default;
 };
 

@@ -47,6 +47,12 @@ class Analyzer {
   Analyzer(const ShardingSchema& schema, TemplateStatement& out) : schema_(schema), out_(out) {}
 
   void statement(const Node* n) {
+    dispatch(n);
+    finish();
+  }
+
+ private:
+  void dispatch(const Node* n) {
     if (!n) return;
     switch (n->node_case) {
       case PG_QUERY__NODE__NODE_SELECT_STMT:
@@ -65,15 +71,19 @@ class Analyzer {
         copy(n->copy_stmt);
         break;
       case PG_QUERY__NODE__NODE_EXPLAIN_STMT:
-        statement(n->explain_stmt->query);
+        dispatch(n->explain_stmt->query);
+        break;
+      case PG_QUERY__NODE__NODE_DECLARE_CURSOR_STMT:
+        // The cursor's rows are its query's: it routes like the query (the grammar allows only
+        // a SELECT there), and its ORDER BY/LIMIT matter as for a top-level SELECT.
+        if (const Node* q = n->declare_cursor_stmt->query; q && q->node_case == PG_QUERY__NODE__NODE_SELECT_STMT)
+          select(q->select_stmt, -1, /*top=*/true);
         break;
       default:
         break;  // DDL and utility statements: tables come from Statement::tables
     }
-    finish();
   }
 
- private:
   // ---- scopes and relations -------------------------------------------------------------------
 
   int new_scope(int parent) {
