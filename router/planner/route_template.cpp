@@ -759,7 +759,10 @@ class Analyzer {
           else if (d->arg->node_case == PG_QUERY__NODE__NODE_INTEGER) bval = d->arg->integer->ival != 0;
           if (!sval.empty()) bval = !(lower(sval) == "false" || lower(sval) == "off" || sval == "0");
         }
-        if (name == "format") out_.copy_csv = lower(sval) == "csv";
+        if (name == "format") {
+          out_.copy_csv = lower(sval) == "csv";
+          out_.copy_binary = lower(sval) == "binary";
+        }
         else if (name == "header") out_.copy_header = bval;
         else if (name == "delimiter" && !sval.empty()) out_.copy_delimiter = sval[0];
         else if (name == "quote" && !sval.empty()) out_.copy_quote = sval[0];
