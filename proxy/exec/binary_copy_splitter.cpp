@@ -77,7 +77,7 @@ std::size_t BinaryCopySplitter::parse_header(std::string_view buf, const Sink& s
   }
   const std::size_t size = 19 + std::size_t(extension);
   if (buf.size() < size) return 0;
-  sink(buf.substr(0, size), std::nullopt, true);
+  sink(buf.substr(0, size), -1, true);
   state_ = State::Tuples;
   return size;
 }
@@ -95,22 +95,29 @@ std::size_t BinaryCopySplitter::parse_tuple(std::string_view buf, const Sink& si
     return 0;
   }
   std::size_t pos = 2;
-  std::optional<std::string_view> key;
+  int target = 0;
   for (int f = 0; f < count; ++f) {
     if (buf.size() - pos < 4) return 0;
     const auto len = static_cast<std::int32_t>(be32(buf, pos));
     pos += 4;
-    if (len == -1) continue;  // NULL
-    if (len < 0) {
+    if (len < -1) {
       fail(kBadCopyFileFormat, "invalid field size", line, f);
       return 0;
     }
-    if (buf.size() - pos < std::size_t(len)) return 0;
-    if (f == key_index_) key = buf.substr(pos, std::size_t(len));
-    pos += std::size_t(len);
+    const std::size_t size = len < 0 ? 0 : std::size_t(len);
+    if (buf.size() - pos < size) return 0;
+    if (f == key_index_) {
+      KeyRoute route = read_key_(len < 0 ? std::nullopt : std::optional(buf.substr(pos, size)));
+      if (!route.sqlstate.empty()) {
+        error_ = CopyDataError{std::move(route.sqlstate), std::move(route.message), line, f};
+        return 0;
+      }
+      target = route.target;
+    }
+    pos += size;
   }
   ++tuples_;
-  sink(buf.substr(0, pos), key, false);
+  sink(buf.substr(0, pos), target, false);
   return pos;
 }
 

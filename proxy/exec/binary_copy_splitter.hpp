@@ -30,14 +30,26 @@ class BinaryCopySplitter {
   /// The end-of-data marker: a field count of -1.
   static constexpr std::string_view kTrailer{"\xff\xff", 2};
 
+  /// Where a key field sends its tuple, or the error PostgreSQL's receive function of the key
+  /// type raises for it (`sqlstate` set).
+  struct KeyRoute {
+    int target = 0;
+    std::string sqlstate;
+    std::string message;
+  };
+  /// Reads one key field's bytes (nullopt for NULL). It is called as soon as the key field is
+  /// complete, because PostgreSQL converts each field as it reads it: an error in the key wins
+  /// over a malformed field after it, not over one before it.
+  using KeyReader = std::function<KeyRoute(std::optional<std::string_view> key)>;
+
   /// `field_count`: the columns COPY loads (each tuple must have exactly that many fields);
   /// `key_index`: the key's position among them.
-  BinaryCopySplitter(int field_count, int key_index) : field_count_(field_count), key_index_(key_index) {}
+  BinaryCopySplitter(int field_count, int key_index, KeyReader read_key)
+      : field_count_(field_count), key_index_(key_index), read_key_(std::move(read_key)) {}
 
-  /// Called with the header (signature, flags, extension: `header` true, no key) once, then
-  /// with each complete tuple and its key field's bytes (nullopt for NULL). Views are valid
-  /// only during the call.
-  using Sink = std::function<void(std::string_view bytes, std::optional<std::string_view> key, bool header)>;
+  /// Called with the header (signature, flags, extension: `header` true, target -1) once, then
+  /// with each complete tuple and the target its key gave. Views are valid only during the call.
+  using Sink = std::function<void(std::string_view bytes, int target, bool header)>;
 
   /// Feeds the bytes of one CopyData message. Once an error is found the rest is ignored and
   /// the same error is returned again.
@@ -62,6 +74,7 @@ class BinaryCopySplitter {
 
   int field_count_;
   int key_index_;
+  KeyReader read_key_;
   State state_ = State::Header;
   std::string partial_;  ///< the start of a header or tuple cut by a CopyData boundary
   std::int64_t tuples_ = 0;

@@ -177,31 +177,25 @@ asio::awaitable<bool> ClientSession::run_copy_in(const router::TemplateStatement
   };
 
   // Binary format: tuples cut at their field lengths, the key field in its type's binary form.
-  exec::BinaryCopySplitter binary(int(columns.size()), key_index);
+  exec::BinaryCopySplitter binary(int(columns.size()), key_index, [&](std::optional<std::string_view> key) {
+    exec::BinaryCopySplitter::KeyRoute route{router::logical_shard_of_null(modulus), {}, {}};
+    if (key) {
+      auto l = router::logical_shard_of_column_binary(*key_type, std::as_bytes(std::span<const char>(key->data(), key->size())),
+                                                      modulus, &route.sqlstate, &route.message);
+      if (l) route.target = *l;
+    }
+    return route;
+  });
   const std::string_view relname = std::string_view(st.copy_table).substr(st.copy_table.find('.') + 1);
   const auto context = [&](std::int64_t row, int field) {  // PostgreSQL's CONTEXT of a binary COPY
     if (row <= 0) return std::string();
     if (field < 0 || std::size_t(field) >= columns.size()) return fmt::format("COPY {}, line {}", relname, row);
     return fmt::format("COPY {}, line {}, column {}", relname, row, columns[std::size_t(field)]);
   };
-  exec::BinaryCopySplitter::Sink binary_sink = [&](std::string_view tuple, std::optional<std::string_view> key,
-                                                   bool header) {
-    if (route_error) return;
+  exec::BinaryCopySplitter::Sink binary_sink = [&](std::string_view tuple, int logical, bool header) {
     if (header) {
       for (auto& p : pending) p.append(tuple);
       return;
-    }
-    int logical = router::logical_shard_of_null(modulus);
-    if (key) {
-      std::string code, err;
-      auto l = router::logical_shard_of_column_binary(*key_type, std::as_bytes(std::span<const char>(key->data(), key->size())),
-                                                      modulus, &code, &err);
-      if (!l) {
-        route_error = SqlError::error(code, err);
-        route_error->detail = context(binary.tuples(), key_index);
-        return;
-      }
-      logical = *l;
     }
     pending[std::size_t(services_.directory->physical(logical))].append(tuple);
   };

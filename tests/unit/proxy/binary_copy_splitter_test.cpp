@@ -46,12 +46,18 @@ struct Result {
   std::optional<CopyDataError> error;
 };
 
-/// Feeds `data` cut at `cuts` (ascending offsets), then finishes.
+/// Feeds `data` cut at `cuts` (ascending offsets), then finishes. Keys route to their length
+/// (NULL to -2); the key "bad" is one the key type rejects.
 Result split(int fields, int key, const std::string& data, const std::vector<std::size_t>& cuts) {
-  BinaryCopySplitter s(fields, key);
   Result r;
-  BinaryCopySplitter::Sink sink = [&](std::string_view bytes, std::optional<std::string_view> k, bool header) {
-    r.parts.push_back({std::string(bytes), k ? std::optional<std::string>(std::string(*k)) : std::nullopt, header});
+  std::vector<std::optional<std::string>> keys;  // by target: the key read last for it
+  BinaryCopySplitter s(fields, key, [&](std::optional<std::string_view> k) {
+    if (k == "bad") return BinaryCopySplitter::KeyRoute{0, "22P03", "incorrect binary data format"};
+    keys.push_back(k ? std::optional<std::string>(std::string(*k)) : std::nullopt);
+    return BinaryCopySplitter::KeyRoute{int(keys.size()) - 1, {}, {}};
+  });
+  BinaryCopySplitter::Sink sink = [&](std::string_view bytes, int target, bool header) {
+    r.parts.push_back({std::string(bytes), header ? std::nullopt : keys.at(std::size_t(target)), header});
   };
   std::size_t at = 0;
   for (std::size_t c : cuts) {
@@ -180,6 +186,11 @@ TEST(BinaryCopySplitter, TupleErrorsAsPostgresWordsThem) {
     expect_error(split_by(2, 0, ok + std::string(BinaryCopySplitter::kTrailer) + "x", chunk), "22P04",
                  "received copy data after EOF marker", 2);
   }
+  // PostgreSQL converts each field as it reads it: a bad key wins over a malformed field after
+  // it, not over one before it.
+  expect_error(split_by(2, 0, ok + be16(2) + be32(3) + "bad" + be32(-2), 1), "22P03", "incorrect binary data format", 2, 0);
+  expect_error(split_by(2, 1, ok + be16(2) + be32(-2) + be32(3) + "bad", 1), "22P04", "invalid field size", 2, 0);
+  expect_error(split_by(2, 0, ok + be16(2) + be32(3) + "bad", 1), "22P03", "incorrect binary data format", 2, 0);
   // The tuples before an error were emitted; none after it.
   const Result r = split_by(2, 0, ok + tuple({std::string("x")}) + tuple({std::string("c"), std::string("d")}), 1000);
   EXPECT_EQ(r.parts.size(), 2u);
