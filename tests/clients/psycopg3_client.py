@@ -33,10 +33,8 @@ KNOWN_FAILURES = {
                                    "server connections",
     "proxy-2shard:executemany_across_tenants": "Bind/Execute x N + one Sync: every row goes to the "
                                                "shard of the first Bind",
-    "proxy-2shard:binary_copy_sharded_table": "binary COPY rows are parsed as text: 22P02 invalid "
-                                              "input syntax for type bigint: \"PGCOPY\"",
-    "proxy-2shard:server_side_cursors": "DECLARE ... CURSOR FOR a tenant-keyed SELECT is not routed "
-                                        "by the tenant: the cursor runs on the home shard (no rows)",
+    "with_hold_cursor": "DECLARE ... WITH HOLD is refused (0A000) with pool.mode: transaction: the cursor "
+                        "would outlive its transaction on a server that goes back to the pool (README)",
     "proxy-2shard:insert_without_column_list": "INSERT without a column list into a sharded table "
                                                "is refused (0A000)",
 }
@@ -287,6 +285,11 @@ def server_side_cursors():
             cur.scroll(500, mode="absolute")
             h.check("and to an absolute position", (5500,), cur.fetchone())
         c.commit()
+
+
+def with_hold_cursor():
+    t = TENANTS[3]
+    with connect(autocommit=False) as c:
         with c.cursor(name="pg3_hold", withhold=True) as cur:
             cur.execute("SELECT id FROM pg3_items WHERE tenant_id = %s AND id BETWEEN 5000 AND 5999 ORDER BY id", (t,))
             c.commit()
@@ -393,6 +396,7 @@ h.run("prepared_after_alter", prepared_after_alter)
 h.run("binary_copy", binary_copy)
 h.run("binary_copy_sharded_table", binary_copy_sharded_table)
 h.run("server_side_cursors", server_side_cursors)
+h.run("with_hold_cursor", with_hold_cursor)
 h.run("deallocate_after_rollback", deallocate_after_rollback, timeout_s=30)
 h.run("client_encoding", client_encoding)
 h.run("listen_notify", listen_notify)
