@@ -1,11 +1,14 @@
 // COPY sharded_table FROM STDIN: every shard runs the same COPY inside a transaction, each data
 // row goes to the shard that owns its key, and the COPY commits on every shard only if all
-// of them accepted their rows. The client sees one CopyInResponse and one "COPY n".
+// of them accepted their rows. The client sees one CopyInResponse and one "COPY n". In binary
+// format every shard gets the header, its own tuples and the trailer.
 
 #include <fmt/format.h>
 
 #include <map>
+#include <span>
 
+#include "proxy/exec/binary_copy_splitter.hpp"
 #include "proxy/exec/copy_splitter.hpp"
 #include "proxy/exec/server_io.hpp"
 #include "proxy/protocol/message_writer.hpp"
@@ -60,19 +63,23 @@ asio::awaitable<bool> ClientSession::run_copy_in(const router::TemplateStatement
     return o;
   };
 
-  // The key's position: from the column list, else from the table's column order.
+  // The key's position: from the column list, else from the table's column order (the columns
+  // COPY loads: not dropped, not generated).
   int key_index = st.copy_key_column;
+  std::vector<std::string> columns = st.copy_columns;
   if (st.copy_columns.empty()) {
     std::optional<SqlError> error;
     auto names_in_order = co_await exec::query_column(
         *leases[0],
         fmt::format("SELECT attname FROM pg_attribute WHERE attrelid = {}::regclass AND attnum > 0 AND NOT "
-                    "attisdropped ORDER BY attnum",
+                    "attisdropped AND attgenerated = '' ORDER BY attnum",
                     quote_literal(st.copy_table)),
         error);
     if (error) co_return co_await write_client(fail(*error));
-    for (std::size_t i = 0; i < names_in_order.size(); ++i)
+    for (std::size_t i = 0; i < names_in_order.size(); ++i) {
       if (names_in_order[i] == st.copy_key) key_index = int(i);
+      columns.push_back(names_in_order[i].value_or(""));
+    }
   }
   if (key_index < 0) {
     co_return co_await write_client(fail(SqlError::error(
@@ -169,6 +176,35 @@ asio::awaitable<bool> ClientSession::run_copy_in(const router::TemplateStatement
     pending[std::size_t(services_.directory->physical(logical))].append(row);
   };
 
+  // Binary format: tuples cut at their field lengths, the key field in its type's binary form.
+  exec::BinaryCopySplitter binary(int(columns.size()), key_index, [&](std::optional<std::string_view> key) {
+    exec::BinaryCopySplitter::KeyRoute route{router::logical_shard_of_null(modulus), {}, {}};
+    if (key) {
+      auto l = router::logical_shard_of_column_binary(*key_type, std::as_bytes(std::span<const char>(key->data(), key->size())),
+                                                      modulus, &route.sqlstate, &route.message);
+      if (l) route.target = *l;
+    }
+    return route;
+  });
+  const std::string_view relname = std::string_view(st.copy_table).substr(st.copy_table.find('.') + 1);
+  const auto context = [&](std::int64_t row, int field) {  // PostgreSQL's CONTEXT of a binary COPY
+    if (row <= 0) return std::string();
+    if (field < 0 || std::size_t(field) >= columns.size()) return fmt::format("COPY {}, line {}", relname, row);
+    return fmt::format("COPY {}, line {}, column {}", relname, row, columns[std::size_t(field)]);
+  };
+  exec::BinaryCopySplitter::Sink binary_sink = [&](std::string_view tuple, int logical, bool header) {
+    if (header) {
+      for (auto& p : pending) p.append(tuple);
+      return;
+    }
+    pending[std::size_t(services_.directory->physical(logical))].append(tuple);
+  };
+  const auto binary_error = [&](const std::optional<exec::CopyDataError>& e) {
+    if (!e || route_error) return;
+    route_error = SqlError::error(e->sqlstate, e->message);
+    route_error->detail = context(e->line, e->field);
+  };
+
   bool client_failed = false;
   std::string client_fail_message;
   for (;;) {
@@ -187,7 +223,8 @@ asio::awaitable<bool> ClientSession::run_copy_in(const router::TemplateStatement
     }
     const char tag = f.tag;
     if (tag == 'd') {
-      splitter.feed(std::string_view(f.body.data(), f.body.size()), sink);
+      if (st.copy_binary) binary_error(binary.feed(std::string_view(f.body.data(), f.body.size()), binary_sink));
+      else splitter.feed(std::string_view(f.body.data(), f.body.size()), sink);
       in_.consume(f.total_size);
       for (int i = 0; i < nshards; ++i)
         if (!co_await send_copy_data(*leases[std::size_t(i)], pending[std::size_t(i)], false)) co_return co_await write_client(fail(SqlError::error(sqlstate::kConnectionFailure, "lost shard connection during COPY")));
@@ -195,7 +232,13 @@ asio::awaitable<bool> ClientSession::run_copy_in(const router::TemplateStatement
     }
     if (tag == 'c') {
       in_.consume(f.total_size);
-      splitter.finish(sink);
+      if (st.copy_binary) {
+        binary_error(binary.finish());
+        if (!route_error)
+          for (auto& p : pending) p.append(exec::BinaryCopySplitter::kTrailer);
+      } else {
+        splitter.finish(sink);
+      }
       break;
     }
     if (tag == 'f') {

@@ -15,6 +15,9 @@ namespace {
 
 using Msg = ProtobufCMessage;
 
+/// CURSOR_OPT_HOLD of PostgreSQL's parsenodes.h: DeclareCursorStmt.options has it for WITH HOLD.
+constexpr std::int32_t kCursorOptHold = 0x0020;
+
 bool is_space(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
 }
@@ -557,6 +560,8 @@ std::optional<std::string> describe(const PgQuery__Node& node, TreeWalker& walke
       break;
     case PG_QUERY__NODE__NODE_DECLARE_CURSOR_STMT:
       st.kind = StatementKind::Other;
+      st.declare_cursor = true;
+      st.cursor_hold = (node.declare_cursor_stmt->options & kCursorOptHold) != 0;
       walk();
       st.writes = walker.saw_dml;
       st.locking = walker.saw_locking;

@@ -108,6 +108,11 @@ struct Statement {
   DiscardTarget discard = DiscardTarget::All; ///< for Discard
   bool unlisten = false;                      ///< for Listen: UNLISTEN rather than LISTEN
   std::string copy_direction;                 ///< for Copy: "from" or "to"
+  /// DECLARE ... CURSOR FOR <query> (kind Other): its tables and flags are the query's, and it
+  /// runs where the query would. FETCH, MOVE and CLOSE name no table: they follow the session.
+  bool declare_cursor = false;
+  /// DECLARE ... WITH HOLD: the cursor outlives its transaction on that server connection.
+  bool cursor_hold = false;
   friend bool operator==(const Statement&, const Statement&) = default;
 };
 

@@ -47,6 +47,12 @@ class Analyzer {
   Analyzer(const ShardingSchema& schema, TemplateStatement& out) : schema_(schema), out_(out) {}
 
   void statement(const Node* n) {
+    dispatch(n);
+    finish();
+  }
+
+ private:
+  void dispatch(const Node* n) {
     if (!n) return;
     switch (n->node_case) {
       case PG_QUERY__NODE__NODE_SELECT_STMT:
@@ -65,15 +71,19 @@ class Analyzer {
         copy(n->copy_stmt);
         break;
       case PG_QUERY__NODE__NODE_EXPLAIN_STMT:
-        statement(n->explain_stmt->query);
+        dispatch(n->explain_stmt->query);
+        break;
+      case PG_QUERY__NODE__NODE_DECLARE_CURSOR_STMT:
+        // The cursor's rows are its query's: it routes like the query (the grammar allows only
+        // a SELECT there), and its ORDER BY/LIMIT matter as for a top-level SELECT.
+        if (const Node* q = n->declare_cursor_stmt->query; q && q->node_case == PG_QUERY__NODE__NODE_SELECT_STMT)
+          select(q->select_stmt, -1, /*top=*/true);
         break;
       default:
         break;  // DDL and utility statements: tables come from Statement::tables
     }
-    finish();
   }
 
- private:
   // ---- scopes and relations -------------------------------------------------------------------
 
   int new_scope(int parent) {
@@ -272,32 +282,9 @@ class Analyzer {
         return;
       }
       if (b->boolop == PG_QUERY__BOOL_EXPR_TYPE__OR_EXPR) {
-        // A relation restricted in every branch is restricted to the union.
         std::vector<Facts> branches(b->n_args);
         for (std::size_t i = 0; i < b->n_args; ++i) conjuncts(b->args[i], scope, branches[i]);
-        std::map<int, KeySet> merged;
-        bool first = true;
-        for (auto& br : branches) {
-          std::map<int, KeySet> mine;
-          for (auto& [rel, set] : br.atoms) {
-            auto [it, fresh] = mine.emplace(rel, set);
-            if (!fresh) it->second = intersect(it->second, set);
-          }
-          if (first) {
-            merged = std::move(mine);
-            first = false;
-          } else {
-            std::map<int, KeySet> next;
-            for (auto& [rel, set] : merged)
-              if (auto it = mine.find(rel); it != mine.end()) {
-                KeySet u = set;
-                u.values.insert(u.values.end(), it->second.values.begin(), it->second.values.end());
-                next.emplace(rel, std::move(u));
-              }
-            merged = std::move(next);
-          }
-        }
-        for (auto& [rel, set] : merged) facts.atoms.emplace_back(rel, std::move(set));
+        any_of(branches, facts);
         return;
       }
       walk_expr(n, scope);  // NOT: no facts
@@ -306,15 +293,29 @@ class Analyzer {
     if (n->node_case == PG_QUERY__NODE__NODE_A_EXPR) {
       const auto* e = n->a_expr;
       if (e->kind == PG_QUERY__A__EXPR__KIND__AEXPR_OP && is_op(e, "=")) {
-        int lr = key_rel(e->lexpr, scope), rr = key_rel(e->rexpr, scope);
-        if (lr >= 0 && rr >= 0) {
-          facts.joins.emplace_back(lr, rr);
-          return;
+        if (equality(e->lexpr, e->rexpr, scope, facts)) return;
+        const auto* lrow = row_args(e->lexpr);
+        const auto* rrow = row_args(e->rexpr);
+        if (lrow && rrow && lrow->n_args == rrow->n_args) return row_equality(*lrow, *rrow, scope, facts);
+      } else if (e->kind == PG_QUERY__A__EXPR__KIND__AEXPR_IN && is_op(e, "=") && row_args(e->lexpr)) {
+        // (key, x) IN ((1, 2), (3, 4)): PostgreSQL makes it an OR of row equalities, each
+        // element compared on its own (no common type across the list, unlike a scalar IN).
+        const auto* lrow = row_args(e->lexpr);
+        if (e->rexpr && e->rexpr->node_case == PG_QUERY__NODE__NODE_LIST) {
+          const auto* items = e->rexpr->list;
+          bool rows = true;
+          for (std::size_t i = 0; i < items->n_items && rows; ++i) {
+            const auto* r = row_args(items->items[i]);
+            rows = r && r->n_args == lrow->n_args;
+          }
+          if (rows) {
+            std::vector<Facts> branches(items->n_items);
+            for (std::size_t i = 0; i < items->n_items; ++i)
+              row_equality(*lrow, *row_args(items->items[i]), scope, branches[i]);
+            any_of(branches, facts);
+            return;
+          }
         }
-        if (lr >= 0)
-          if (auto v = constant(e->rexpr)) return facts.atoms.emplace_back(lr, KeySet{true, {*v}}), void();
-        if (rr >= 0)
-          if (auto v = constant(e->lexpr)) return facts.atoms.emplace_back(rr, KeySet{true, {*v}}), void();
       } else if (e->kind == PG_QUERY__A__EXPR__KIND__AEXPR_IN && is_op(e, "=")) {
         int lr = key_rel(e->lexpr, scope);
         if (lr >= 0 && e->rexpr && e->rexpr->node_case == PG_QUERY__NODE__NODE_LIST) {
@@ -374,6 +375,63 @@ class Analyzer {
       }
     }
     walk_expr(n, scope);
+  }
+
+  /// `l = r` for two scalars: a key equated with a constant (an atom) or with another key (a
+  /// join). False when it says nothing about keys (the caller then walks it).
+  bool equality(const Node* l, const Node* r, int scope, Facts& facts) {
+    int lr = key_rel(l, scope), rr = key_rel(r, scope);
+    if (lr >= 0 && rr >= 0) {
+      facts.joins.emplace_back(lr, rr);
+      return true;
+    }
+    if (lr >= 0)
+      if (auto v = constant(r)) return facts.atoms.emplace_back(lr, KeySet{true, {*v}}), true;
+    if (rr >= 0)
+      if (auto v = constant(l)) return facts.atoms.emplace_back(rr, KeySet{true, {*v}}), true;
+    return false;
+  }
+
+  /// The elements of `ROW(a, b)` or `(a, b)`, or null for any other expression.
+  static const PgQuery__RowExpr* row_args(const Node* n) {
+    return n && n->node_case == PG_QUERY__NODE__NODE_ROW_EXPR ? n->row_expr : nullptr;
+  }
+
+  /// `(a, b) = (c, d)` is `a = c AND b = d` (rows of equal length).
+  void row_equality(const PgQuery__RowExpr& l, const PgQuery__RowExpr& r, int scope, Facts& facts) {
+    for (std::size_t i = 0; i < l.n_args; ++i) {
+      if (equality(l.args[i], r.args[i], scope, facts)) continue;
+      walk_expr(l.args[i], scope);
+      walk_expr(r.args[i], scope);
+    }
+  }
+
+  /// The facts of an OR of `branches`: a relation restricted in every branch is restricted to
+  /// the union of its branches' values; anything else says nothing.
+  static void any_of(std::vector<Facts>& branches, Facts& facts) {
+    std::map<int, KeySet> merged;
+    bool first = true;
+    for (auto& br : branches) {
+      std::map<int, KeySet> mine;
+      for (auto& [rel, set] : br.atoms) {
+        auto [it, fresh] = mine.emplace(rel, set);
+        if (!fresh) it->second = intersect(it->second, set);
+      }
+      if (first) {
+        merged = std::move(mine);
+        first = false;
+      } else {
+        std::map<int, KeySet> next;
+        for (auto& [rel, set] : merged)
+          if (auto it = mine.find(rel); it != mine.end()) {
+            KeySet u = set;
+            u.values.insert(u.values.end(), it->second.values.begin(), it->second.values.end());
+            next.emplace(rel, std::move(u));
+          }
+        merged = std::move(next);
+      }
+    }
+    for (auto& [rel, set] : merged) facts.atoms.emplace_back(rel, std::move(set));
   }
 
   static KeySet intersect(const KeySet& a, const KeySet& b) {
@@ -734,7 +792,10 @@ class Analyzer {
           else if (d->arg->node_case == PG_QUERY__NODE__NODE_INTEGER) bval = d->arg->integer->ival != 0;
           if (!sval.empty()) bval = !(lower(sval) == "false" || lower(sval) == "off" || sval == "0");
         }
-        if (name == "format") out_.copy_csv = lower(sval) == "csv";
+        if (name == "format") {
+          out_.copy_csv = lower(sval) == "csv";
+          out_.copy_binary = lower(sval) == "binary";
+        }
         else if (name == "header") out_.copy_header = bval;
         else if (name == "delimiter" && !sval.empty()) out_.copy_delimiter = sval[0];
         else if (name == "quote" && !sval.empty()) out_.copy_quote = sval[0];

@@ -86,6 +86,7 @@ struct TemplateStatement {
   std::string copy_table;                    ///< schema-qualified target of COPY FROM
   std::string copy_key;                      ///< its key column
   bool copy_csv = false;
+  bool copy_binary = false;                  ///< FORMAT binary: tuples, not lines
   bool copy_header = false;
   char copy_delimiter = '\t';
   char copy_quote = '"';

@@ -112,7 +112,7 @@ std::string join(const std::vector<std::string>& v) {
   return s;
 }
 
-Plan route_statement(const RouteTemplate& t, const TemplateStatement& s, const RouteContext& ctx) {
+Plan route_query(const RouteTemplate& t, const TemplateStatement& s, const RouteContext& ctx) {
   Plan p;
   p.writes = s.info.writes;
   const int nshards = int(ctx.directory.shard_names().size());
@@ -299,6 +299,27 @@ Plan route_statement(const RouteTemplate& t, const TemplateStatement& s, const R
   p.kind = RouteKind::Scatter;
   p.aggregates = s.aggregates;
   if (ctx.explain) p.reason = unconstrained ? "no tenant key: every shard" : "keys on several shards";
+  return p;
+}
+
+/// Statements whose answer lives on one server: EXPLAIN (each shard has its own plan) and
+/// cursors. A cursor lives on the server connection that ran its DECLARE and FETCH, MOVE and
+/// CLOSE (no tables) follow the session's server, so the DECLARE must run on one shard, and a
+/// WITH HOLD cursor must not outlive its transaction on a server that goes back to the pool.
+Plan route_statement(const RouteTemplate& t, const TemplateStatement& s, const RouteContext& ctx) {
+  if (s.info.declare_cursor && s.info.cursor_hold && !ctx.schema.session_pooling())
+    return refuse("0A000", "DECLARE ... WITH HOLD is not supported with pool.mode: transaction: the cursor would "
+                           "outlive its transaction on a server connection that goes back to the pool; declare "
+                           "it without HOLD and use it inside the transaction, or use pool.mode: session");
+  Plan p = route_query(t, s, ctx);
+  const bool several = p.kind == RouteKind::Scatter || p.kind == RouteKind::Broadcast || p.kind == RouteKind::Split;
+  if (s.info.kind == StatementKind::Explain && several)
+    return refuse("0A000", "EXPLAIN of a statement on several shards is not supported: each shard has a plan of its "
+                           "own; add a tenant key or a /* shardline: tenant=... */ hint");
+  if (s.info.declare_cursor && p.kind != RouteKind::Single && p.kind != RouteKind::Any && p.kind != RouteKind::Refuse)
+    return refuse("0A000", "DECLARE CURSOR over several shards is not supported" +
+                               (s.sharded_names.empty() ? std::string() : " (sharded table " + s.sharded_names.front() + ")") +
+                               "; add a tenant key or a /* shardline: tenant=... */ hint");
   return p;
 }
 

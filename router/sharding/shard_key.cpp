@@ -245,6 +245,31 @@ std::optional<int> logical_shard_of_binary(KeyType type, std::span<const std::by
   return std::nullopt;
 }
 
+std::optional<int> logical_shard_of_column_binary(KeyType type, std::span<const std::byte> value,
+                                                  int modulus, std::string* sqlstate, std::string* error) {
+  std::size_t width = 0;
+  switch (type) {
+    case KeyType::SmallInt: width = 2; break;
+    case KeyType::Integer: width = 4; break;
+    case KeyType::BigInt: width = 8; break;
+    case KeyType::Uuid: width = 16; break;
+    case KeyType::Text: break;
+  }
+  const auto reject = [&](const char* code, std::string message) -> std::optional<int> {
+    if (sqlstate) *sqlstate = code;
+    set_error(error, std::move(message));
+    return std::nullopt;
+  };
+  if (width != 0 && value.size() < width) return reject("08P01", "insufficient data left in message");
+  if (width != 0 && value.size() > width) return reject("22P03", "incorrect binary data format");
+  if (type == KeyType::Text)
+    for (std::byte b : value)
+      if (b == std::byte{0}) return reject("22021", "invalid byte sequence for encoding \"UTF8\": 0x00");
+  auto l = logical_shard_of_binary(type, value, modulus, error);
+  if (!l && sqlstate) *sqlstate = "22P03";
+  return l;
+}
+
 int logical_shard_of_int(std::int64_t value, int modulus) {
   if (modulus < 1) {
     throw std::invalid_argument("modulus for hash partitioning must be a positive integer, got " +

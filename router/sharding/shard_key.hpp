@@ -56,6 +56,17 @@ namespace shardline::router {
                                                          std::span<const std::byte> value,
                                                          int modulus, std::string* error);
 
+/// Logical shard of a key field of COPY ... FROM STDIN (FORMAT binary): the column type's own
+/// binary format, which COPY hands to that type's receive function, so the width must be the
+/// column's: exactly 2, 4 or 8 bytes for smallint, integer and bigint, 16 for uuid; text is its
+/// raw bytes. On bad input returns nullopt with PostgreSQL's SQLSTATE and message: too few
+/// bytes 08P01 `insufficient data left in message` (pq_copymsgbytes), too many 22P03
+/// `incorrect binary data format` (CopyReadBinaryAttribute), a zero byte in text 22021. Other
+/// invalid UTF-8 in text is hashed as it is: the shard's textrecv rejects it with its own error.
+[[nodiscard]] std::optional<int> logical_shard_of_column_binary(KeyType type, std::span<const std::byte> value,
+                                                                int modulus, std::string* sqlstate,
+                                                                std::string* error);
+
 /// Logical shard of an integer key of any integer type (smallint, integer and bigint hash
 /// alike). Throws std::invalid_argument if modulus < 1: a validated config never gets there.
 [[nodiscard]] int logical_shard_of_int(std::int64_t value, int modulus);

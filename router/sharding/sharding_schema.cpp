@@ -19,6 +19,7 @@ std::shared_ptr<const ShardingSchema> ShardingSchema::from_config(const config::
   s->logical_shards_ = cfg.sharding.logical_shards;
   s->shard_count_ = int(cfg.shards.size());
   s->cross_shard_allowed_ = cfg.sharding.cross_shard == config::CrossShard::Allow;
+  s->session_pooling_ = cfg.pool.mode == config::PoolMode::Session;
   s->home_shard_ = 0;
   for (std::size_t i = 0; i < cfg.shards.size(); ++i)
     if (cfg.shards[i].name == cfg.sharding.home_shard) s->home_shard_ = int(i);

@@ -39,6 +39,9 @@ class ShardingSchema {
   int home_shard() const { return home_shard_; }
   int shard_count() const { return shard_count_; }
   bool cross_shard_allowed() const { return cross_shard_allowed_; }
+  /// pool.mode: session. A client then keeps its server connection between transactions, so
+  /// state that outlives a transaction (a WITH HOLD cursor) stays where the client can reach it.
+  bool session_pooling() const { return session_pooling_; }
   /// replicas.read_only_functions, lower case.
   bool read_only_function(const std::string& name) const { return read_only_functions_.count(name) > 0; }
   const std::map<std::string, ShardedTableInfo>& tables() const { return sharded_; }
@@ -53,6 +56,7 @@ class ShardingSchema {
   int home_shard_ = 0;
   int shard_count_ = 1;
   bool cross_shard_allowed_ = true;
+  bool session_pooling_ = false;
   std::set<std::string> read_only_functions_;
 };
 

@@ -24,9 +24,6 @@ from driver_harness import Harness
 KNOWN_FAILURES = {
     "proxy-2shard:tenant_less_group_by": "cross-shard GROUP BY ... ORDER BY is refused (0A000), not merged "
                                       "(SPEC 6; README: not yet)",
-    "proxy-2shard:selectinload_composite_key": "WHERE (tenant_id, account_id) IN ((t, 1), (t, 2) ...) is "
-                                               "not recognised as keyed to tenant t: scattered, then its "
-                                               "ORDER BY is refused (0A000)",
     "proxy-2shard:several_tenants_in_one_session": "a read of a second shard's tenant in a transaction "
                                                    "is refused: 0A000 transaction is bound to shard s1; this "
                                                    "statement needs shard s0",

@@ -281,6 +281,20 @@ TEST(Analyze, CopyDirection) {
   EXPECT_TRUE(only("COPY (INSERT INTO t VALUES (1) RETURNING *) TO STDOUT").writes);
 }
 
+TEST(Analyze, DeclareCursorAndWithHold) {
+  const Statement d = only("DECLARE c SCROLL CURSOR FOR SELECT * FROM orders WHERE tenant_id = 1");
+  EXPECT_TRUE(d.declare_cursor);
+  EXPECT_FALSE(d.cursor_hold);
+  EXPECT_EQ(d.tables, (std::vector<TableRef>{{"", "orders"}}));
+  EXPECT_TRUE(only("DECLARE c CURSOR WITH HOLD FOR SELECT 1").cursor_hold);
+  EXPECT_TRUE(only("declare \"pg3_hold\" no scroll binary cursor with hold for select 1").cursor_hold);
+  EXPECT_FALSE(only("DECLARE c BINARY INSENSITIVE SCROLL CURSOR WITHOUT HOLD FOR SELECT 1").cursor_hold);
+  for (const char* sql : {"FETCH 10 FROM c", "MOVE ALL IN c", "CLOSE c", "CLOSE ALL", "SELECT 1"}) {
+    EXPECT_FALSE(only(sql).declare_cursor) << sql;
+    EXPECT_FALSE(only(sql).cursor_hold) << sql;
+  }
+}
+
 struct TxCase {
   std::string_view sql;
   TxCommand tx;

@@ -1318,6 +1318,34 @@ TEST(LogicalShard, BinaryUuidAndTextMatchTheirTextForms) {
   }
 }
 
+// ---- COPY (FORMAT binary) key fields: the column type's own width --------------------------------
+
+TEST(LogicalShard, CopyBinaryFieldsHaveTheColumnsWidth) {
+  std::string code, error;
+  EXPECT_EQ(logical_shard_of_column_binary(KeyType::SmallInt, bytes({0, 42}), 1024, &code, &error), 610);
+  EXPECT_EQ(logical_shard_of_column_binary(KeyType::Integer, bytes({0xff, 0xff, 0xff, 0xfe}), 1024, &code, &error),
+            logical_shard_of_int(-2, 1024));
+  EXPECT_EQ(logical_shard_of_column_binary(KeyType::BigInt, bytes({0, 0, 0, 0, 0, 0, 0, 42}), 1024, &code, &error),
+            logical_shard_of_int(42, 1024));
+  for (const KnownKey& key : kTextKeys)
+    EXPECT_EQ(logical_shard_of_column_binary(KeyType::Text, as_bytes(key.text), 1024, &code, &error),
+              shard_text(KeyType::Text, key.text, 1024));
+  // int8recv / int4recv / uuid_recv on too few bytes, CopyReadBinaryAttribute on too many.
+  EXPECT_FALSE(logical_shard_of_column_binary(KeyType::BigInt, bytes({0, 0, 0, 42}), 1024, &code, &error));
+  EXPECT_EQ(code, "08P01");
+  EXPECT_EQ(error, "insufficient data left in message");
+  EXPECT_FALSE(logical_shard_of_column_binary(KeyType::SmallInt, bytes({0, 0, 0, 42}), 1024, &code, &error));
+  EXPECT_EQ(code, "22P03");
+  EXPECT_EQ(error, "incorrect binary data format");
+  EXPECT_FALSE(logical_shard_of_column_binary(KeyType::Uuid, std::vector<std::byte>(15), 1024, &code, &error));
+  EXPECT_EQ(code, "08P01");
+  EXPECT_FALSE(logical_shard_of_column_binary(KeyType::Uuid, std::vector<std::byte>(17), 1024, &code, &error));
+  EXPECT_EQ(code, "22P03");
+  EXPECT_FALSE(logical_shard_of_column_binary(KeyType::Text, as_bytes(std::string_view("a\0", 2)), 1024, &code, &error));
+  EXPECT_EQ(code, "22021");
+  EXPECT_EQ(error, "invalid byte sequence for encoding \"UTF8\": 0x00");
+}
+
 // ---- NULL and modulus -------------------------------------------------------------------------
 
 TEST(LogicalShard, NullGoesToRemainderZero) {

@@ -151,5 +151,19 @@ TEST(RouterKeys, HashMatchesDocumentedTenants) {
   EXPECT_EQ(fx.explain("SELECT * FROM orders WHERE tenant_id = 42", {}, {}), "Single(s1) by key of orders");
 }
 
+// With pool.mode: session a client keeps its server between transactions, so a WITH HOLD
+// cursor stays reachable and is routed like any other (plans/cursors.yaml: refused in
+// transaction pooling).
+TEST(RouterCursors, WithHoldRoutesByItsQueryInSessionPooling) {
+  Fixture fx(std::string(kConfig) + "pool: {mode: session}\n");
+  EXPECT_EQ(fx.explain("DECLARE c CURSOR WITH HOLD FOR SELECT * FROM orders WHERE tenant_id = 1", {}, {}),
+            "Single(s1) by key of orders");
+  EXPECT_EQ(fx.explain("DECLARE c SCROLL CURSOR WITH HOLD FOR SELECT * FROM orders WHERE tenant_id = $1", {"2"}, {}),
+            "Single(s0) by key of orders");
+  EXPECT_EQ(fx.explain("DECLARE c CURSOR WITH HOLD FOR SELECT * FROM orders", {}, {}),
+            "Refuse(0A000: DECLARE CURSOR over several shards is not supported (sharded table orders); add a "
+            "tenant key or a /* shardline: tenant=... */ hint)");
+}
+
 }  // namespace
 }  // namespace shardline::router
