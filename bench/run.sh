@@ -780,8 +780,8 @@ REPORT="$TMP/report.md"
   echo
   echo "\`pgbench $WO_SCEN -j 2\` (BEGIN; UPDATE accounts; SELECT; UPDATE tellers; INSERT history; END: one commit, so one" \
        "commit-LSN probe per transaction when on) through two proxies on the replica demo's servers whose configs differ only in" \
-       "\`replicas.track_commit_lsn\`: on (\`SELECT pg_current_wal_lsn()\` pipelined behind each commit, version cookie sent)" \
-       "vs off (no probe; the session reads that shard from the primary). Runs alternated on, off, on, off; *mean* = the mean of" \
+       "\`replicas.track_commit_lsn\`: on (\`SELECT pg_current_wal_insert_lsn()\` pipelined behind each commit, version cookie sent)" \
+       "vs off (no probe; reads of that shard wait for the next primary sample). Runs alternated on, off, on, off; *mean* = the mean of" \
        "the rounds' tps and of their CPU us/txn."
   echo
   echo "| track_commit_lsn | round | tps | p50/p99 ms | proxy CPU us/txn |"
