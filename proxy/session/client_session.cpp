@@ -309,6 +309,17 @@ asio::awaitable<bool> ClientSession::ensure_server(int shard, int replica) {
   SqlError err;
   auto lease = co_await pool_->acquire(
       backend::Clock::now() + std::chrono::milliseconds(cfg.pool.query_wait_timeout_ms), err);
+  if (!lease && replica >= 0) {
+    // A replica that cannot be had (down before the lag monitor noticed, or its pool full) is
+    // no reason to fail a read: the primary answers it (SPEC section 7: never an error).
+    spdlog::info("client {}: replica {} of shard {} unavailable ({}: {}); reading from the primary", peer_, replica,
+                 services_.directory->shard_name(shard), err.sqlstate, err.message);
+    replica = -1;
+    pool_ = &services_.cluster.primary(shard);
+    err = SqlError{};
+    lease = co_await pool_->acquire(
+        backend::Clock::now() + std::chrono::milliseconds(cfg.pool.query_wait_timeout_ms), err);
+  }
   waiting_for_server_ = false;
   if (!lease) {
     unit_extras().last_error = err;
