@@ -648,6 +648,44 @@ fmt_tps() {  # key -> cell
 ratio() {  # a b -> a/b with x, or -
   if [[ -n $1 && -n $2 ]]; then awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; else printf -- '-'; fi
 }
+ab_rounds() {  # SETTING LABEL PREFIX ROUNDS_VAR VALUES_VAR A B SUFFIX: two configs run in alternated rounds
+  local setting=$1 label=$2 prefix=$3 a=$6 b=$7 suffix=$8 t round k sum_tps sum_cpu n
+  local -n ab_rounds_list=$4 ab_values=$5
+  local -A mean_tps mean_cpu
+  echo "| $setting | round | tps | p50/p99 ms | proxy CPU us/txn |"
+  echo "|---|---:|---:|---:|---:|"
+  for t in "$a" "$b"; do
+    sum_tps=0; sum_cpu=0; n=0
+    for round in "${ab_rounds_list[@]}"; do
+      k="$prefix$round,$t"
+      printf '| %s | %s | %s | %s | %s |\n' "${ab_values[$t]}" "$round" "$(fmt_tps "$k")" "$(lat "$k")" \
+        "$( [[ ${STATUS[$k]:-} == ok ]] && echo "${CPU[$k]}" || echo -)"
+      if [[ ${STATUS[$k]:-} == ok ]]; then
+        sum_tps=$(awk -v a="$sum_tps" -v b="${TPS[$k]}" 'BEGIN { print a + b }')
+        sum_cpu=$(awk -v a="$sum_cpu" -v b="${CPU[$k]}" 'BEGIN { print a + b }')
+        n=$(( n + 1 ))
+      fi
+    done
+    if (( n == ${#ab_rounds_list[@]} )); then
+      mean_tps[$t]=$(awk -v a="$sum_tps" -v n="$n" 'BEGIN { printf "%.1f", a / n }')
+      mean_cpu[$t]=$(awk -v a="$sum_cpu" -v n="$n" 'BEGIN { printf "%.1f", a / n }')
+      printf '| %s | mean | %.0f | - | %s |\n' "${ab_values[$t]}" "${mean_tps[$t]}" "${mean_cpu[$t]}"
+    fi
+  done
+  if [[ -n ${mean_tps[$a]:-} && -n ${mean_tps[$b]:-} ]]; then
+    echo
+    echo "- $label on vs off: tps $(ratio "${mean_tps[$a]}" "${mean_tps[$b]}")" \
+         "($(awk -v a="${mean_tps[$a]}" -v b="${mean_tps[$b]}" 'BEGIN { printf "%+.1f%%", 100 * (a / b - 1) }')), proxy CPU" \
+         "$(awk -v a="${mean_cpu[$a]}" -v b="${mean_cpu[$b]}" 'BEGIN { printf "%+.1f us/txn (%+.1f%%)", a - b, (b > 0 ? 100 * (a / b - 1) : 0) }')$suffix"
+  fi
+  for round in "${ab_rounds_list[@]}"; do
+    for t in "$a" "$b"; do
+      k="$prefix$round,$t"
+      [[ ${STATUS[$k]:-} == ok ]] || echo "- $setting ${ab_values[$t]}, round $round: ${STATUS[$k]:-error}: ${NOTE[$k]:-}"
+    done
+  done
+}
+
 lat() {  # key -> p50/p99 in ms
   if [[ ${STATUS[$1]:-} == ok && ${P50[$1]} != - ]]; then
     awk -v a="${P50[$1]}" -v b="${P99[$1]}" 'BEGIN { printf "%.3f/%.3f", a / 1000, b / 1000 }'
@@ -784,40 +822,7 @@ REPORT="$TMP/report.md"
        "vs off (no probe; reads of that shard wait for the next primary sample). Runs alternated on, off, on, off; *mean* = the mean of" \
        "the rounds' tps and of their CPU us/txn."
   echo
-  echo "| track_commit_lsn | round | tps | p50/p99 ms | proxy CPU us/txn |"
-  echo "|---|---:|---:|---:|---:|"
-  declare -A WO_MEAN_TPS WO_MEAN_CPU
-  for t in rep_session rep_notrack; do
-    sum_tps=0; sum_cpu=0; n=0
-    for round in "${WO_ROUNDS[@]}"; do
-      k="wo$round,$t"
-      printf '| %s | %s | %s | %s | %s |\n' "${REP_TRACK[$t]}" "$round" "$(fmt_tps "$k")" "$(lat "$k")" \
-        "$( [[ ${STATUS[$k]:-} == ok ]] && echo "${CPU[$k]}" || echo -)"
-      if [[ ${STATUS[$k]:-} == ok ]]; then
-        sum_tps=$(awk -v a="$sum_tps" -v b="${TPS[$k]}" 'BEGIN { print a + b }')
-        sum_cpu=$(awk -v a="$sum_cpu" -v b="${CPU[$k]}" 'BEGIN { print a + b }')
-        n=$(( n + 1 ))
-      fi
-    done
-    if (( n == ${#WO_ROUNDS[@]} )); then
-      WO_MEAN_TPS[$t]=$(awk -v a="$sum_tps" -v n="$n" 'BEGIN { printf "%.1f", a / n }')
-      WO_MEAN_CPU[$t]=$(awk -v a="$sum_cpu" -v n="$n" 'BEGIN { printf "%.1f", a / n }')
-      printf '| %s | mean | %.0f | - | %s |\n' "${REP_TRACK[$t]}" "${WO_MEAN_TPS[$t]}" "${WO_MEAN_CPU[$t]}"
-    fi
-  done
-  if [[ -n ${WO_MEAN_TPS[rep_session]:-} && -n ${WO_MEAN_TPS[rep_notrack]:-} ]]; then
-    echo
-    echo "- tracking on vs off: tps $(ratio "${WO_MEAN_TPS[rep_session]}" "${WO_MEAN_TPS[rep_notrack]}")" \
-         "($(awk -v a="${WO_MEAN_TPS[rep_session]}" -v b="${WO_MEAN_TPS[rep_notrack]}" 'BEGIN { printf "%+.1f%%", 100 * (a / b - 1) }')), proxy CPU" \
-         "$(awk -v a="${WO_MEAN_CPU[rep_session]}" -v b="${WO_MEAN_CPU[rep_notrack]}" 'BEGIN { printf "%+.1f us/txn (%+.1f%%)", a - b, (b > 0 ? 100 * (a / b - 1) : 0) }')"
-  fi
-  for round in "${WO_ROUNDS[@]}"; do
-    for t in rep_session rep_notrack; do
-      k="wo$round,$t"
-      [[ ${STATUS[$k]:-} == ok ]] || echo "- track_commit_lsn ${REP_TRACK[$t]}, round $round: ${STATUS[$k]:-error}: ${NOTE[$k]:-}"
-    done
-  done
-
+  ab_rounds track_commit_lsn tracking wo WO_ROUNDS REP_TRACK rep_session rep_notrack ""
   echo
   echo "## Metrics cost (single shard, \`pgbench $MET_SCEN -j 2\`)"
   echo
@@ -825,41 +830,7 @@ REPORT="$TMP/report.md"
        "counts into the registry: per-pool counter and latency histogram, per-tenant sketch, SQLSTATEs; off: none of it)." \
        "Runs alternated on, off, on, off, on, off; *mean* over the rounds. On a loaded machine the rounds of one config differ by more than 2%: BM_MetricsPerQuery* below is the steadier figure (ns per statement against this table's CPU us/txn)."
   echo
-  echo "| admin.metrics | round | tps | p50/p99 ms | proxy CPU us/txn |"
-  echo "|---|---:|---:|---:|---:|"
-  declare -A MET_MEAN_TPS MET_MEAN_CPU
-  for t in met_on met_off; do
-    sum_tps=0; sum_cpu=0; n=0
-    for round in "${MET_ROUNDS[@]}"; do
-      k="met$round,$t"
-      printf '| %s | %s | %s | %s | %s |\n' "${MET_VALUE[$t]}" "$round" "$(fmt_tps "$k")" "$(lat "$k")" \
-        "$( [[ ${STATUS[$k]:-} == ok ]] && echo "${CPU[$k]}" || echo -)"
-      if [[ ${STATUS[$k]:-} == ok ]]; then
-        sum_tps=$(awk -v a="$sum_tps" -v b="${TPS[$k]}" 'BEGIN { print a + b }')
-        sum_cpu=$(awk -v a="$sum_cpu" -v b="${CPU[$k]}" 'BEGIN { print a + b }')
-        n=$(( n + 1 ))
-      fi
-    done
-    if (( n == ${#MET_ROUNDS[@]} )); then
-      MET_MEAN_TPS[$t]=$(awk -v a="$sum_tps" -v n="$n" 'BEGIN { printf "%.1f", a / n }')
-      MET_MEAN_CPU[$t]=$(awk -v a="$sum_cpu" -v n="$n" 'BEGIN { printf "%.1f", a / n }')
-      printf '| %s | mean | %.0f | - | %s |\n' "${MET_VALUE[$t]}" "${MET_MEAN_TPS[$t]}" "${MET_MEAN_CPU[$t]}"
-    fi
-  done
-  if [[ -n ${MET_MEAN_TPS[met_on]:-} && -n ${MET_MEAN_TPS[met_off]:-} ]]; then
-    echo
-    echo "- metrics on vs off: tps $(ratio "${MET_MEAN_TPS[met_on]}" "${MET_MEAN_TPS[met_off]}")" \
-         "($(awk -v a="${MET_MEAN_TPS[met_on]}" -v b="${MET_MEAN_TPS[met_off]}" 'BEGIN { printf "%+.1f%%", 100 * (a / b - 1) }')), proxy CPU" \
-         "$(awk -v a="${MET_MEAN_CPU[met_on]}" -v b="${MET_MEAN_CPU[met_off]}" 'BEGIN { printf "%+.1f us/txn (%+.1f%%)", a - b, (b > 0 ? 100 * (a / b - 1) : 0) }');" \
-         "target: under 2%"
-  fi
-  for round in "${MET_ROUNDS[@]}"; do
-    for t in met_on met_off; do
-      k="met$round,$t"
-      [[ ${STATUS[$k]:-} == ok ]] || echo "- admin.metrics ${MET_VALUE[$t]}, round $round: ${STATUS[$k]:-error}: ${NOTE[$k]:-}"
-    done
-  done
-
+  ab_rounds admin.metrics metrics met MET_ROUNDS MET_VALUE met_on met_off "; target: under 2%"
   echo
   echo "## Parser + router CPU per statement (micro_bench, bench/router_bench.cpp)"
   echo

@@ -69,10 +69,7 @@ PgConnection connect_shard(int i) {
   return c;
 }
 
-void must(const PgConnection& c, const std::string& sql) {
-  const PgResult r = c.exec(sql);
-  if (!r.ok()) throw std::runtime_error(fmt::format("`{}` failed: {}", sql, r.describe()));
-}
+using shardline::testing::must;
 
 /// The tables on both shards and their plain twins (schema bc_oracle on shard 0), then a proxy.
 std::string setup_and_config() {

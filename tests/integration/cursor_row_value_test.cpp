@@ -50,10 +50,7 @@ PgConnection connect_shard(int i) {
   return c;
 }
 
-void must(const PgConnection& c, const std::string& sql) {
-  const PgResult r = c.exec(sql);
-  if (!r.ok()) throw std::runtime_error(fmt::format("`{}` failed: {}", sql, r.describe()));
-}
+using shardline::testing::must;
 
 std::string setup_and_config(PoolMode mode) {
   static const bool created = [] {

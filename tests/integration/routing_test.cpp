@@ -111,10 +111,7 @@ std::int64_t tenant_on(int shard, int skip = 0) {
     if (shard_of(t) == shard && skip-- == 0) return t;
 }
 
-void must(const PgConnection& c, const std::string& sql) {
-  const PgResult r = c.exec(sql);
-  if (!r.ok()) throw std::runtime_error(fmt::format("`{}` failed: {}", sql, r.describe()));
-}
+using shardline::testing::must;
 
 std::string detail(const PgResult& r) {
   const char* d = r ? PQresultErrorField(r.get(), PG_DIAG_MESSAGE_DETAIL) : nullptr;

@@ -87,6 +87,11 @@ std::string PgConnection::value(const std::string& sql) const {
   return r.value(0, 0);
 }
 
+void must(const PgConnection& c, const std::string& sql) {
+  const PgResult r = c.exec(sql);
+  if (!r.ok()) throw std::runtime_error(fmt::format("`{}` failed: {}", sql, r.describe()));
+}
+
 bool PgConnection::wait_input(std::chrono::milliseconds timeout) const {
   pollfd pfd{PQsocket(get()), POLLIN, 0};
   if (pfd.fd < 0) return false;

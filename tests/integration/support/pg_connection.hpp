@@ -59,4 +59,8 @@ class PgConnection {
   std::unique_ptr<State> state_;
 };
 
+/// Runs `sql` on `c`; throws std::runtime_error with the statement and the server's error if it
+/// fails (for setup steps, where a failure makes the rest of a test meaningless).
+void must(const PgConnection& c, const std::string& sql);
+
 }  // namespace shardline::testing
