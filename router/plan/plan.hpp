@@ -3,9 +3,12 @@
 // Plans are plain values; the proxy's exec layer carries them out and the admin command
 // SHOW ROUTE prints explain().
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "router/plan/merge_plan.hpp"
 
 namespace shardline::router {
 
@@ -51,6 +54,9 @@ struct Plan {
   std::vector<ShardPart> parts;  ///< for Split
   /// Scatter of `SELECT agg(...), ...` without GROUP BY: how to combine each column.
   std::vector<Aggregate> aggregates;
+  /// Scatter reads: how the shards' rows become one database's answer (shared with the cached
+  /// template). Null: rows concatenated (no ORDER BY, LIMIT, aggregate...).
+  std::shared_ptr<const MergePlan> merge;
   std::string reason;        ///< why: which key/hint/rule decided (for explain)
   /// The one tenant a Single plan serves, when one key value (or a hint) decided it (its logical
   /// shard is then logical[0]): the key as sent, a view into the template, the hint or the Bind
