@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace shardline::router {
@@ -101,5 +102,12 @@ struct MergePlan {
   /// The operator chain as an indented tree, outermost operator first, shard SQL last.
   std::string explain() const;
 };
+
+/// A simple-protocol statement is cached by shape (literal_normalizer: literals became $1..$n),
+/// so its MergePlan::shard_sql has $n where the client wrote constants. This puts them back:
+/// `literals[i]` for $i+1, quoted as an SQL string when `quoted[i]` (standard_conforming_strings
+/// on), as written otherwise. $n inside strings, quoted identifiers and comments is left alone.
+std::string substitute_literals(std::string_view shard_sql, const std::vector<std::string>& literals,
+                                const std::vector<bool>& quoted);
 
 }  // namespace shardline::router
