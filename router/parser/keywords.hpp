@@ -1,8 +1,7 @@
 #pragma once
-// PostgreSQL's SQL keywords and identifier quoting, without calling libpg_query. The fast
-// statement classifier (classify_simple) and SET value rendering need to know which words are
-// keywords, because the grammar treats reserved words differently from plain identifiers and
-// PostgreSQL's quote_identifier() quotes every keyword that is not unreserved.
+// PostgreSQL's SQL keywords and identifier quoting, without calling libpg_query. SET value
+// rendering needs to know which words are keywords: PostgreSQL's quote_identifier() quotes every
+// keyword that is not unreserved.
 
 #include <span>
 #include <string>

@@ -1,7 +1,6 @@
 #pragma once
 // Flattening of SET arguments into the string PostgreSQL hands to a parameter
-// (guc.c flatten_set_variable_args). Shared by analyze() and classify_simple() so that both
-// paths render every value the same way.
+// (guc.c flatten_set_variable_args), for analyze().
 
 #include <cstdint>
 #include <string>

@@ -600,9 +600,10 @@ std::optional<std::string> describe(const PgQuery__Node& node, TreeWalker& walke
 
 }  // namespace
 
-Analysis analyze(std::string_view sql) {
+Analysis analyze(std::string_view sql) { return analyze(ParseTree::parse(sql), sql); }
+
+Analysis analyze(const ParseTree& tree, std::string_view sql) {
   Analysis out;
-  const ParseTree tree = ParseTree::parse(sql);
   if (!tree.ok()) {
     out.error = tree.error()->message;
     out.error_pos = tree.error()->cursor_pos;

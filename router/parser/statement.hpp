@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "router/parser/parse_tree.hpp"
+
 namespace shardline::router {
 
 enum class StatementKind {
@@ -129,14 +131,8 @@ struct Analysis {
 /// point into `sql`. An empty or comment-only string gives one Statement of kind Empty. Parsing
 /// assumes standard_conforming_strings = on, as PostgreSQL has defaulted to since 9.1.
 [[nodiscard]] Analysis analyze(std::string_view sql);
-
-/// The cheap path for the statements a pooler sees most (BEGIN/START TRANSACTION [modes],
-/// COMMIT/END, ROLLBACK/ABORT, SAVEPOINT, RELEASE, ROLLBACK TO, SHOW x, SET x = v | TO v,
-/// RESET x, RESET ALL, DISCARD ...), recognized with a tiny lexer and no libpg_query call.
-/// Returns nullopt for anything else (quotes, comments, several statements, unusual spellings),
-/// and then the caller uses analyze(). Whatever it accepts, it answers exactly as analyze()
-/// would; the unit tests check that on a list of statements.
-[[nodiscard]] std::optional<Statement> classify_simple(std::string_view sql);
+/// The same from a tree already parsed from `sql` (the route template parses once).
+[[nodiscard]] Analysis analyze(const ParseTree& tree, std::string_view sql);
 
 [[nodiscard]] std::string_view to_string(StatementKind kind);
 [[nodiscard]] std::string_view to_string(TxCommand tx);

@@ -941,12 +941,12 @@ std::shared_ptr<const RouteTemplate> build_route_template(std::string_view sql, 
   auto t = std::make_shared<RouteTemplate>();
   t->sql = std::string(sql);
   read_comment_hints(t->sql, *t);
-  Analysis a = analyze(t->sql);
+  const ParseTree tree = ParseTree::parse(t->sql);
+  Analysis a = analyze(tree, t->sql);
   if (a.error) {
     t->parse_error = a.error;
     return t;
   }
-  ParseTree tree = ParseTree::parse(t->sql);
   auto raw = tree.statements();
   for (std::size_t i = 0; i < a.statements.size(); ++i) {
     TemplateStatement ts;

@@ -1,4 +1,4 @@
-// Unit tests of router/parser: ParseTree, analyze(), classify_simple(), and the
+// Unit tests of router/parser: ParseTree, analyze(), and the
 // keyword table. PostgreSQL's grammar (libpg_query) is the oracle wherever one is needed.
 
 #include <cctype>
@@ -534,79 +534,6 @@ TEST(Analyze, TablesInDdlAndUtilityStatements) {
   EXPECT_EQ(names(only("PREPARE p AS SELECT * FROM orders WHERE id = $1")), Names{"orders"});
   EXPECT_EQ(names(only("COPY (SELECT * FROM a) TO STDOUT")), Names{"a"});
   EXPECT_EQ(names(only("VACUUM ANALYZE orders")), Names{"orders"});
-}
-
-// ---- classify_simple() --------------------------------------------------------------------------
-
-TEST(ClassifySimple, AgreesWithAnalyzeOnEverythingItAccepts) {
-  const std::string_view accepted[] = {
-      "BEGIN", "begin;", "  Begin Work ; ", "BEGIN TRANSACTION", "BEGIN READ ONLY",
-      "BEGIN READ WRITE", "BEGIN READ ONLY, READ WRITE", "BEGIN READ WRITE READ ONLY",
-      "BEGIN ISOLATION LEVEL SERIALIZABLE", "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
-      "begin isolation level read committed read only deferrable",
-      "BEGIN ISOLATION LEVEL READ UNCOMMITTED, NOT DEFERRABLE",
-      "START TRANSACTION", "start transaction read only;",
-      "START TRANSACTION ISOLATION LEVEL SERIALIZABLE, READ ONLY, DEFERRABLE",
-      "COMMIT", "commit work", "COMMIT TRANSACTION", "COMMIT AND CHAIN", "COMMIT AND NO CHAIN",
-      "END", "end transaction;", "ROLLBACK", "rollback work", "ROLLBACK AND CHAIN", "ABORT",
-      "ABORT TRANSACTION", "SAVEPOINT sp1", "savepoint My_Sp", "RELEASE sp1",
-      "RELEASE SAVEPOINT sp1", "ROLLBACK TO sp1", "ROLLBACK TO SAVEPOINT sp1",
-      "ROLLBACK TRANSACTION TO SAVEPOINT sp_2", "SHOW search_path", "show TimeZone;",
-      "SHOW shardline.lsn", "SHOW ALL", "SET x = 1", "SET x TO 1", "set X to -1",
-      "SET x = +7", "SET x = 007", "SET x = 1.5", "SET x = -1.50", "SET x = 2147483647",
-      "SET x = 2147483648", "SET x = -2147483648", "SET x = 99999999999999999999",
-      "SET statement_timeout = 0", "SET x =-5", "SET x TO on", "SET x = off", "SET x = TRUE",
-      "SET x = false", "SET application_name = MyApp", "SET DateStyle = ISO, MDY",
-      "SET search_path = public", "SET search_path TO app, public",
-      "SET search_path = time, public", "SET search_path = TRUE",
-      "SET shardline.tenant = 42", "SET shardline.consistency = strong",
-      "SET x = DEFAULT", "SET x TO default;", "SET x = text", "SET x = integer, 1",
-      "SET x = 1, 2, 3", "RESET x", "RESET search_path;", "reset shardline.tenant", "RESET ALL",
-      "DISCARD ALL", "discard all;", "DISCARD PLANS", "DISCARD SEQUENCES", "DISCARD TEMP",
-      "DISCARD TEMPORARY",
-  };
-  for (std::string_view sql : accepted) {
-    const auto simple = classify_simple(sql);
-    ASSERT_TRUE(simple.has_value()) << "classify_simple should accept: " << sql;
-    const Analysis full = analyze(sql);
-    ASSERT_FALSE(full.error) << sql << ": " << *full.error;
-    ASSERT_EQ(full.statements.size(), 1u) << sql;
-    EXPECT_EQ(*simple, full.statements[0]) << sql;
-    // Field by field too, for a readable failure.
-    const Statement& a = full.statements[0];
-    EXPECT_EQ(simple->kind, a.kind) << sql;
-    EXPECT_EQ(simple->tx, a.tx) << sql;
-    EXPECT_EQ(simple->read_only_tx, a.read_only_tx) << sql;
-    EXPECT_EQ(simple->text, a.text) << sql;
-    EXPECT_EQ(simple->show_name, a.show_name) << sql;
-    EXPECT_EQ(simple->set.has_value(), a.set.has_value()) << sql;
-    if (simple->set && a.set) {
-      EXPECT_EQ(simple->set->kind, a.set->kind) << sql;
-      EXPECT_EQ(simple->set->name, a.set->name) << sql;
-      EXPECT_EQ(simple->set->value, a.set->value) << sql;
-      EXPECT_EQ(simple->set->text, a.set->text) << sql;
-    }
-  }
-}
-
-TEST(ClassifySimple, DeclinesWhatItCannotAnswerExactly) {
-  const std::string_view declined[] = {
-      "", ";", "SELECT 1", "BEGIN; SELECT 1", "BEGIN;;", "COMMIT; COMMIT",
-      "SET x = 'a'", "SET \"X\" = 1", "SET x = 1 -- c", "/* c */ BEGIN", "SET x = $1",
-      "SET LOCAL x = 1", "SET SESSION x = 1", "SET TIME ZONE UTC", "SET NAMES utf8",
-      "SET x FROM CURRENT", "SHOW TIME ZONE", "SHOW time", "RESET TIME ZONE",
-      "SAVEPOINT select", "SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO", "ABORT TO sp",
-      "BEGIN ISOLATION LEVEL", "BEGIN READ", "BEGIN , READ ONLY", "BEGIN READ ONLY,",
-      "COMMIT PREPARED 'x'", "PREPARE TRANSACTION 'x'", "SET x = 1e5", "SET x = .5",
-      "SET x = 1.2.3", "SET x = a.b", "SET x = select", "SET x = null", "SET x = 1,",
-      "SET x = --1", "SET x = - - 1", "SET x = 1 2", "SET x", "SET x = DEFAULT, 1",
-      "DISCARD", "DISCARD everything", "SHOW", "RESET", "SET x == 1", "SET x => 1",
-      "SET a_really_long_parameter_name_that_exceeds_the_sixty_three_byte_limit_x = 1",
-      "SET x = \xc3\xa9", "BEGIN\f", "LISTEN x", "DEALLOCATE ALL",
-  };
-  for (std::string_view sql : declined) {
-    EXPECT_FALSE(classify_simple(sql).has_value()) << "classify_simple should decline: " << sql;
-  }
 }
 
 // ---- keywords --------------------------------------------------------------------------------
