@@ -13,7 +13,8 @@
 # proxy CPU per transaction and proxy RSS with idle clients held by bench/idle_clients.py.
 # Routed scenarios: a second demo with 2 shards and a second proxy (`shardline serve`) that
 # shards the pgbench tables; -S and a distinct-literal -M simple script through it are compared
-# with the pass-through proxy above (1 shard) in the same run. Last, micro_bench (built from
+# with the pass-through proxy above (1 shard) in the same run, and so are two tenant-less scatter
+# reads through it (count(*), ORDER BY ... LIMIT 10): latency on 2 shards vs 1. Last, micro_bench (built from
 # bench/*_bench.cpp) measures the parser + router CPU per statement.
 # Replica scenarios: a third demo with 1 shard and 1 streaming replica, and one `shardline serve`
 # per replica config on it: a 90% read / 10% write script with session consistency (reads may go
@@ -504,6 +505,21 @@ for target in direct shardline routed; do
   run_one dl "$target" "$DL_OPTS"
 done
 
+# Scatter reads: tenant-less statements the routed proxy sends to both shards and merges (count
+# summed; a k-way merge of the shards' first 10 rows), against the same statement on one shard
+# (the pass-through proxy over the one-database setup) and directly.
+echo 'SELECT count(*) FROM pgbench_accounts;' >"$TMP/scatter_count.sql"
+echo 'SELECT aid, abalance FROM pgbench_accounts ORDER BY aid DESC LIMIT 10;' >"$TMP/scatter_top.sql"
+SC_NAMES=(count top)
+declare -A SC_OPTS=([count]="-M extended -c 4 -f $TMP/scatter_count.sql" [top]="-M extended -c 4 -f $TMP/scatter_top.sql")
+declare -A SC_LABEL=([count]="SELECT count(*) FROM pgbench_accounts" [top]="SELECT aid, abalance FROM pgbench_accounts ORDER BY aid DESC LIMIT 10")
+for sc in "${SC_NAMES[@]}"; do
+  for target in direct shardline routed; do
+    echo "bench: pgbench scatter '${SC_LABEL[$sc]}' -M extended -c 4 -j 2 -T $SECS against $target"
+    run_one "sc$sc" "$target" "${SC_OPTS[$sc]}"
+  done
+done
+
 # ---- 4b. replica scenarios (section 2c) --------------------------------------------------------
 # Reads per run: the transactions pgbench processed minus the writes, which are counted exactly
 # by the growth of sum(abalance) (each UPDATE adds 1). Reads the replica served: the growth of
@@ -773,6 +789,26 @@ REPORT="$TMP/report.md"
   routed_row dl "$DL_LABEL" direct "direct PostgreSQL" 1
   routed_row dl "$DL_LABEL" shardline "shardline pass-through" 1
   routed_row dl "$DL_LABEL" routed "shardline routed by aid" 2
+  echo
+  echo "Scatter reads (\`-M extended -c 4 -j 2\`): the routed proxy runs the statement on both shards in parallel and" \
+       "merges the answers (count summed; ORDER BY ... LIMIT 10 pushed to each shard as LIMIT 10 and k-way merged);" \
+       "pass-through runs it on the one database that holds every row. *latency vs 1 shard*: routed average latency" \
+       "over pass-through average latency (goal <= 2.2x)."
+  echo
+  echo "| scatter statement | what | shards | tps | avg latency ms | latency vs 1 shard | p50/p99 ms | proxy CPU us/txn |"
+  echo "|---|---|---:|---:|---:|---:|---:|---:|"
+  for sc in "${SC_NAMES[@]}"; do
+    for target in direct shardline routed; do
+      k="sc$sc,$target"; vs="-"; avg="-"; cpu="-"
+      [[ ${STATUS[$k]:-} == ok ]] && avg=$(awk -v a="${AVG[$k]}" 'BEGIN { printf "%.3f", a / 1000 }')
+      [[ $target != direct && ${STATUS[$k]:-} == ok ]] && cpu=${CPU[$k]}
+      [[ $target == routed && ${STATUS[$k]:-} == ok && ${STATUS[sc$sc,shardline]:-} == ok ]] && vs=$(ratio "${AVG[$k]}" "${AVG[sc$sc,shardline]}")
+      case $target in direct) what="direct PostgreSQL"; n=1 ;; shardline) what="shardline pass-through"; n=1 ;; *) what="shardline scatter"; n=2 ;; esac
+      # shellcheck disable=SC2016  # the backquotes are Markdown
+      printf '| `%s` | %s | %s | %s | %s | %s | %s | %s |\n' "${SC_LABEL[$sc]}" "$what" "$n" "$(fmt_tps "$k")" "$avg" "$vs" "$(lat "$k")" "$cpu"
+      [[ ${STATUS[$k]:-} == ok ]] || echo "| | ${STATUS[$k]:-error}: ${NOTE[$k]:-} | | | | | | |"
+    done
+  done
 
   echo
   echo "## Replica reads (1 shard + 1 streaming replica)"
@@ -911,6 +947,13 @@ REPORT="$TMP/report.md"
   }
   routed_goal "$ROUTED_IDX" "${SCENARIOS[$ROUTED_IDX]}" 0.9
   routed_goal dl "$DL_LABEL" 0.7
+  # 10. scatter latency on 2 shards <= 2.2x the same statement on 1 shard
+  for sc in "${SC_NAMES[@]}"; do
+    if [[ ${STATUS[sc$sc,routed]:-} == ok && ${STATUS[sc$sc,shardline]:-} == ok ]]; then
+      goal "$(awk -v r="${AVG[sc$sc,routed]}" -v p="${AVG[sc$sc,shardline]}" 'BEGIN { print (r <= 2.2 * p) ? "PASS" : "MISS" }')" \
+        "scatter \`${SC_LABEL[$sc]}\` on 2 shards: average latency <= 2.2x one shard's: $(ratio "${AVG[sc$sc,routed]}" "${AVG[sc$sc,shardline]}") (${AVG[sc$sc,routed]} vs ${AVG[sc$sc,shardline]} us)"
+    else goal MISS "scatter \`${SC_LABEL[$sc]}\` on 2 shards: latency <= 2.2x one shard's: not measured (${NOTE[sc$sc,routed]:-${NOTE[sc$sc,shardline]:-}})"; fi
+  done
   # 8. parser + router per statement on a cache hit <= 5 us
   if [[ -n ${MICRO_US[BM_CacheHitExtended]:-} ]]; then
     goal "$(awk -v u="${MICRO_US[BM_CacheHitExtended]}" 'BEGIN { print (u <= 5) ? "PASS" : "MISS" }')" \
