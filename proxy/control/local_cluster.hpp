@@ -39,14 +39,18 @@ struct ServerInfo {
   std::string name() const;
 };
 
+/// The last `n` lines of a log file, indented, to put a failure's cause into its message.
+std::string log_tail(const std::filesystem::path& path, std::size_t n);
+
+/// Whether a server could listen on 127.0.0.1:`port` now. SO_REUSEADDR is set, as PostgreSQL
+/// and the proxy set it, so a port in TIME_WAIT counts as free.
+bool loopback_port_free(std::uint16_t port);
+
 /// Starts, reuses and stops the servers of one work dir. Not thread-safe: one owner drives it.
 ///
 /// When run as root every server command runs as the `postgres` OS user (PostgreSQL refuses
 /// root), and the work dir is handed to that user. Children are spawned with an argument
 /// vector, never through a shell.
-/// The last `n` lines of a log file, indented, to put a failure's cause into its message.
-std::string log_tail(const std::filesystem::path& path, std::size_t n);
-
 class LocalCluster {
  public:
   /// Validates the options (throws std::invalid_argument naming the bad one); starts nothing.

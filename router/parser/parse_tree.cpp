@@ -65,6 +65,23 @@ bool chains(std::string_view w) {
   return false;
 }
 
+/// The index just past the quoted run opening at `i` (a string or quoted identifier closed by
+/// `quote`, a doubled quote standing for itself; with `escapes`, backslash escapes as in E'..').
+std::size_t skip_quoted(std::string_view sql, std::size_t i, char quote, bool escapes) {
+  const std::size_t n = sql.size();
+  for (++i; i < n;) {
+    if (escapes && sql[i] == '\\') {
+      i += 2;
+    } else if (sql[i] == quote) {
+      if (i + 1 < n && sql[i + 1] == quote) i += 2;
+      else return i + 1;
+    } else {
+      ++i;
+    }
+  }
+  return n;
+}
+
 /// Counts operators chained inside one expression (per parenthesis level, restarted by ',' and
 /// by connectives) and the parenthesis depth, skipping literals, quoted identifiers and comments
 /// the way PostgreSQL's scanner does (standard_conforming_strings = on). Left-deep chains are
@@ -105,35 +122,9 @@ std::optional<ParseError> check_operator_chains(std::string_view sql) {
     } else if (c == '\'') {
       const bool escapes = i > 0 && (sql[i - 1] == 'e' || sql[i - 1] == 'E') &&
                            (i < 2 || !is_ident_char(static_cast<unsigned char>(sql[i - 2])));
-      ++i;
-      while (i < n) {
-        if (escapes && sql[i] == '\\') {
-          i += 2;
-        } else if (sql[i] == '\'') {
-          if (i + 1 < n && sql[i + 1] == '\'') {
-            i += 2;
-          } else {
-            ++i;
-            break;
-          }
-        } else {
-          ++i;
-        }
-      }
+      i = skip_quoted(sql, i, '\'', escapes);
     } else if (c == '"') {
-      ++i;
-      while (i < n) {
-        if (sql[i] == '"') {
-          if (i + 1 < n && sql[i + 1] == '"') {
-            i += 2;
-          } else {
-            ++i;
-            break;
-          }
-        } else {
-          ++i;
-        }
-      }
+      i = skip_quoted(sql, i, '"', false);
     } else if (c == '$') {
       // $n parameter, or a dollar-quoted string $tag$...$tag$.
       std::size_t j = i + 1;

@@ -79,17 +79,6 @@ int numeric_rank(SqlType t) {
   }
 }
 
-SqlType sql_type_of(KeyType k) {
-  switch (k) {
-    case KeyType::SmallInt: return SqlType::Int2;
-    case KeyType::Integer: return SqlType::Int4;
-    case KeyType::BigInt: return SqlType::Int8;
-    case KeyType::Text: return SqlType::Text;
-    case KeyType::Uuid: return SqlType::Uuid;
-  }
-  return SqlType::Unknown;
-}
-
 /// select_common_type over the typed members (Unknown ones take the result); nullopt when the
 /// types belong to different categories.
 std::optional<SqlType> common_type(const std::vector<SqlType>& types) {

@@ -32,17 +32,6 @@ std::string_view type_name(SqlType t) {
 bool is_int(SqlType t) { return t == SqlType::Int2 || t == SqlType::Int4 || t == SqlType::Int8; }
 bool is_float(SqlType t) { return t == SqlType::Float4 || t == SqlType::Float8; }
 
-SqlType sql_type_of(KeyType k) {
-  switch (k) {
-    case KeyType::SmallInt: return SqlType::Int2;
-    case KeyType::Integer: return SqlType::Int4;
-    case KeyType::BigInt: return SqlType::Int8;
-    case KeyType::Text: return SqlType::Text;
-    case KeyType::Uuid: return SqlType::Uuid;
-  }
-  return SqlType::Unknown;
-}
-
 KeyType key_type_of_int(SqlType t) {
   return t == SqlType::Int2 ? KeyType::SmallInt : t == SqlType::Int4 ? KeyType::Integer : KeyType::BigInt;
 }
@@ -181,6 +170,17 @@ KeyOutcome hash_text(std::string_view s, int modulus) {
 }
 
 }  // namespace
+
+SqlType sql_type_of(KeyType k) {
+  switch (k) {
+    case KeyType::SmallInt: return SqlType::Int2;
+    case KeyType::Integer: return SqlType::Int4;
+    case KeyType::BigInt: return SqlType::Int8;
+    case KeyType::Text: return SqlType::Text;
+    case KeyType::Uuid: return SqlType::Uuid;
+  }
+  return SqlType::Unknown;
+}
 
 std::optional<SqlType> sql_type_from_oid(std::uint32_t oid) {
   switch (oid) {

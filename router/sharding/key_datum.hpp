@@ -25,6 +25,8 @@ enum class SqlType { Unknown, Int2, Int4, Int8, Numeric, Float4, Float8, Text, U
 /// The type with PostgreSQL OID `oid` (a Parse message's parameter type); Unknown for 0 and
 /// unknown (705); nullopt for a type shardline does not model.
 [[nodiscard]] std::optional<SqlType> sql_type_from_oid(std::uint32_t oid);
+/// The SQL type of a key column of type `k`.
+[[nodiscard]] SqlType sql_type_of(KeyType k);
 
 /// How the value meets the key: `key = value` in a predicate (IN, ANY and OR are several of
 /// these), or assigned to the key column (INSERT VALUES, COPY, a hint naming the tenant).

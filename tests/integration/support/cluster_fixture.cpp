@@ -1,5 +1,7 @@
 #include "tests/integration/support/cluster_fixture.hpp"
 
+#include "proxy/control/local_cluster.hpp"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -42,21 +44,6 @@ constexpr int kPortRangeEnd = 32000;
 constexpr auto kProxyStartTimeout = std::chrono::seconds(30);
 constexpr auto kProxyStopGrace = std::chrono::seconds(10);
 
-
-bool port_bindable(std::uint16_t port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  const int one = 1;
-  // PostgreSQL and the proxy set SO_REUSEADDR too, so a port in TIME_WAIT is usable by them.
-  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  const bool ok = ::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0;
-  ::close(fd);
-  return ok;
-}
 
 /// A zombie (killed, not yet reaped by its parent or init) counts as dead.
 bool process_alive(pid_t pid) {
@@ -198,7 +185,7 @@ std::uint16_t free_port_block(int n) {
     const int base = pick(rng);
     bool ok = true;
     for (int p = base; p < base + n && ok; ++p)
-      ok = handed_out.count(p) == 0 && port_bindable(static_cast<std::uint16_t>(p));
+      ok = handed_out.count(p) == 0 && control::loopback_port_free(static_cast<std::uint16_t>(p));
     if (!ok) continue;
     for (int p = base; p < base + n; ++p) handed_out.insert(p);
     return static_cast<std::uint16_t>(base);
