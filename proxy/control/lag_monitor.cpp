@@ -19,6 +19,7 @@
 #include <spdlog/spdlog.h>
 
 #include "proxy/control/conninfo.hpp"
+#include "proxy/control/lag_probe.hpp"
 #include "proxy/control/wal_geometry.hpp"
 
 namespace shardline::control {
@@ -29,22 +30,6 @@ using SysClock = std::chrono::system_clock;
 
 /// Thrown inside the monitor thread when stop() wakes it; unwinds to run().
 struct Stopped {};
-
-/// One statement for primaries and replicas alike, so a configured primary that is in recovery
-/// and a replica that was promoted are both noticed. The CASEs keep the functions that raise an
-/// error in the wrong role (pg_current_wal_insert_lsn on a standby, pg_is_wal_replay_paused on a
-/// primary) from running there. The insert position, not pg_current_wal_lsn() (the write
-/// position), is the one every commit acknowledged before the probe lies at or below, whatever
-/// synchronous_commit says. The WAL page and segment sizes place page headers (WalGeometry).
-constexpr const char* kProbeSql =
-    "SELECT pg_is_in_recovery(), "
-    "CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_insert_lsn() END, "
-    "pg_last_wal_replay_lsn(), "
-    "CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused() ELSE false END, "
-    "extract(epoch FROM pg_last_xact_replay_timestamp()), "
-    "current_setting('wal_block_size')::bigint, "
-    "pg_size_bytes(current_setting('wal_segment_size'))";
-constexpr int kProbeColumns = 7;
 
 struct ConnCloser {
   void operator()(PGconn* c) const { PQfinish(c); }
@@ -82,73 +67,6 @@ void log_notice(void* label, const char* message) {
 
 std::int64_t ceil_ms(Clock::duration d) {
   return std::max<std::int64_t>(0, std::chrono::ceil<std::chrono::milliseconds>(d).count());
-}
-
-}  // namespace
-
-/// What one server answered to kProbeSql.
-struct Probe {
-  bool in_recovery = false;
-  std::optional<Lsn> insert_lsn;  ///< primaries only
-  std::optional<Lsn> replay_lsn;   ///< NULL on a server that never was in recovery
-  bool replay_paused = false;
-  std::optional<SysClock::time_point> last_xact_replay;
-  WalGeometry wal;
-  Clock::time_point sent_at;  ///< when the query left: no later than when the server evaluated it
-  SysClock::time_point received_at;
-};
-
-namespace {
-
-/// Parses the probe's single row; throws std::runtime_error naming what is wrong.
-Probe parse_probe(const PGresult* r) {
-  if (PQntuples(r) != 1 || PQnfields(r) != kProbeColumns)
-    throw std::runtime_error(fmt::format("the probe returned {} rows of {} columns, expected 1 of {}", PQntuples(r),
-                                         PQnfields(r), kProbeColumns));
-  const auto text = [&](int col) -> std::optional<std::string> {
-    if (PQgetisnull(r, 0, col)) return std::nullopt;
-    return std::string(PQgetvalue(r, 0, col));
-  };
-  const auto boolean = [&](int col) {
-    const auto v = text(col);
-    if (v == "t") return true;
-    if (v == "f") return false;
-    throw std::runtime_error(fmt::format("column {} of the probe is `{}`, not a boolean", col + 1, v.value_or("NULL")));
-  };
-  const auto lsn = [&](int col) -> std::optional<Lsn> {
-    const auto v = text(col);
-    if (!v) return std::nullopt;
-    auto parsed = Lsn::parse(*v);
-    if (!parsed) throw std::runtime_error(fmt::format("column {} of the probe is `{}`, not an LSN", col + 1, *v));
-    return parsed;
-  };
-  const auto size = [&](int col) -> std::uint64_t {
-    const auto v = text(col);
-    char* end = nullptr;
-    const unsigned long long n = v ? std::strtoull(v->c_str(), &end, 10) : 0;
-    if (!v || end == v->c_str() || *end != '\0')
-      throw std::runtime_error(fmt::format("column {} of the probe is `{}`, not a size", col + 1, v.value_or("NULL")));
-    return n;
-  };
-  Probe p;
-  p.in_recovery = boolean(0);
-  p.insert_lsn = lsn(1);
-  p.replay_lsn = lsn(2);
-  p.replay_paused = boolean(3);
-  if (const auto v = text(4)) {
-    char* end = nullptr;
-    const double seconds = std::strtod(v->c_str(), &end);
-    if (end == v->c_str() || *end != '\0' || !std::isfinite(seconds))
-      throw std::runtime_error(fmt::format("column 5 of the probe is `{}`, not an epoch", *v));
-    p.last_xact_replay = SysClock::time_point(
-        std::chrono::duration_cast<SysClock::duration>(std::chrono::duration<double>(seconds)));
-  }
-  p.wal.page_size = size(5);
-  p.wal.segment_size = size(6);
-  if (!p.wal.valid())
-    throw std::runtime_error(fmt::format("the server reports WAL pages of {} bytes in segments of {} bytes",
-                                         p.wal.page_size, p.wal.segment_size));
-  return p;
 }
 
 }  // namespace
