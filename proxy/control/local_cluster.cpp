@@ -1,3 +1,7 @@
+// LocalCluster: the whole life cycle of a work dir of local PostgreSQL servers (create, reuse,
+// start, stop, wipe). Longer than our usual ~500 lines because those steps share the manifest,
+// the server list and the file helpers below; running the server programs is server_process.*.
+
 #include "proxy/control/local_cluster.hpp"
 
 #include "proxy/control/server_process.hpp"
@@ -19,6 +23,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <regex>
@@ -508,6 +513,60 @@ void LocalCluster::start_servers(const std::vector<const ServerInfo*>& which) {
   }
 }
 
+std::string LocalCluster::primary_conf(const ServerInfo& server) const {
+  const ServerInfo* s = &server;
+  std::string conf = "\n# ---- written by shardline LocalCluster ----\n";
+  conf += "listen_addresses = '127.0.0.1'\n";
+  conf += fmt::format("port = {}\n", s->port);
+  std::string sock = socket_dir().string();
+  std::string quoted;
+  for (char c : sock) quoted += (c == '\'') ? std::string("''") : std::string(1, c);
+  conf += fmt::format("unix_socket_directories = '{}'\n", quoted);
+  conf += fmt::format("cluster_name = '{}'\n", s->name());
+  conf += "wal_level = logical\n";
+  conf += "max_wal_senders = 10\n";
+  conf += "max_replication_slots = 10\n";
+  conf += "max_connections = 200\n";
+  // Cross-shard transactions with two-phase commit need PREPARE TRANSACTION.
+  conf += "max_prepared_transactions = 100\n";
+  conf += "hot_standby = on\n";
+  // Replicas use no replication slot (tests count slots left behind by resharding), so keep
+  // enough WAL for a replica that a failure test stopped for a while.
+  conf += "wal_keep_size = '256MB'\n";
+  // These are throw-away test/demo clusters: fsync=off trades crash safety for speed.
+  conf += "fsync = off\n";
+  conf += "shared_buffers = 32MB\n";
+  conf += "log_line_prefix = '%m [%p] %q%u@%d '\n";
+  if (!options_.extra_conf.empty()) conf += "# extra_conf\n";
+  for (const auto& l : options_.extra_conf) conf += l + "\n";
+  return conf;
+}
+
+std::string LocalCluster::hba_conf() const {
+  std::string hba = "# written by shardline LocalCluster: extra lines first, then defaults\n";
+  for (const auto& l : options_.extra_hba) hba += l + "\n";
+  hba += "local   all          all                    trust\n";
+  hba += "local   replication  all                    trust\n";
+  hba += "host    all          all   127.0.0.1/32     scram-sha-256\n";
+  hba += "host    replication  all   127.0.0.1/32     scram-sha-256\n";
+  return hba;
+}
+
+void LocalCluster::run_each(const std::vector<const ServerInfo*>& which, const char* what,
+                            const std::function<std::vector<std::string>(const ServerInfo&)>& argv,
+                            const std::vector<std::pair<std::string, std::string>>& env) const {
+  std::vector<pid_t> pids;
+  for (const ServerInfo* s : which) pids.push_back(spawn(argv(*s), log_path(*s), options_.dir, env));
+  std::string failures;
+  for (std::size_t i = 0; i < pids.size(); ++i) {
+    const int rc = wait_child(pids[i]);
+    if (rc != 0)
+      failures += fmt::format("\nLocalCluster: {} for server {} failed (exit {}); see {}:\n{}", what, which[i]->name(),
+                              rc, log_path(*which[i]).string(), log_tail(log_path(*which[i]), 15));
+  }
+  if (!failures.empty()) throw std::runtime_error(failures.substr(1));
+}
+
 void LocalCluster::create() {
   const auto& tc = toolchain();
   const auto t0 = std::chrono::steady_clock::now();
@@ -548,60 +607,16 @@ void LocalCluster::create() {
   for (const auto& s : servers_) check_port_free(s);
 
   // 1. initdb every primary in parallel.
-  {
-    std::vector<pid_t> pids;
-    for (const ServerInfo* s : primaries)
-      pids.push_back(spawn(
-          as_server_user({tc.tool("initdb").string(), "-D", s->datadir.string(), "-U", "postgres",
-                          "--auth-local=trust", "--auth-host=scram-sha-256", "--encoding=UTF8",
-                          "--locale=C", "--no-sync"}),
-          log_path(*s), options_.dir));
-    std::string failures;
-    for (std::size_t i = 0; i < pids.size(); ++i) {
-      const int rc = wait_child(pids[i]);
-      if (rc != 0)
-        failures += fmt::format("\nLocalCluster: initdb for server {} failed (exit {}); see {}:\n{}",
-                                primaries[i]->name(), rc, log_path(*primaries[i]).string(),
-                                log_tail(log_path(*primaries[i]), 15));
-    }
-    if (!failures.empty()) throw std::runtime_error(failures.substr(1));
-  }
+  run_each(primaries, "initdb", [&](const ServerInfo& s) {
+    return as_server_user({tc.tool("initdb").string(), "-D", s.datadir.string(), "-U", "postgres",
+                           "--auth-local=trust", "--auth-host=scram-sha-256", "--encoding=UTF8",
+                           "--locale=C", "--no-sync"});
+  });
 
   // 2. Configuration. Replicas copy it with pg_basebackup and then only change their port.
   for (const ServerInfo* s : primaries) {
-    std::string conf = "\n# ---- written by shardline LocalCluster ----\n";
-    conf += "listen_addresses = '127.0.0.1'\n";
-    conf += fmt::format("port = {}\n", s->port);
-    std::string sock = socket_dir().string();
-    std::string quoted;
-    for (char c : sock) quoted += (c == '\'') ? std::string("''") : std::string(1, c);
-    conf += fmt::format("unix_socket_directories = '{}'\n", quoted);
-    conf += fmt::format("cluster_name = '{}'\n", s->name());
-    conf += "wal_level = logical\n";
-    conf += "max_wal_senders = 10\n";
-    conf += "max_replication_slots = 10\n";
-    conf += "max_connections = 200\n";
-    // Cross-shard transactions with two-phase commit need PREPARE TRANSACTION.
-    conf += "max_prepared_transactions = 100\n";
-    conf += "hot_standby = on\n";
-    // Replicas use no replication slot (tests count slots left behind by resharding), so keep
-    // enough WAL for a replica that a failure test stopped for a while.
-    conf += "wal_keep_size = '256MB'\n";
-    // These are throw-away test/demo clusters: fsync=off trades crash safety for speed.
-    conf += "fsync = off\n";
-    conf += "shared_buffers = 32MB\n";
-    conf += "log_line_prefix = '%m [%p] %q%u@%d '\n";
-    if (!options_.extra_conf.empty()) conf += "# extra_conf\n";
-    for (const auto& l : options_.extra_conf) conf += l + "\n";
-    write_file(s->datadir / "postgresql.conf", conf, /*append=*/true);
-
-    std::string hba = "# written by shardline LocalCluster: extra lines first, then defaults\n";
-    for (const auto& l : options_.extra_hba) hba += l + "\n";
-    hba += "local   all          all                    trust\n";
-    hba += "local   replication  all                    trust\n";
-    hba += "host    all          all   127.0.0.1/32     scram-sha-256\n";
-    hba += "host    replication  all   127.0.0.1/32     scram-sha-256\n";
-    write_file(s->datadir / "pg_hba.conf", hba);
+    write_file(s->datadir / "postgresql.conf", primary_conf(*s), /*append=*/true);
+    write_file(s->datadir / "pg_hba.conf", hba_conf());
   }
 
   // 3. Start the primaries; create the application role and database on each.
@@ -611,25 +626,12 @@ void LocalCluster::create() {
   // 4. Replicas: base backups (in parallel) as the application user over TCP, which also proves
   // that SCRAM and the replication pg_hba line work; -R makes them standbys of their primary.
   if (!replicas.empty()) {
-    std::vector<pid_t> pids;
-    for (const ServerInfo* r : replicas) {
-      const ServerInfo& p = server(std::stoi(r->shard.substr(1)), -1);
-      pids.push_back(spawn(
-          as_server_user({tc.tool("pg_basebackup").string(), "-D", r->datadir.string(), "-R", "-X",
-                          "stream", "-c", "fast", "--no-sync", "-w", "-h", "127.0.0.1", "-p",
-                          std::to_string(p.port), "-U", options_.user}),
-          log_path(*r), options_.dir, {{"PGPASSWORD", options_.password}}));
-    }
-    std::string failures;
-    for (std::size_t i = 0; i < pids.size(); ++i) {
-      const int rc = wait_child(pids[i]);
-      if (rc != 0)
-        failures += fmt::format(
-            "\nLocalCluster: pg_basebackup for server {} failed (exit {}); see {}:\n{}",
-            replicas[i]->name(), rc, log_path(*replicas[i]).string(),
-            log_tail(log_path(*replicas[i]), 15));
-    }
-    if (!failures.empty()) throw std::runtime_error(failures.substr(1));
+    run_each(replicas, "pg_basebackup", [&](const ServerInfo& r) {
+      const ServerInfo& p = server(std::stoi(r.shard.substr(1)), -1);
+      return as_server_user({tc.tool("pg_basebackup").string(), "-D", r.datadir.string(), "-R", "-X", "stream",
+                             "-c", "fast", "--no-sync", "-w", "-h", "127.0.0.1", "-p", std::to_string(p.port),
+                             "-U", options_.user});
+    }, {{"PGPASSWORD", options_.password}});
     for (const ServerInfo* r : replicas) {
       write_file(r->datadir / "postgresql.conf",
                  fmt::format("# replica {} of {}\nport = {}\ncluster_name = '{}'\n", r->replica,

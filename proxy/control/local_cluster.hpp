@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -95,6 +96,13 @@ class LocalCluster {
   bool reusable() const;
   void wipe();
   void create();
+  /// The lines appended to a primary's postgresql.conf (replicas copy them), and its pg_hba.conf.
+  std::string primary_conf(const ServerInfo& s) const;
+  std::string hba_conf() const;
+  /// Runs one command per server at once (output to its log); throws naming every failure.
+  void run_each(const std::vector<const ServerInfo*>& which, const char* what,
+                const std::function<std::vector<std::string>(const ServerInfo&)>& argv,
+                const std::vector<std::pair<std::string, std::string>>& env = {}) const;
   void start_servers(const std::vector<const ServerInfo*>& which);
   void create_role_and_database(const ServerInfo& primary);
   void wait_streaming(const ServerInfo& replica);
