@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build test unit integration demo bench asan clean
+.PHONY: all deps configure build test unit integration demo bench asan fuzz clean
 
 all: build
 
@@ -34,5 +34,8 @@ bench: build
 asan:
 	$(MAKE) BUILD=build-asan CMAKE_FLAGS="-DCMAKE_BUILD_TYPE=Debug -DSHARDLINE_SANITIZE=ON" test
 
+fuzz:
+	scripts/fuzz.sh
+
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan build-fuzz

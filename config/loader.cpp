@@ -86,6 +86,47 @@ bool parse_logical_shard(std::string_view s, int& out) {
   return ec == std::errc() && ptr == s.data() + s.size();
 }
 
+/// Where a byte YAML text cannot hold is (1-based line and column, counted in characters).
+struct BytePosition {
+  std::size_t offset = 0;
+  int line = 1, column = 1;
+};
+
+/// The first byte that is not part of valid UTF-8, or is a C0 control character other than tab,
+/// LF and CR (or DEL), as YAML 1.2's printable character set requires; nullopt when all are fine.
+std::optional<BytePosition> first_non_text_byte(std::string_view s) {
+  BytePosition pos;
+  for (std::size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    std::size_t len = 1;
+    if (c < 0x80) {
+      if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f) return BytePosition{i, pos.line, pos.column};
+    } else {
+      std::uint32_t cp = 0;
+      if (c >= 0xc2 && c <= 0xdf) len = 2, cp = c & 0x1f;
+      else if (c >= 0xe0 && c <= 0xef) len = 3, cp = c & 0x0f;
+      else if (c >= 0xf0 && c <= 0xf4) len = 4, cp = c & 0x07;
+      else return BytePosition{i, pos.line, pos.column};
+      if (i + len > s.size()) return BytePosition{i, pos.line, pos.column};
+      for (std::size_t k = 1; k < len; ++k) {
+        const auto cc = static_cast<unsigned char>(s[i + k]);
+        if ((cc & 0xc0) != 0x80) return BytePosition{i, pos.line, pos.column};
+        cp = (cp << 6) | (cc & 0x3f);
+      }
+      const bool overlong = (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000);
+      if (overlong || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return BytePosition{i, pos.line, pos.column};
+    }
+    if (c == '\n') {
+      ++pos.line;
+      pos.column = 1;
+    } else {
+      ++pos.column;
+    }
+    i += len;
+  }
+  return std::nullopt;
+}
+
 /// Walks the YAML tree once, filling a Config and collecting every problem on the way; the
 /// checks that relate sections to each other run at the end, when everything has been read.
 class ConfigReader {
@@ -93,6 +134,15 @@ class ConfigReader {
   explicit ConfigReader(std::string file) : file_(std::move(file)) {}
 
   LoadResult read(std::string_view text) {
+    // YAML is Unicode text: yaml-cpp 0.7 can loop forever on some invalid UTF-8 (found by
+    // fuzz/config_fuzz.cpp), so bytes it must not see are refused first, with their position.
+    if (auto bad = first_non_text_byte(text)) {
+      problems_.push_back({file_, bad->line, bad->column,
+                           fmt::format("byte 0x{:02x} is not valid UTF-8 YAML text (the file must be UTF-8, "
+                                       "without control characters other than tab and line breaks)",
+                                       static_cast<unsigned char>(text[bad->offset]))});
+      return finish();
+    }
     std::vector<YAML::Node> docs;
     try {
       docs = YAML::LoadAll(std::string(text));

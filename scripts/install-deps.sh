@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs every Debian 12 package shardline's build, tests, demo and benchmark need.
 # Idempotent and non-interactive. With --if-missing it does nothing when all are present.
+# With --fuzz it installs only what `make fuzz` needs on top (clang and its libFuzzer runtime).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +15,8 @@ packages=(
   python3-prometheus-client chromium
   default-jdk-headless libpostgresql-jdbc-java nodejs npm
 )
+
+if [ "${1:-}" = "--fuzz" ]; then packages=(clang libclang-rt-14-dev); fi
 
 missing=()
 for p in "${packages[@]}"; do

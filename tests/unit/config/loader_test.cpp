@@ -303,6 +303,22 @@ TEST(ConfigLoader, MissingFileIsReported) {
   EXPECT_NE(r.problems[0].message.find("No such file"), std::string::npos);
 }
 
+TEST(ConfigLoader, BytesThatAreNotUtf8TextAreRefusedWithTheirPosition) {
+  // The 10 bytes fuzz/corpus/config/yaml_cpp_hang.bin: yaml-cpp 0.7 never returns on them.
+  const std::string hang(",\x8b\xff\xff\xff\x06\0\0\0\xff", 10);
+  LoadResult r = parse(hang);
+  EXPECT_TRUE(has_problem(r, 1, 2, "byte 0x8b is not valid UTF-8")) << list(r);
+  r = parse("users: [{name: app, password: s\xc3\xa9" "cret}]\nbackend: {user: \"a\x01\"}\n");
+  EXPECT_TRUE(has_problem(r, 2, 19, "byte 0x01")) << list(r);
+  r = parse("a: \xe0\x80\xaf\n");  // an overlong encoding of '/'
+  EXPECT_TRUE(has_problem(r, 1, 4, "byte 0xe0")) << list(r);
+  r = parse("a: \xed\xa0\x80\n");  // a UTF-16 surrogate
+  EXPECT_TRUE(has_problem(r, 1, 4, "byte 0xed")) << list(r);
+  // Non-ASCII text itself is fine: the problems are about the config's content, not its bytes.
+  r = parse("users: [{name: app, password: s\xc3\xa9" "cr\xf0\x9f\x94\x91" "t}]\n");
+  for (const auto& d : r.problems) EXPECT_EQ(d.message.find("UTF-8"), std::string::npos) << d.str();
+}
+
 TEST(ConfigLoader, YamlSyntaxErrorHasPosition) {
   const LoadResult r = parse("listen: {host: a, port: 1\nusers: [\n");
   ASSERT_FALSE(r.problems.empty());

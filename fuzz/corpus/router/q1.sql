@@ -1,0 +1,1 @@
+SELECT * FROM orders WHERE tenant_id = 42

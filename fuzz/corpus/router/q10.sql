@@ -1,0 +1,1 @@
+COPY orders (tenant_id, id) FROM STDIN WITH (FORMAT csv, HEADER true)

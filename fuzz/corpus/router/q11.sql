@@ -1,0 +1,1 @@
+SELECT * FROM events WHERE account_id = E'caf\u00e9' OR account_id = 'x'

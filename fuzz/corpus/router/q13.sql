@@ -1,0 +1,1 @@
+WITH w AS (DELETE FROM orders WHERE tenant_id = 1 RETURNING *) SELECT count(*) FROM w

@@ -1,0 +1,1 @@
+SELECT min(x), max(x), sum(x), bool_and(b), count(*) FILTER (WHERE b) FROM ints

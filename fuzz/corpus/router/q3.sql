@@ -1,0 +1,1 @@
+INSERT INTO orders (tenant_id, id) VALUES (1, 1), (2, 2), (3, 3) RETURNING *

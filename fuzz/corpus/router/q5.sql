@@ -1,0 +1,1 @@
+SELECT o.id, i.qty FROM orders o JOIN items i USING (tenant_id) WHERE o.tenant_id = '7'::bigint

@@ -1,0 +1,1 @@
+SELECT tenant_id, count(*), avg(total) FROM orders GROUP BY tenant_id HAVING count(*) > 2 ORDER BY 2 DESC LIMIT 10 OFFSET 5

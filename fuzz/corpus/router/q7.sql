@@ -1,0 +1,1 @@
+SELECT DISTINCT ON (tenant_id) tenant_id, id FROM orders ORDER BY tenant_id, id DESC

@@ -1,0 +1,1 @@
+/* shardline: tenant=5 */ SELECT * FROM orders

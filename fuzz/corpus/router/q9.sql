@@ -1,0 +1,1 @@
+BEGIN; SET LOCAL search_path = a, "B"; SELECT set_config('x', $1, false); COMMIT
