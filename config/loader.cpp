@@ -127,6 +127,29 @@ std::optional<BytePosition> first_non_text_byte(std::string_view s) {
   return std::nullopt;
 }
 
+/// yaml-cpp 0.7 never returns from LoadAll when a document's root node starts with `,` (or a
+/// root quoted scalar is followed by one), found by fuzz/config_fuzz.cpp. A config's root must
+/// be a mapping anyway, so a document whose first token is `,` or a quoted scalar is refused
+/// before yaml-cpp sees it. Blank lines, comments, directives and `---` / `...` are skipped.
+std::optional<BytePosition> document_start_problem(std::string_view s) {
+  bool at_start = true;
+  int line = 1;
+  for (std::size_t i = 0; i < s.size(); ++line) {
+    const std::size_t eol = std::min(s.find('\n', i), s.size());
+    std::string_view l = s.substr(i, eol - i);
+    const bool marker = l.substr(0, 3) == "---" || l.substr(0, 3) == "...";
+    std::size_t k = marker ? 3 : 0;
+    if (marker) at_start = true;
+    while (k < l.size() && (l[k] == ' ' || l[k] == '\t' || l[k] == '\r')) ++k;
+    if (at_start && k < l.size() && l[k] != '#' && !(k == 0 && l[k] == '%')) {
+      if (l[k] == ',' || l[k] == '"' || l[k] == '\'') return BytePosition{i + k, line, int(k) + 1};
+      at_start = false;
+    }
+    i = eol + 1;
+  }
+  return std::nullopt;
+}
+
 /// Walks the YAML tree once, filling a Config and collecting every problem on the way; the
 /// checks that relate sections to each other run at the end, when everything has been read.
 class ConfigReader {
@@ -134,13 +157,19 @@ class ConfigReader {
   explicit ConfigReader(std::string file) : file_(std::move(file)) {}
 
   LoadResult read(std::string_view text) {
-    // YAML is Unicode text: yaml-cpp 0.7 can loop forever on some invalid UTF-8 (found by
-    // fuzz/config_fuzz.cpp), so bytes it must not see are refused first, with their position.
+    // YAML is Unicode text without control characters; refused here with their position.
     if (auto bad = first_non_text_byte(text)) {
       problems_.push_back({file_, bad->line, bad->column,
                            fmt::format("byte 0x{:02x} is not valid UTF-8 YAML text (the file must be UTF-8, "
                                        "without control characters other than tab and line breaks)",
                                        static_cast<unsigned char>(text[bad->offset]))});
+      return finish();
+    }
+    if (auto bad = document_start_problem(text)) {
+      problems_.push_back({file_, bad->line, bad->column,
+                           fmt::format("the configuration must be a mapping of `key: value` lines; a document "
+                                       "starting with `{}` is not one",
+                                       text[bad->offset])});
       return finish();
     }
     std::vector<YAML::Node> docs;
