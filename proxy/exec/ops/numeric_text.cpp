@@ -232,7 +232,9 @@ std::string numeric_to_binary(const Numeric& n) {
     case Numeric::Kind::Finite: sign = n.negative && !n.digits.empty() ? 0x4000 : 0; break;
   }
   if (n.kind != Numeric::Kind::Finite) {
-    put16(out, 0), put16(out, 0), put16(out, sign), put16(out, 0);
+    // The server stores specials in a short header whose dscale bits numeric_send reads back:
+    // 0 for NaN (0xC000) but 32 for the infinities (0xD000 / 0xF000 & 0x1F80, >> 7).
+    put16(out, 0), put16(out, 0), put16(out, sign), put16(out, n.kind == Numeric::Kind::NaN ? 0 : 32);
     return out;
   }
   BaseDigits bd = base_digits(n);

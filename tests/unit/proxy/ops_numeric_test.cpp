@@ -43,7 +43,7 @@ TEST(OpsNumeric, BinaryLayoutIsTheServers) {
   EXPECT_EQ(numeric_to_binary(num("10000000")), bin_i2(1) + bin_i2(1) + bin_i2(0) + bin_i2(0) + bin_i2(1000));
   EXPECT_EQ(numeric_to_binary(num("0.000")), bin_i2(0) + bin_i2(0) + bin_i2(0) + bin_i2(3));
   EXPECT_EQ(numeric_to_binary(num("NaN")), bin_i2(0) + bin_i2(0) + bin_i2(std::int16_t(0xC000)) + bin_i2(0));
-  EXPECT_EQ(numeric_to_binary(num("-Infinity")), bin_i2(0) + bin_i2(0) + bin_i2(std::int16_t(0xF000)) + bin_i2(0));
+  EXPECT_EQ(numeric_to_binary(num("-Infinity")), bin_i2(0) + bin_i2(0) + bin_i2(std::int16_t(0xF000)) + bin_i2(32));
   for (auto s : {"1234.5678", "-0.00012", "10000000", "0.000", "NaN", "Infinity", "-Infinity", "5", "0.5",
                  "-99999999.00000001", "1e40"}) {
     auto b = numeric_to_binary(num(s));
