@@ -60,7 +60,7 @@ std::string explain_aggregates(const std::vector<router::AggregateColumn>& colum
   for (const auto& a : columns) {
     if (!out.empty()) out += ", ";
     if (a.group_key) {
-      out += "#" + std::to_string(a.input);
+      out += "key #" + std::to_string(a.input);
       continue;
     }
     out += std::string(fn_name(a.fn)) + "(#" + std::to_string(a.input);
@@ -77,13 +77,11 @@ FinalAggregate::FinalAggregate(std::vector<router::AggregateColumn> columns, Mer
 
 std::string FinalAggregate::explain() const { return "FinalAggregate(" + explain_aggregates(specs_) + ")"; }
 
-bool FinalAggregate::plan_column(const router::AggregateColumn& a, const std::vector<ColumnDesc>& in, Column& c,
+bool FinalAggregate::plan_column(router::AggregateColumn a, const std::vector<ColumnDesc>& in, Column& c,
                                  ColumnDesc& out, protocol::SqlError& e) const {
+  if (!resolve_column(a.input, in.size(), e)) return false;
+  if (a.fn == Fn::Avg && !a.group_key && !resolve_column(a.count_input, in.size(), e)) return false;
   c.spec = a;
-  if (a.input < 0 || std::size_t(a.input) >= in.size()) {
-    e = column_out_of_range(a.input, in.size());
-    return false;
-  }
   const ColumnDesc& src = in[std::size_t(a.input)];
   out = src;
   c.format = src.format;
@@ -91,7 +89,8 @@ bool FinalAggregate::plan_column(const router::AggregateColumn& a, const std::ve
   protocol::SqlError te;
   if (a.group_key) {
     c.acc = Acc::GroupKey;
-    auto t = comparable_type(oid, ctx_, e);
+    // Equality only: rows of one group arrive together (sorted, or all rows when no GROUP BY).
+    auto t = comparable_type(oid, MergeContext{true}, e);
     if (!t) return false;
     c.type = *t;
     return true;
@@ -127,10 +126,6 @@ bool FinalAggregate::plan_column(const router::AggregateColumn& a, const std::ve
     case Fn::Avg: {
       if (is_int(oid)) c.avg_from_int = true;
       else if (oid != kNumericOid) return e = refuse_inexact(a.fn, oid), false;
-      if (a.count_input < 0 || std::size_t(a.count_input) >= in.size()) {
-        e = column_out_of_range(a.count_input, in.size());
-        return false;
-      }
       const ColumnDesc& cnt = in[std::size_t(a.count_input)];
       if (!is_int(cnt.type_oid)) return e = partial_type(Fn::Count, a.count_input, cnt.type_oid, "bigint"), false;
       c.count_format = cnt.format;
@@ -162,9 +157,9 @@ void FinalAggregate::describe(std::string_view row_description) {
       error_ = std::move(e);
       return;
     }
-    if (specs_[i].group_key) group_keys.push_back(router::SortKey{specs_[i].input, false, false});
+    if (specs_[i].group_key) group_keys.push_back(router::SortKey{columns_[i].spec.input, false, false});
   }
-  group_order_ = RowOrder::make(group_keys, *in, ctx_, e);
+  group_order_ = RowOrder::make(group_keys, *in, ctx_, e, true);
   if (!group_order_) {
     error_ = std::move(e);
     return;

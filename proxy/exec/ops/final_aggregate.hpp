@@ -45,7 +45,7 @@ class FinalAggregate final : public Operator {
     bool is_null = false;      ///< GroupKey
     bool flag = false;         ///< BoolAndOr
   };
-  bool plan_column(const router::AggregateColumn& a, const std::vector<ColumnDesc>& in, Column& c,
+  bool plan_column(router::AggregateColumn a, const std::vector<ColumnDesc>& in, Column& c,
                    ColumnDesc& out, protocol::SqlError& e) const;
   void start_group();
   bool accumulate(const Cells& cells);
@@ -65,7 +65,7 @@ class FinalAggregate final : public Operator {
   std::string out_;
 };
 
-/// "count(#1)", "avg(#2/#3)", "#0" for a group key.
+/// "count(#1)", "avg(#2/#3)", "key #0" for a group key.
 std::string explain_aggregates(const std::vector<router::AggregateColumn>& columns);
 
 }  // namespace shardline::proxy::exec::ops

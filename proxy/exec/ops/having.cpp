@@ -41,42 +41,45 @@ Having::Having(router::Predicate predicate, const ParamValues& params, bool para
 }
 
 std::string Having::explain_predicate(const router::Predicate& p) {
+  // As the plan's explain writes it: nested AND/OR in parentheses, constants as SQL strings.
+  auto nested = [](const router::Predicate& a) {
+    bool group = a.kind == K::And || a.kind == K::Or;
+    return group ? "(" + explain_predicate(a) + ")" : explain_predicate(a);
+  };
   auto join = [&](const char* sep) {
     std::string out;
-    for (const auto& a : p.args) {
-      if (!out.empty()) out += sep;
-      bool nested = a.kind == K::And || a.kind == K::Or;
-      out += nested ? "(" + explain_predicate(a) + ")" : explain_predicate(a);
-    }
+    for (const auto& a : p.args) out += (out.empty() ? "" : sep) + nested(a);
     return out;
+  };
+  auto quoted = [](const std::string& s) {
+    std::string out = "'";
+    for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
+    return out + "'";
   };
   switch (p.kind) {
     case K::And: return join(" AND ");
     case K::Or: return join(" OR ");
-    case K::Not: return "NOT (" + (p.args.empty() ? std::string() : explain_predicate(p.args[0])) + ")";
+    case K::Not: return "NOT " + (p.args.empty() ? std::string("?") : nested(p.args[0]));
     case K::IsNull: return "#" + std::to_string(p.column) + " IS NULL";
     case K::IsNotNull: return "#" + std::to_string(p.column) + " IS NOT NULL";
     case K::Compare:
       return "#" + std::to_string(p.column) + " " + op_text(p.op) + " " +
-             (p.param ? "$" + std::to_string(p.param) : "'" + p.constant + "'");
+             (p.param ? "$" + std::to_string(p.param) : quoted(p.constant));
   }
   return "?";
 }
 
-bool Having::prepare(const router::Predicate& p, const std::vector<ColumnDesc>& cols, protocol::SqlError& e) {
+bool Having::prepare(router::Predicate& p, const std::vector<ColumnDesc>& cols, protocol::SqlError& e) {
   if (p.kind == K::And || p.kind == K::Or || p.kind == K::Not) {
     if (p.args.empty() || (p.kind == K::Not && p.args.size() != 1)) {
       e = protocol::SqlError::error(protocol::sqlstate::kInternalError, "invalid merge plan: malformed HAVING predicate");
       return false;
     }
-    for (const auto& a : p.args)
+    for (auto& a : p.args)
       if (!prepare(a, cols, e)) return false;
     return true;
   }
-  if (p.column < 0 || std::size_t(p.column) >= cols.size()) {
-    e = column_out_of_range(p.column, cols.size());
-    return false;
-  }
+  if (!resolve_column(p.column, cols.size(), e)) return false;
   if (p.kind != K::Compare) return true;
   const ColumnDesc& c = cols[std::size_t(p.column)];
   Operand o;
@@ -133,7 +136,8 @@ void Having::describe(std::string_view row_description) {
   }
   operands_.clear();
   columns_ = cols->size();
-  if (!prepare(predicate_, *cols, e)) {
+  resolved_ = predicate_;
+  if (!prepare(resolved_, *cols, e)) {
     error_ = std::move(e);
     return;
   }
@@ -190,7 +194,7 @@ void Having::row(std::string_view data_row) {
     return;
   }
   std::size_t index = 0;
-  Truth t = eval(predicate_, index);
+  Truth t = eval(resolved_, index);
   if (eval_error_) {
     error_ = std::move(eval_error_);
     return;

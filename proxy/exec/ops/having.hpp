@@ -30,10 +30,11 @@ class Having final : public Operator {
     std::optional<Value> value;
     bool as_numeric = false;  ///< integer column against a non-integer constant: compared as numeric
   };
-  bool prepare(const router::Predicate& p, const std::vector<ColumnDesc>& cols, protocol::SqlError& e);
+  bool prepare(router::Predicate& p, const std::vector<ColumnDesc>& cols, protocol::SqlError& e);
   Truth eval(const router::Predicate& p, std::size_t& compare_index) const;
 
   router::Predicate predicate_;
+  router::Predicate resolved_;  ///< columns below 0 resolved against the RowDescription
   std::vector<std::optional<std::string>> param_values_;
   std::vector<std::int16_t> param_formats_;
   bool params_known_;

@@ -13,16 +13,18 @@ class Project final : public Operator {
   void describe(std::string_view row_description) override;
   void row(std::string_view data_row) override;
   void finish() override {}
-  std::string explain() const override { return "Project(" + std::to_string(visible_) + ")"; }
+  std::string explain() const override;
 
  private:
-  int visible_;
+  int visible_;    ///< as planned: below 0, all but the last -visible_ columns
+  int keep_ = 0;   ///< resolved against the RowDescription
   Cells cells_;
   std::string out_;
 };
 
-/// The first `visible` columns of a RowDescription; nullopt with `error` when it has fewer.
-std::optional<std::string> project_row_description(std::string_view row_description, int visible,
+/// The first `visible` columns of a RowDescription (below 0: all but the last -visible), with
+/// `visible` resolved to the count kept; nullopt with `error` when the row is too narrow.
+std::optional<std::string> project_row_description(std::string_view row_description, int& visible,
                                                    protocol::SqlError& error);
 
 }  // namespace shardline::proxy::exec::ops

@@ -8,16 +8,23 @@ protocol::SqlError column_out_of_range(int column, std::size_t columns) {
                                        std::to_string(columns) + " columns");
 }
 
+bool resolve_column(int& column, std::size_t columns, protocol::SqlError& error) {
+  const long resolved = column < 0 ? long(columns) + column : column;
+  if (resolved < 0 || std::size_t(resolved) >= columns) {
+    error = column_out_of_range(column, columns);
+    return false;
+  }
+  column = int(resolved);
+  return true;
+}
+
 std::optional<RowOrder> RowOrder::make(const std::vector<router::SortKey>& keys, const std::vector<ColumnDesc>& columns,
-                                       const MergeContext& ctx, protocol::SqlError& error) {
+                                       const MergeContext& ctx, protocol::SqlError& error, bool equality_only) {
   RowOrder order;
-  for (const auto& k : keys) {
-    if (k.column < 0 || std::size_t(k.column) >= columns.size()) {
-      error = column_out_of_range(k.column, columns.size());
-      return std::nullopt;
-    }
+  for (auto k : keys) {
+    if (!resolve_column(k.column, columns.size(), error)) return std::nullopt;
     const ColumnDesc& c = columns[std::size_t(k.column)];
-    auto type = comparable_type(c.type_oid, ctx, error);
+    auto type = comparable_type(c.type_oid, equality_only ? MergeContext{true} : ctx, error);
     if (!type) return std::nullopt;
     order.keys_.push_back(Key{k, *type, c.format});
   }

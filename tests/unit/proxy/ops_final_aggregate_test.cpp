@@ -84,6 +84,21 @@ TEST(OpsFinalAggregate, GroupsAreConsecutiveEqualKeys) {
   EXPECT_EQ(out, (std::vector<Vals>{{std::nullopt, "3", "6"}, {"1.0", "5", "3"}, {"2", "1", std::nullopt}}));
 }
 
+TEST(OpsFinalAggregate, ConstantKeyWithoutGroupByAndTextKeysUnderAnyCollation) {
+  // SELECT 'x' AS label, count(*) FROM t: a key column over a Concat; equality only, so text is
+  // fine even when the collation does not order by bytes.
+  AggRun r({group(0), agg(Fn::Count, 1)}, {col("label", 25), col("count", 20)}, MergeContext{false});
+  ASSERT_FALSE(r.op.error()) << r.op.error()->message;
+  EXPECT_EQ(r.feed({{"x", "2"}, {"x", "0"}, {"x", "5"}}).done(), (std::vector<Vals>{{"x", "7"}}));
+  EXPECT_EQ(r.op.explain(), "FinalAggregate(key #0, count(#1))");
+}
+
+TEST(OpsFinalAggregate, ColumnsBelowZeroCountFromTheEnd) {
+  AggRun r({group(0), agg(Fn::Avg, -2, -1)}, {col("g", 23), col("avg", 20), col("count", 20)});
+  ASSERT_FALSE(r.op.error()) << r.op.error()->message;
+  EXPECT_EQ(r.feed({{"1", "3", "2"}, {"1", "1", "2"}}).done(), (std::vector<Vals>{{"1", "1.00000000000000000000"}}));
+}
+
 TEST(OpsFinalAggregate, GroupByOverNoRowsGivesNoRows) {
   AggRun r({group(0), agg(Fn::Count, 1)}, {col("g", 23), col("count", 20)});
   EXPECT_TRUE(r.done().empty());

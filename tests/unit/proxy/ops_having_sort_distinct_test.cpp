@@ -113,6 +113,20 @@ TEST(OpsHaving, BadConstantsAndTypes) {
   EXPECT_EQ(err->sqlstate, "XX000");
   EXPECT_EQ(Having::explain_predicate(node(P::Kind::And, {cmp(1, P::Op::Gt, "10"), node(P::Kind::IsNull, {}, 2)})),
             "#1 > '10' AND #2 IS NULL");
+  EXPECT_EQ(Having::explain_predicate(node(P::Kind::Not, {node(P::Kind::Or, {cmp(0, P::Op::Lt, "it's"),
+                                                                           cmp_param(1, P::Op::Ne, 2)})})),
+            "NOT (#0 < 'it''s' OR #1 <> $2)");
+}
+
+TEST(OpsHaving, ColumnsBelowZeroCountFromTheEnd) {
+  auto cols = {col("g", 25), col("count", 20), col("hidden", 20)};
+  std::vector<Vals> rows = {{"a", "1", "7"}, {"b", "2", "3"}};
+  EXPECT_EQ(run_having(cmp(-1, P::Op::Gt, "5"), cols, rows), (std::vector<std::string>{"a"}));
+  EXPECT_EQ(run_having(node(P::Kind::IsNotNull, {}, -3), cols, rows), (std::vector<std::string>{"a", "b"}));
+  std::optional<protocol::SqlError> err;
+  run_having(cmp(-4, P::Op::Gt, "5"), cols, rows, {}, &err);
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err->sqlstate, "XX000");
 }
 
 TEST(OpsSort, StableByKeysAfterAllInput) {

@@ -264,6 +264,33 @@ TEST(OpsProject, DropsHiddenColumnsFromDescriptionAndRows) {
   EXPECT_EQ(b.p->explain(), "Project(1)\n  MergeSort(#1)\n");
 }
 
+TEST(OpsProject, BelowZeroDropsTheLastColumnsOfAStarSelect) {
+  // SELECT *, id AS k FROM t ORDER BY k, total: MergeSort(#-2, #-1), Project(all but the last 1).
+  Built b;
+  auto proj = op(Kind::Project);
+  proj.visible = -1;
+  build(b, plan_of({merge_sort({key(-2), key(-1)}), proj}), 2);
+  ASSERT_TRUE(b.p) << b.error.message;
+  auto d = rd({col("id", 23), col("total", 1700), col("k", 23), col("total", 1700)});
+  b.p->leaf->describe(0, d);
+  b.p->leaf->describe(1, d);
+  b.p->leaf->row(0, row({"2", "1.5", "2", "1.5"}));
+  b.p->leaf->row(1, row({"1", "9", "1", "9"}));
+  b.p->leaf->row(1, row({"2", "1.25", "2", "1.25"}));
+  b.p->leaf->shard_done(0);
+  b.p->leaf->shard_done(1);
+  ASSERT_FALSE(b.p->error()) << b.p->error()->message;
+  EXPECT_EQ(b.sink.columns().size(), 3u);
+  EXPECT_EQ(b.sink.rows, (std::vector<Vals>{{"1", "9", "1"}, {"2", "1.25", "2"}, {"2", "1.5", "2"}}));
+  EXPECT_EQ(b.p->explain(), "Project(all but the last 1)\n  MergeSort(#-2, #-1)\n");
+  Built c;
+  proj.visible = -5;
+  build(c, plan_of({op(Kind::Concat), proj}), 1);
+  c.p->leaf->describe(0, d);
+  ASSERT_TRUE(c.p->error());
+  EXPECT_EQ(c.p->error()->sqlstate, "XX000");
+}
+
 TEST(OpsPipeline, RejectsPlansWithoutALeaf) {
   Built b;
   build(b, plan_of({limit(constant(1))}), 1);
