@@ -76,10 +76,14 @@ std::optional<Value> decode_float(std::string_view d, int format, bool float4) {
     }
     if (iequals(s, "infinity") || iequals(s, "inf")) v.f = std::numeric_limits<double>::infinity();
     else if (iequals(s, "-infinity") || iequals(s, "-inf")) v.f = -std::numeric_limits<double>::infinity();
-    else {
+    else if (float4) {  // straight to float: no double rounding
+      float f = 0;
+      auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), f);
+      if (ec != std::errc() || p != s.data() + s.size() || s.empty()) return std::nullopt;
+      v.f = f;
+    } else {
       auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v.f);
       if (ec != std::errc() || p != s.data() + s.size() || s.empty()) return std::nullopt;
-      if (float4) v.f = double(float(v.f));
     }
   }
   v.nan = std::isnan(v.f);

@@ -291,6 +291,76 @@ TEST(OpsProject, BelowZeroDropsTheLastColumnsOfAStarSelect) {
   EXPECT_EQ(c.p->error()->sqlstate, "XX000");
 }
 
+TEST(OpsPipeline, GroupByOrderByAggregateLimitProject) {
+  // SELECT status FROM t GROUP BY status HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 2
+  auto fa = op(Kind::FinalAggregate);
+  router::AggregateColumn k, c;
+  k.group_key = true;
+  k.input = 0;
+  c.fn = router::AggregateFn::Count;
+  c.input = 1;
+  fa.aggregates = {k, c};
+  auto having = op(Kind::Having);
+  having.predicate.kind = router::Predicate::Kind::Compare;
+  having.predicate.op = router::Predicate::Op::Gt;
+  having.predicate.column = 1;
+  having.predicate.constant = "1";
+  auto sort = op(Kind::Sort);
+  sort.keys = {key(1, true)};
+  auto proj = op(Kind::Project);
+  proj.visible = 1;
+  auto plan = plan_of({merge_sort({key(0)}), fa, having, sort, limit(constant(2)), proj});
+  Built b;
+  build(b, plan, 2);
+  ASSERT_TRUE(b.p) << b.error.message;
+  auto d = rd({col("status", 25), col("count", 20)});
+  b.p->leaf->describe(0, d);
+  b.p->leaf->describe(1, d);
+  for (auto& r : std::vector<Vals>{{"a", "1"}, {"b", "3"}, {"c", "1"}, {"d", "1"}}) b.p->leaf->row(0, row(r));
+  for (auto& r : std::vector<Vals>{{"a", "5"}, {"c", "1"}, {"e", "1"}}) b.p->leaf->row(1, row(r));
+  b.p->leaf->shard_done(0);
+  b.p->leaf->shard_done(1);
+  EXPECT_EQ(b.p->held_rows(), 4u);  // Sort holds a(6), b(3), c(2); FinalAggregate the open group e
+  b.p->finish();
+  ASSERT_FALSE(b.p->error()) << b.p->error()->message;
+  EXPECT_EQ(b.sink.rows, (std::vector<Vals>{{"a"}, {"b"}}));
+  EXPECT_EQ(b.sink.columns().size(), 1u);
+  EXPECT_EQ(b.p->explain(),
+            "Project(1)\n  Limit(2)\n    Sort(#1 DESC)\n      Having(#1 > '1')\n        "
+            "FinalAggregate(key #0, count(#1))\n          MergeSort(#0)\n");
+}
+
+TEST(OpsPipeline, FinalRowDescriptionTypesAvgAsNumericBeforeAnyRow) {
+  auto fa = op(Kind::FinalAggregate);
+  router::AggregateColumn a;
+  a.fn = router::AggregateFn::Avg;
+  a.input = 0;
+  a.count_input = 1;
+  fa.aggregates = {a};
+  auto proj = op(Kind::Project);
+  proj.visible = 1;
+  auto having = op(Kind::Having);
+  having.predicate.kind = router::Predicate::Kind::Compare;
+  having.predicate.column = 0;
+  having.predicate.param = 1;  // not bound yet at Describe
+  protocol::SqlError e;
+  auto d = rd({col("avg", 20, 1), col("count", 20, 1)});
+  auto out = final_row_description(plan_of({op(Kind::Concat), fa, having, limit(param(2)), proj}), d,
+                                   MergeContext{true}, e);
+  ASSERT_TRUE(out) << e.message;
+  auto cols = parse_row_description(*out);
+  ASSERT_TRUE(cols);
+  ASSERT_EQ(cols->size(), 1u);
+  EXPECT_EQ((*cols)[0].name, "avg");
+  EXPECT_EQ((*cols)[0].type_oid, 1700u);
+  EXPECT_EQ((*cols)[0].typlen, -1);
+  EXPECT_EQ((*cols)[0].typmod, -1);
+  EXPECT_EQ((*cols)[0].format, 1);
+  auto bad = rd({col("avg", 701), col("count", 20)});
+  EXPECT_FALSE(final_row_description(plan_of({op(Kind::Concat), fa}), bad, MergeContext{true}, e));
+  EXPECT_EQ(e.sqlstate, "0A000");
+}
+
 TEST(OpsPipeline, RejectsPlansWithoutALeaf) {
   Built b;
   build(b, plan_of({limit(constant(1))}), 1);
