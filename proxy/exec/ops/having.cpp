@@ -36,7 +36,11 @@ bool holds(Op op, int c) {
 }  // namespace
 
 Having::Having(router::Predicate predicate, const ParamValues& params, bool params_known, MergeContext ctx)
-    : predicate_(std::move(predicate)), param_formats_(params.formats), params_known_(params_known), ctx_(ctx) {
+    : predicate_(std::move(predicate)),
+      param_formats_(params.formats),
+      param_types_(params.types),
+      params_known_(params_known),
+      ctx_(ctx) {
   for (const auto& v : params.values) param_values_.push_back(v ? std::optional<std::string>(std::string(*v)) : std::nullopt);
 }
 
@@ -107,6 +111,9 @@ bool Having::prepare(router::Predicate& p, const std::vector<ColumnDesc>& cols, 
     raw = v ? std::optional<std::string_view>(*v) : std::nullopt;
     raw_format = std::size_t(p.param - 1) < param_formats_.size() ? param_formats_[std::size_t(p.param - 1)] : 0;
   }
+  const std::size_t pi = std::size_t(p.param - 1);
+  const std::uint32_t declared = p.param && pi < param_types_.size() ? param_types_[pi] : 0;
+  if (raw && declared && declared != c.type_oid) return prepare_typed_param(o, *raw, raw_format, declared, c, e);
   if (raw) {
     protocol::SqlError de;
     o.value = decode_value(o.type, *raw, raw_format, de);
@@ -122,6 +129,38 @@ bool Having::prepare(router::Predicate& p, const std::vector<ColumnDesc>& cols, 
       return false;
     }
   }
+  operands_.push_back(std::move(o));
+  return true;
+}
+
+bool Having::prepare_typed_param(Operand& o, std::string_view raw, int format, std::uint32_t declared,
+                                 const ColumnDesc& column, protocol::SqlError& e) {
+  // A parameter declared with another type than the column's: decode it as what it is, then
+  // compare across types the way PostgreSQL does for integers and numeric (as numeric).
+  auto refuse = [&] {
+    e = protocol::SqlError::error(protocol::sqlstate::kFeatureNotSupported,
+                                  "cross-shard HAVING comparing a " + type_name(column.type_oid) +
+                                      " column with a parameter of type " + type_name(declared) + " is not supported");
+    return false;
+  };
+  protocol::SqlError te;
+  auto pt = comparable_type(declared, MergeContext{true}, te);
+  if (!pt) return refuse();
+  auto v = decode_value(*pt, raw, format, e);
+  if (!v) return false;
+  if (pt->cls != o.type.cls) {
+    if (o.type.cls == TypeClass::Integer && pt->cls == TypeClass::Numeric) {
+      o.as_numeric = true;
+    } else if (o.type.cls == TypeClass::Numeric && pt->cls == TypeClass::Integer) {
+      Value n;
+      n.cls = TypeClass::Numeric;
+      n.n = Numeric::from_int64(v->i);
+      v = std::move(n);
+    } else {
+      return refuse();
+    }
+  }
+  o.value = std::move(v);
   operands_.push_back(std::move(o));
   return true;
 }

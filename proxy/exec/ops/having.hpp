@@ -31,12 +31,15 @@ class Having final : public Operator {
     bool as_numeric = false;  ///< integer column against a non-integer constant: compared as numeric
   };
   bool prepare(router::Predicate& p, const std::vector<ColumnDesc>& cols, protocol::SqlError& e);
+  bool prepare_typed_param(Operand& o, std::string_view raw, int format, std::uint32_t declared,
+                           const ColumnDesc& column, protocol::SqlError& e);
   Truth eval(const router::Predicate& p, std::size_t& compare_index) const;
 
   router::Predicate predicate_;
   router::Predicate resolved_;  ///< columns below 0 resolved against the RowDescription
   std::vector<std::optional<std::string>> param_values_;
   std::vector<std::int16_t> param_formats_;
+  std::vector<std::uint32_t> param_types_;
   bool params_known_;
   MergeContext ctx_;
   std::vector<Operand> operands_;  ///< one per Compare node, in depth-first order

@@ -100,6 +100,44 @@ TEST(OpsHaving, ParametersInTextAndBinary) {
   EXPECT_EQ(err->sqlstate, "22023");
 }
 
+TEST(OpsHaving, ParametersOfAnotherDeclaredType) {
+  auto num = numeric_to_binary(*parse_numeric_text("2.5"));
+  std::string i4 = bin_i4(2);
+  std::string f8 = bin_f8(2);
+  // bigint column > numeric $1 (binary): compared as numeric.
+  ParamValues p1;
+  p1.values = {std::string_view(num)};
+  p1.formats = {1};
+  p1.types = {1700};
+  std::vector<Vals> rows = {{"a", "2"}, {"b", "3"}};
+  EXPECT_EQ(run_having(cmp_param(1, P::Op::Gt, 1), {col("g", 25), col("count", 20)}, rows, p1),
+            (std::vector<std::string>{"b"}));
+  // numeric column >= int4 $1 (binary).
+  ParamValues p2;
+  p2.values = {std::string_view(i4)};
+  p2.formats = {1};
+  p2.types = {23};
+  EXPECT_EQ(run_having(cmp_param(1, P::Op::Ge, 1), {col("g", 25), col("avg", 1700)}, {{"a", "1.99"}, {"b", "2.00"}}, p2),
+            (std::vector<std::string>{"b"}));
+  // numeric column against a float8 parameter: refused rather than guessed.
+  ParamValues p3;
+  p3.values = {std::string_view(f8)};
+  p3.formats = {1};
+  p3.types = {701};
+  std::optional<protocol::SqlError> err;
+  run_having(cmp_param(1, P::Op::Ge, 1), {col("g", 25), col("avg", 1700)}, rows, p3, &err);
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err->sqlstate, "0A000");
+}
+
+TEST(OpsHaving, BinaryColumns) {
+  std::vector<Vals> rows = {{"a", bin_i8(5), bin_f8(0.5)}, {"b", bin_i8(-1), bin_f8(-0.0)}, {"c", std::nullopt, bin_f8(1e300)}};
+  auto cols = {col("g", 25, 0), col("n", 20, 1), col("f", 701, 1)};
+  EXPECT_EQ(run_having(cmp(1, P::Op::Lt, "0"), cols, rows), (std::vector<std::string>{"b"}));
+  EXPECT_EQ(run_having(cmp(2, P::Op::Eq, "0"), cols, rows), (std::vector<std::string>{"b"}));
+  EXPECT_EQ(run_having(cmp(2, P::Op::Gt, "1e299"), cols, rows), (std::vector<std::string>{"c"}));
+}
+
 TEST(OpsHaving, BadConstantsAndTypes) {
   std::optional<protocol::SqlError> err;
   run_having(cmp(0, P::Op::Eq, "abc"), {col("c", 20)}, {}, {}, &err);
@@ -145,6 +183,21 @@ TEST(OpsSort, StableByKeysAfterAllInput) {
   EXPECT_EQ(sink.first_column(), (std::vector<std::string>{"6", "5", "2", "3", "1", "4"}));
   EXPECT_EQ(s.held_rows(), 0u);
   EXPECT_EQ(s.explain(), "Sort(#1 DESC, #2 NULLS FIRST)");
+}
+
+TEST(OpsSortDistinct, BinaryRows) {
+  CollectSink sink;
+  Sort s({key(0)}, MergeContext{true});
+  Distinct d({key(0)}, MergeContext{true});
+  s.set_next(&d);
+  d.set_next(&sink);
+  s.describe(rd({col("ts", 1184, 1)}));
+  for (std::int64_t v : std::vector<std::int64_t>{5, -3, INT64_MAX, 5, INT64_MIN, -3}) s.row(row({bin_i8(v)}));
+  s.finish();
+  d.finish();
+  ASSERT_FALSE(s.error());
+  EXPECT_EQ(sink.first_column(),
+            (std::vector<std::string>{bin_i8(INT64_MIN), bin_i8(-3), bin_i8(5), bin_i8(INT64_MAX)}));
 }
 
 TEST(OpsDistinct, DropsRowsEqualToThePreviousByType) {
