@@ -208,6 +208,46 @@ void load(const std::string& name, const std::string& columns, const std::vector
   }
 }
 
+class Collect final : public ops::RowSink {
+ public:
+  void describe(std::string_view d) override { description = std::string(d); }
+  void row(std::string_view r) override { rows.emplace_back(r); }
+  std::string description;
+  std::vector<std::string> rows;
+};
+
+/// Runs `plan` over 3 shard streams: `partial_sql` with $1 = 0, 1, 2, fed the way the executor
+/// does (the shard the leaf waits for, else any that is not done). False with `error` set when
+/// the pipeline fails.
+bool run_merge(const shardline::router::MergePlan& plan, const std::string& partial_sql, int format, Collect& out,
+               std::string& error) {
+  shardline::proxy::protocol::SqlError e;
+  auto p = ops::build_pipeline(plan, 3, {}, ops::MergeContext{true}, out, e);
+  if (!p) return error = e.message, false;
+  std::vector<PgResult> parts;
+  for (int part = 0; part < 3; ++part) parts.push_back(query(partial_sql, format, {std::to_string(part)}));
+  for (int s = 0; s < 3; ++s) p->leaf->describe(s, ops::build_row_description(columns_of(parts[std::size_t(s)])));
+  std::vector<int> next(3, 0);
+  std::vector<bool> done(3, false);
+  std::size_t max_held = 0;
+  while (!p->error()) {
+    int s = p->leaf->waiting_for();
+    if (s < 0) s = int(std::find(done.begin(), done.end(), false) - done.begin());
+    if (s >= 3) break;
+    const PgResult& r = parts[std::size_t(s)];
+    if (next[std::size_t(s)] < r.rows()) p->leaf->row(s, ops::build_data_row(cells_of(r, next[std::size_t(s)]++)));
+    else {
+      p->leaf->shard_done(s);
+      done[std::size_t(s)] = true;
+    }
+    max_held = std::max(max_held, p->leaf->held_rows());
+  }
+  p->finish();
+  if (p->error()) return error = p->error()->message, false;
+  if (max_held > 3) return error = "the leaf held " + std::to_string(max_held) + " rows", false;
+  return true;
+}
+
 // ---- ordering --------------------------------------------------------------------------------
 
 TEST(MergeOpsOracle, ComparatorOrdersEveryTypeAsPostgreSQL) {
@@ -222,6 +262,31 @@ TEST(MergeOpsOracle, ComparatorOrdersEveryTypeAsPostgreSQL) {
       const std::string dir = desc ? "DESC NULLS LAST" : "ASC NULLS FIRST";
       const std::string sql = "SELECT v, dense_rank() OVER (ORDER BY v " + dir + ") FROM oracle_order ORDER BY id";
       for (int format : {0, 1}) {
+        // Three parts merged by MergeSort come out in the server's order (ranks never decrease).
+        shardline::router::MergePlan plan;
+        shardline::router::MergeOperator ms;
+        ms.kind = shardline::router::MergeOperator::Kind::MergeSort;
+        ms.keys = {{0, desc, !desc}};
+        plan.operators = {ms};
+        Collect merged;
+        std::string error;
+        ASSERT_TRUE(run_merge(plan,
+                              "SELECT v, r::int4 FROM (SELECT id, v, dense_rank() OVER (ORDER BY v " + dir +
+                                  ") r FROM oracle_order) s WHERE id % 3 = $1 ORDER BY v " + dir,
+                              format, merged, error))
+            << tc.sql_type << ": " << error;
+        ASSERT_EQ(merged.rows.size(), rows.size()) << tc.sql_type;
+        long last_rank = 0;
+        for (const auto& m : merged.rows) {
+          ops::Cells c;
+          ASSERT_TRUE(ops::parse_data_row(m, c));
+          std::uint32_t be = 0;
+          if (format == 1) std::memcpy(&be, c[1]->data(), 4);
+          long rank = format == 0 ? std::stol(std::string(*c[1])) : long(__builtin_bswap32(be));
+          EXPECT_GE(rank, last_rank) << tc.sql_type << " " << dir << ": merged " << show(c[0], format)
+                                     << " out of order";
+          last_rank = rank;
+        }
         PgResult r = query(sql, format);
         auto cols = columns_of(r);
         shardline::proxy::protocol::SqlError e;
@@ -256,41 +321,13 @@ TEST(MergeOpsOracle, ComparatorOrdersEveryTypeAsPostgreSQL) {
 
 // ---- aggregates ------------------------------------------------------------------------------
 
-class Collect final : public ops::RowSink {
- public:
-  void describe(std::string_view d) override { description = std::string(d); }
-  void row(std::string_view r) override { rows.emplace_back(r); }
-  std::string description;
-  std::vector<std::string> rows;
-};
-
 /// Runs `plan` over the three parts' partial results (`partial_sql` with $1 = part) and checks
 /// its output against `true_sql`'s, in `format`.
 void check_merge(const shardline::router::MergePlan& plan, const std::string& partial_sql, const std::string& true_sql,
                  int format, const std::string& what) {
   Collect out;
-  shardline::proxy::protocol::SqlError e;
-  auto p = ops::build_pipeline(plan, 3, {}, ops::MergeContext{true}, out, e);
-  ASSERT_TRUE(p) << e.message;
-  std::vector<PgResult> parts;
-  for (int part = 0; part < 3; ++part) parts.push_back(query(partial_sql, format, {std::to_string(part)}));
-  for (int s = 0; s < 3; ++s) p->leaf->describe(s, ops::build_row_description(columns_of(parts[std::size_t(s)])));
-  // Feed what the leaf asks for (MergeSort) or everything in shard order (Concat).
-  std::vector<int> next(3, 0);
-  std::vector<bool> done(3, false);
-  for (int guard = 0; guard < 100000 && !p->error(); ++guard) {
-    int s = p->leaf->waiting_for();
-    if (s < 0) s = int(std::find(done.begin(), done.end(), false) - done.begin());
-    if (s >= 3) break;
-    const PgResult& r = parts[std::size_t(s)];
-    if (next[std::size_t(s)] < r.rows()) p->leaf->row(s, ops::build_data_row(cells_of(r, next[std::size_t(s)]++)));
-    else {
-      p->leaf->shard_done(s);
-      done[std::size_t(s)] = true;
-    }
-  }
-  p->finish();
-  ASSERT_FALSE(p->error()) << what << ": " << p->error()->message;
+  std::string error;
+  ASSERT_TRUE(run_merge(plan, partial_sql, format, out, error)) << what << ": " << error;
   PgResult truth = query(true_sql, format);
   auto got_cols = ops::parse_row_description(out.description);
   ASSERT_TRUE(got_cols);
