@@ -10,6 +10,7 @@
 #include <set>
 
 #include "router/parser/parse_tree.hpp"
+#include "router/planner/merge_planner.hpp"
 
 namespace shardline::router {
 
@@ -644,11 +645,10 @@ class Analyzer {
       nested_merge_ = "a subquery with aggregates, GROUP BY, DISTINCT or LIMIT";
     }
     if (top) {
-      if (s->n_sort_clause) out_.needs_merge = "ORDER BY";
-      else if (s->limit_count || s->limit_offset) out_.needs_merge = "LIMIT/OFFSET";
-      else if (s->n_group_clause || s->having_clause) out_.needs_merge = "GROUP BY/HAVING";
-      else if (s->n_distinct_clause) out_.needs_merge = "DISTINCT";
-      else if (!window_or_agg_.empty() && !simple_aggregates(s)) out_.needs_merge = window_or_agg_;
+      // ORDER BY, LIMIT, aggregates... are the merge planner's (build_route_template).
+      if (!s->n_sort_clause && !s->limit_count && !s->limit_offset && !s->n_group_clause && !s->having_clause &&
+          !s->n_distinct_clause && !window_or_agg_.empty())
+        simple_aggregates(s);
       if (s->into_clause) out_.needs_merge = "SELECT INTO";
     }
     window_or_agg_ = saved.empty() ? window_or_agg_ : saved;
@@ -967,6 +967,14 @@ std::shared_ptr<const RouteTemplate> build_route_template(std::string_view sql, 
     if (ts.info.kind != StatementKind::Empty && i < raw.size() && raw[i]) {
       Analyzer an(schema, ts);
       an.statement(raw[i]->stmt);
+      const PgQuery__Node* n = raw[i]->stmt;
+      if (ts.has_sharded && ts.needs_merge.empty() && n && n->node_case == PG_QUERY__NODE__NODE_SELECT_STMT &&
+          n->select_stmt->op == PG_QUERY__SET_OPERATION__SETOP_NONE && n->select_stmt->n_locking_clause == 0 &&
+          needs_merge(*n->select_stmt)) {
+        MergePlanning m = plan_merge(*n->select_stmt, tree.result()->version);
+        ts.merge = std::move(m.plan);
+        ts.merge_refusal = std::move(m.refusal);
+      }
     }
     const bool read_kind = ts.info.kind == StatementKind::Select || ts.info.kind == StatementKind::Show;
     ts.replica_safe = ts.replica_safe && read_kind && !ts.info.writes && !ts.info.locking;
