@@ -268,7 +268,7 @@ class Planner {
       const auto* sb = item->sort_by;
       if (sb->sortby_dir == PG_QUERY__SORT_BY_DIR__SORTBY_USING) return refuse("ORDER BY ... USING");
       auto r = resolve(sb->node, Clause::OrderBy, hidden);
-      if (!r) return refuse("for SELECT DISTINCT, ORDER BY expressions that are not in the select list");
+      if (!r) return refuse("SELECT DISTINCT with ORDER BY expressions that are not in the select list");
       const bool desc = sb->sortby_dir == PG_QUERY__SORT_BY_DIR__SORTBY_DESC;
       bool nulls_first = desc;
       if (sb->sortby_nulls == PG_QUERY__SORT_BY_NULLS__SORTBY_NULLS_FIRST) nulls_first = true;
