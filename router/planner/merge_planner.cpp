@@ -302,7 +302,8 @@ class Planner {
 
   /// The shard's LIMIT (and OFFSET) when the limit is pushed down: count + offset rows, no
   /// OFFSET. A negative constant keeps the client's clauses so the shard reports PostgreSQL's
-  /// error; a parameter the rewrite drops stays referenced (0 * $n) so that it keeps its type.
+  /// error (a negative parameter is the Limit operator's to refuse); a parameter the rewrite
+  /// drops stays referenced (0 * $n) so that it keeps the type PostgreSQL infers for it.
   void shard_limit(PgQuery__SelectStmt& q, bool pushed) {
     using K = PlanValue::Kind;
     q.limit_count = nullptr;
@@ -328,7 +329,9 @@ class Planner {
       const std::string c = count_.kind == K::Param ? param_text(count_.param) : std::to_string(count_.constant);
       const std::string o = offset_.kind == K::Param ? "coalesce(" + param_text(offset_.param) + ", 0)"
                                                      : std::to_string(offset_.constant);
-      q.limit_count = b_.expression("(" + c + " + " + o + ")");
+      // count + offset may exceed bigint where each alone does not: then no limit.
+      q.limit_count = b_.expression("CASE WHEN (" + c + ")::numeric + " + o + " > 9223372036854775807 THEN NULL ELSE " + c +
+                                    " + " + o + " END");
     }
   }
 
