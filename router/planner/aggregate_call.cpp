@@ -2,46 +2,13 @@
 
 #include <set>
 
+#include "router/parser/parse_tree.hpp"
+
 namespace shardline::router {
 
 namespace {
 
 using Node = PgQuery__Node;
-
-bool visit_message(const ProtobufCMessage* m, const std::function<bool(const Node*)>& visit);
-
-bool visit_child(const ProtobufCMessage* c, const std::function<bool(const Node*)>& visit) {
-  if (!c) return false;
-  if (c->descriptor == &pg_query__node__descriptor) return any_node(reinterpret_cast<const Node*>(c), visit);
-  return visit_message(c, visit);
-}
-
-bool visit_message(const ProtobufCMessage* m, const std::function<bool(const Node*)>& visit) {
-  const ProtobufCMessageDescriptor* d = m->descriptor;
-  for (unsigned i = 0; i < d->n_fields; ++i) {
-    const ProtobufCFieldDescriptor& f = d->fields[i];
-    if (f.type != PROTOBUF_C_TYPE_MESSAGE) continue;
-    const char* base = reinterpret_cast<const char*>(m) + f.offset;
-    if (f.label == PROTOBUF_C_LABEL_REPEATED) {
-      std::size_t count = *reinterpret_cast<const std::size_t*>(reinterpret_cast<const char*>(m) + f.quantifier_offset);
-      auto* const* items = *reinterpret_cast<ProtobufCMessage* const* const*>(base);
-      for (std::size_t k = 0; k < count; ++k)
-        if (visit_child(items[k], visit)) return true;
-    } else if (visit_child(*reinterpret_cast<ProtobufCMessage* const*>(base), visit)) {
-      return true;
-    }
-  }
-  return false;
-}
-
-/// The message a Node wraps (its one set oneof field).
-const ProtobufCMessage* inner(const Node* n) {
-  const ProtobufCMessageDescriptor* d = n->base.descriptor;
-  for (unsigned i = 0; i < d->n_fields; ++i)
-    if (d->fields[i].id == unsigned(n->node_case))
-      return *reinterpret_cast<ProtobufCMessage* const*>(reinterpret_cast<const char*>(n) + d->fields[i].offset);
-  return nullptr;
-}
 
 /// The function's name when it is a built-in one: unqualified or pg_catalog.
 std::string builtin_name(const PgQuery__FuncCall* f) {
@@ -77,8 +44,7 @@ bool any_node(const Node* n, const std::function<bool(const Node*)>& visit) {
   if (visit(n)) return true;
   if (n->node_case == PG_QUERY__NODE__NODE_SUB_LINK) return any_node(n->sub_link->testexpr, visit);
   if (n->node_case == PG_QUERY__NODE__NODE_SELECT_STMT) return false;
-  const ProtobufCMessage* m = inner(n);
-  return m && visit_message(m, visit);
+  return any_child(n, [&](const Node* c) { return any_node(c, visit); });
 }
 
 bool has_aggregate_or_window(const Node* n) {

@@ -453,7 +453,6 @@ class Analyzer {
   /// Looks for subqueries in any expression.
   void walk_expr(const Node* n, int scope) {
     if (!n) return;
-    const ProtobufCMessage* msg = nullptr;
     if (n->node_case == PG_QUERY__NODE__NODE_SUB_LINK) {
       const auto* sl = n->sub_link;
       walk_expr(sl->testexpr, scope);
@@ -466,45 +465,10 @@ class Analyzer {
       return;
     }
     if (n->node_case == PG_QUERY__NODE__NODE_FUNC_CALL) note_function(n->func_call);
-    // Generic descent through every Node field, via protobuf-c reflection.
-    msg = node_message(n);
-    if (msg) walk_message(msg, scope);
-  }
-
-  static const ProtobufCMessage* node_message(const Node* n) {
-    const ProtobufCMessageDescriptor* d = n->base.descriptor;
-    for (unsigned i = 0; i < d->n_fields; ++i) {
-      const ProtobufCFieldDescriptor& f = d->fields[i];
-      if (f.id != unsigned(n->node_case)) continue;
-      auto* p = *reinterpret_cast<ProtobufCMessage* const*>(reinterpret_cast<const char*>(n) + f.offset);
-      return p;
-    }
-    return nullptr;
-  }
-
-  void walk_message(const ProtobufCMessage* m, int scope) {
-    const ProtobufCMessageDescriptor* d = m->descriptor;
-    for (unsigned i = 0; i < d->n_fields; ++i) {
-      const ProtobufCFieldDescriptor& f = d->fields[i];
-      if (f.type != PROTOBUF_C_TYPE_MESSAGE) continue;
-      const char* base = reinterpret_cast<const char*>(m) + f.offset;
-      if (f.label == PROTOBUF_C_LABEL_REPEATED) {
-        std::size_t count = *reinterpret_cast<const std::size_t*>(reinterpret_cast<const char*>(m) + f.quantifier_offset);
-        auto* const* items = *reinterpret_cast<ProtobufCMessage* const* const*>(base);
-        for (std::size_t k = 0; k < count; ++k) visit_child(items[k], scope);
-      } else {
-        visit_child(*reinterpret_cast<ProtobufCMessage* const*>(base), scope);
-      }
-    }
-  }
-
-  void visit_child(const ProtobufCMessage* c, int scope) {
-    if (!c) return;
-    if (c->descriptor == &pg_query__node__descriptor) {
-      walk_expr(reinterpret_cast<const Node*>(c), scope);
-    } else {
-      walk_message(c, scope);
-    }
+    any_child(n, [&](const Node* c) {
+      walk_expr(c, scope);
+      return false;
+    });
   }
 
   /// A constant, a parameter or a boolean constant (set_config's third argument).
