@@ -1,15 +1,14 @@
 #include "router/planner/merge_planner.hpp"
 
 #include <algorithm>
-#include <cerrno>
 #include <climits>
-#include <cstdlib>
 #include <optional>
 #include <vector>
 
 #include "router/planner/aggregate_call.hpp"
 #include "router/planner/column_name.hpp"
 #include "router/planner/having_predicate.hpp"
+#include "router/planner/limit_rewrite.hpp"
 #include "router/planner/tree_builder.hpp"
 
 namespace shardline::router {
@@ -54,37 +53,6 @@ bool shard_dependent(const Node* n) {
     return x->node_case == PG_QUERY__NODE__NODE_FUNC_CALL || x->node_case == PG_QUERY__NODE__NODE_SUB_LINK ||
            x->node_case == PG_QUERY__NODE__NODE_SQLVALUE_FUNCTION;
   });
-}
-
-/// A LIMIT/OFFSET operand: a constant (an integer constant beyond int32 arrives as a Float
-/// node), NULL/ALL (no limit), or $n.
-std::optional<PlanValue> plan_value(const Node* n) {
-  PlanValue v;
-  if (!n) return v;
-  if (n->node_case == PG_QUERY__NODE__NODE_PARAM_REF) {
-    v.kind = PlanValue::Kind::Param;
-    v.param = n->param_ref->number;
-    return v;
-  }
-  if (n->node_case != PG_QUERY__NODE__NODE_A_CONST) return std::nullopt;
-  const auto* c = n->a_const;
-  if (c->isnull) return v;
-  if (c->val_case == PG_QUERY__A__CONST__VAL_IVAL) {
-    v.kind = PlanValue::Kind::Constant;
-    v.constant = c->ival ? c->ival->ival : 0;
-    return v;
-  }
-  if (c->val_case == PG_QUERY__A__CONST__VAL_FVAL && c->fval && c->fval->fval) {
-    const char* s = c->fval->fval;
-    char* end = nullptr;
-    errno = 0;
-    long long x = std::strtoll(s, &end, 10);
-    if (errno || !end || *end) return std::nullopt;
-    v.kind = PlanValue::Kind::Constant;
-    v.constant = x;
-    return v;
-  }
-  return std::nullopt;
 }
 
 class Planner {
@@ -298,41 +266,8 @@ class Planner {
   }
   bool has_limit() const { return count_.kind != PlanValue::Kind::None || offset_.kind != PlanValue::Kind::None; }
 
-  static std::string param_text(int p) { return "$" + std::to_string(p) + "::bigint"; }
-
-  /// The shard's LIMIT (and OFFSET) when the limit is pushed down: count + offset rows, no
-  /// OFFSET. A negative constant keeps the client's clauses so the shard reports PostgreSQL's
-  /// error (a negative parameter is the Limit operator's to refuse); a parameter the rewrite
-  /// drops stays referenced (0 * $n) so that it keeps the type PostgreSQL infers for it.
   void shard_limit(PgQuery__SelectStmt& q, bool pushed) {
-    using K = PlanValue::Kind;
-    q.limit_count = nullptr;
-    q.limit_offset = nullptr;
-    if ((count_.kind == K::Constant && count_.constant < 0) || (offset_.kind == K::Constant && offset_.constant < 0)) {
-      q.limit_count = s_.limit_count;
-      q.limit_offset = s_.limit_offset;
-      return;
-    }
-    std::string anchor;
-    for (const PlanValue* v : {&count_, &offset_})
-      if (v->kind == K::Param && (!pushed || count_.kind == K::None)) anchor += " * " + param_text(v->param);
-    if (!anchor.empty()) q.limit_offset = b_.expression("(0" + anchor + ")");
-    if (!pushed || count_.kind == K::None) return;
-    q.limit_option = PG_QUERY__LIMIT_OPTION__LIMIT_OPTION_COUNT;
-    if (count_.kind == K::Constant && offset_.kind != K::Param) {
-      const std::int64_t off = offset_.kind == K::Constant ? offset_.constant : 0;
-      if (count_.constant > INT64_MAX - off) return;  // no limit rather than an overflow
-      q.limit_count = b_.expression(std::to_string(count_.constant + off));
-    } else if (offset_.kind == K::None || (offset_.kind == K::Constant && offset_.constant == 0)) {
-      q.limit_count = s_.limit_count;
-    } else {
-      const std::string c = count_.kind == K::Param ? param_text(count_.param) : std::to_string(count_.constant);
-      const std::string o = offset_.kind == K::Param ? "coalesce(" + param_text(offset_.param) + ", 0)"
-                                                     : std::to_string(offset_.constant);
-      // count + offset may exceed bigint where each alone does not: then no limit.
-      q.limit_count = b_.expression("CASE WHEN (" + c + ")::numeric + " + o + " > 9223372036854775807 THEN NULL ELSE " + c +
-                                    " + " + o + " END");
-    }
+    rewrite_limit(b_, s_, count_, offset_, pushed, q);
   }
 
   // ---- the plan -------------------------------------------------------------------------------
