@@ -1,7 +1,9 @@
 // A statement on several shards (simple query protocol): a scatter read, a broadcast write or
 // DDL, or a multi-row INSERT split by key. Runs on every target shard in parallel; writes run in
 // a transaction on each shard and commit only when every part succeeded. The replies are
-// merged into what one database would have answered.
+// merged into what one database would have answered. A scatter read streams through
+// exec::run_scatter instead (its rows never buffered whole); writes, broadcasts and splits have
+// small replies and are merged here.
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -10,6 +12,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "proxy/exec/result_merger.hpp"
+#include "proxy/exec/scatter_executor.hpp"
 #include "proxy/control/lsn.hpp"
 #include "proxy/exec/server_io.hpp"
 #include "proxy/protocol/frame_reader.hpp"
@@ -18,6 +21,7 @@
 
 namespace shardline::proxy::session {
 
+using protocol::Frame;
 using protocol::SqlError;
 namespace sqlstate = protocol::sqlstate;
 
@@ -44,6 +48,76 @@ asio::awaitable<bool> read_replies(backend::ServerConnection& server, int count,
   co_return true;
 }
 
+/// Whether every shard's database orders text by bytes (C, POSIX, C.UTF-8); nullopt when a
+/// shard could not be asked (lost connection), so the next scatter asks again.
+asio::awaitable<std::optional<bool>> bytewise_collation(std::vector<backend::ServerLease>& leases) {
+  bool bytewise = true;
+  for (auto& lease : leases) {
+    std::optional<SqlError> err;
+    auto v = co_await exec::query_column(*lease,
+                                         "SELECT CASE WHEN datlocprovider = 'c' THEN datcollate END FROM pg_database "
+                                         "WHERE datname = current_database()",
+                                         err);
+    if (err && err->sqlstate == sqlstate::kConnectionFailure) {
+      lease->broken = true;
+      co_return std::nullopt;
+    }
+    const std::string c = !err && v.size() == 1 && v[0] ? *v[0] : std::string();
+    bytewise = bytewise && (c == "C" || c == "POSIX" || c == "C.UTF-8" || c == "C.utf8");
+  }
+  co_return bytewise;
+}
+
+
+/// A Bind message taken apart: what routing, the merge and the rewrite need.
+struct BindParts {
+  std::string_view portal, statement;
+  std::string_view params;  ///< parameter formats and values, as sent
+  std::vector<std::int16_t> result_formats;
+  router::BindValues values;  ///< formats expanded to one per value
+};
+
+std::optional<BindParts> parse_bind(std::span<const char> body) {
+  BindParts b;
+  protocol::BodyReader r(body);
+  auto portal = r.cstr();
+  auto stmt = r.cstr();
+  if (!portal || !stmt) return std::nullopt;
+  b.portal = *portal;
+  b.statement = *stmt;
+  const char* params_begin = r.pos();
+  std::vector<std::int16_t> fmts;
+  const int nfmt = r.i16().value_or(0);
+  for (int i = 0; i < nfmt; ++i) fmts.push_back(r.i16().value_or(0));
+  const int nval = r.i16().value_or(0);
+  for (int i = 0; i < nval && r.ok(); ++i) {
+    auto len = r.i32();
+    if (!len) return std::nullopt;
+    if (*len < 0) b.values.values.push_back(std::nullopt);
+    else b.values.values.push_back(r.bytes(std::size_t(*len)));
+    b.values.formats.push_back(fmts.empty() ? 0 : fmts.size() == 1 ? fmts[0] : std::size_t(i) < fmts.size() ? fmts[std::size_t(i)] : 0);
+  }
+  b.params = std::string_view(params_begin, std::size_t(r.pos() - params_begin));
+  const int nres = r.i16().value_or(0);
+  for (int i = 0; i < nres; ++i) b.result_formats.push_back(r.i16().value_or(0));
+  if (!r.ok()) return std::nullopt;
+  return b;
+}
+
+/// Result formats for the shard SQL: the client's for its columns, text for the hidden ones;
+/// nullopt when they cannot be known (all binary over a `*` select list with hidden columns,
+/// whose width only the shard knows).
+std::optional<std::vector<std::int16_t>> shard_result_formats(const std::vector<std::int16_t>& client,
+                                                              const router::MergePlan& plan) {
+  const int hidden = plan.star ? -plan.client_columns : exec::shard_column_count(plan) - plan.client_columns;
+  if (client.empty() || (client.size() == 1 && client[0] == 0) || hidden <= 0) return client;
+  if (plan.star && client.size() == 1) return std::nullopt;
+  const int visible = client.size() == 1 ? plan.client_columns : int(client.size());
+  std::vector<std::int16_t> out;
+  for (int i = 0; i < visible; ++i) out.push_back(client.size() == 1 ? client[0] : client[std::size_t(i)]);
+  out.insert(out.end(), std::size_t(hidden), 0);
+  return out;
+}
 
 }  // namespace
 
@@ -97,7 +171,7 @@ asio::awaitable<void> ClientSession::learn_commit_positions(std::vector<backend:
 }
 
 asio::awaitable<bool> ClientSession::run_multi(const router::Plan& plan, std::string_view sql, std::string_view request,
-                                              const std::vector<bool>& keep_parse) {
+                                              const std::vector<bool>& keep_parse, exec::ScatterRequest scatter) {
   const auto& names = services_.directory->shard_names();
   std::string out;
   protocol::MessageWriter w(out);
@@ -108,6 +182,7 @@ asio::awaitable<bool> ClientSession::run_multi(const router::Plan& plan, std::st
     w.ready_for_query('I');
     co_return co_await write_client(out);
   }
+  if (exec::streams_as_scatter(plan)) co_return co_await run_scatter_read(plan, sql, request, std::move(scatter));
   const bool writes = plan.writes || plan.kind == router::RouteKind::Broadcast || plan.kind == router::RouteKind::Split;
   std::vector<int> targets = plan.shards;
   std::vector<std::string> sqls;
@@ -128,16 +203,8 @@ asio::awaitable<bool> ClientSession::run_multi(const router::Plan& plan, std::st
     std::vector<int> skips(targets.size());
     for (std::size_t i = 0; i < targets.size(); ++i) {
       auto& server = *leases[i];
-      std::string req;
       int skip = 0;
-      if (server.vars.fingerprint() != vars_.fingerprint()) {
-        std::string diff = vars_.diff_from(server.vars);
-        if (!diff.empty()) {
-          req += query_message(diff);
-          ++skip;
-        }
-        server.vars = vars_;
-      }
+      std::string req = state_prelude(server, skip);
       if (writes) {
         req += query_message("BEGIN");
         ++skip;
@@ -264,6 +331,223 @@ asio::awaitable<bool> ClientSession::run_multi(const router::Plan& plan, std::st
   w.ready_for_query('I');
   if (plan.ddl && services_.relearn_key_types) co_await services_.relearn_key_types();
   co_return co_await write_client(out);
+}
+
+std::optional<std::string> ClientSession::multi_shard_unit(std::span<const char> unit, std::vector<bool>& keep_parse,
+                                                           exec::ScatterRequest* scatter, std::string& why) {
+  // Every shard gets the same messages, with statements made unnamed: named ones may not exist
+  // on the servers taken for this request. Parses added here are not answered to the client.
+  // A scatter read runs each bound statement as its MergePlan's shard SQL (Parsed again, unnamed,
+  // before its Bind), and every Execute is preceded by a Describe of its portal so the merge
+  // learns the column types even when the client did not ask for them.
+  std::string out;
+  protocol::MessageWriter w(out);
+  using Query = std::pair<std::string_view, std::string_view>;  // query, parameter types
+  std::unordered_map<std::string_view, Query> parsed;
+  std::optional<Query> unnamed;
+  auto lookup = [&](std::string_view name) -> std::optional<Query> {
+    if (name.empty()) {
+      if (unnamed) return unnamed;
+      if (!has_unnamed_) return std::nullopt;
+      return Query(unnamed_query_, unnamed_types_);
+    }
+    if (auto it = parsed.find(name); it != parsed.end()) return it->second;
+    if (auto it = statements_.find(std::string(name)); it != statements_.end())
+      return Query(it->second->query, it->second->param_types);
+    return std::nullopt;
+  };
+  // What the shards' unnamed statement holds: the client's unnamed statement (as the client
+  // parsed it, or rewritten as its MergePlan's shard SQL), or another one put there here.
+  enum class Unnamed { Client, ClientRewritten, Other } shard_unnamed = Unnamed::Other;  // the servers were just taken
+  std::shared_ptr<const router::MergePlan> shard_merge;  ///< ClientRewritten: its plan
+  auto inject_parse = [&](Query q, bool client_unnamed) {
+    w.begin('P').cstr("").cstr(q.first).raw(q.second).end();
+    keep_parse.push_back(false);
+    shard_unnamed = client_unnamed ? Unnamed::Client : Unnamed::Other;
+    shard_merge.reset();
+  };
+  std::unordered_map<std::string_view, exec::ScatterResult> portals;
+  std::vector<int> scatter_shards;  ///< where the unit's first Bind reads
+  std::size_t pos = 0;
+  for (;;) {
+    Frame g;
+    if (protocol::decode_frame(unit.subspan(pos), g) != protocol::DecodeStatus::Ok) break;
+    pos += g.total_size;
+    protocol::BodyReader r(g.body);
+    switch (g.tag) {
+      case 'P': {
+        auto name = r.cstr();
+        auto query = r.cstr();
+        if (!name || !query) return std::nullopt;
+        std::string_view types(r.pos(), r.remaining());
+        if (name->empty()) unnamed = Query(*query, types);
+        else parsed[*name] = Query(*query, types);
+        w.begin('P').cstr("").cstr(*query).raw(types).end();
+        keep_parse.push_back(true);
+        shard_unnamed = name->empty() ? Unnamed::Client : Unnamed::Other;
+        shard_merge.reset();
+        break;
+      }
+      case 'B': {
+        auto b = parse_bind(g.body);
+        if (!b) return std::nullopt;
+        auto q = lookup(b->statement);
+        if (!q) return std::nullopt;
+        std::shared_ptr<const router::MergePlan> merge;
+        if (scatter) {
+          if (!scatter_bind(*q, b->values, scatter_shards, merge)) {
+            why = "a cross-shard read cannot share an extended-protocol batch (up to Sync) with statements that "
+                  "route elsewhere; send a Sync after it";
+            return std::nullopt;
+          }
+          if (merge) {
+            w.begin('P').cstr("").cstr(merge->shard_sql).raw(q->second).end();
+            keep_parse.push_back(false);
+            shard_unnamed = b->statement.empty() ? Unnamed::ClientRewritten : Unnamed::Other;
+            shard_merge = merge;
+          }
+        }
+        if (!merge && (!b->statement.empty() || shard_unnamed != Unnamed::Client)) inject_parse(*q, b->statement.empty());
+        const auto formats = merge ? shard_result_formats(b->result_formats, *merge)
+                                   : std::optional<std::vector<std::int16_t>>(b->result_formats);
+        if (!formats) {
+          why = "binary results of a cross-shard SELECT * that sorts or groups by columns it does not show are not "
+                "supported; name the columns or ask for text results";
+          return std::nullopt;
+        }
+        w.begin('B').cstr(b->portal).cstr("").raw(b->params).i16(std::int16_t(formats->size()));
+        for (auto f : *formats) w.i16(f);
+        w.end();
+        if (scatter) {
+          exec::ScatterResult res;
+          res.merge = merge;
+          for (const auto& v : b->values.values) res.param_values.emplace_back(v ? std::optional<std::string>(*v) : std::nullopt);
+          res.param_formats = b->values.formats;
+          res.param_types = b->values.types;
+          portals[b->portal] = std::move(res);
+        }
+        break;
+      }
+      case 'E': {
+        auto portal = r.cstr();
+        auto max_rows = r.i32();
+        if (!portal || !max_rows) return std::nullopt;
+        if (scatter) {
+          if (*max_rows > 0) {
+            why = "Execute with a row limit (fetch size) is not supported for a read on several shards; fetch the "
+                  "whole result, add a tenant key or use LIMIT";
+            return std::nullopt;
+          }
+          w.begin('D').byte('P').cstr(*portal).end();
+          scatter->describes.push_back({exec::DescribeRole::ForExecute, nullptr});
+          auto it = portals.find(*portal);
+          scatter->results.push_back(it != portals.end() ? it->second : exec::ScatterResult{});
+        }
+        out.append(unit.data() + pos - g.total_size, g.total_size);
+        break;
+      }
+      case 'D':
+      case 'C': {
+        auto kind = r.byte();
+        auto name = r.cstr();
+        if (!kind || !name) return std::nullopt;
+        if (*kind == 'S') {
+          if (g.tag == 'D') {
+            const bool described = name->empty() && shard_unnamed != Unnamed::Other;
+            if (!described) {
+              auto q = lookup(*name);
+              if (!q) return std::nullopt;
+              inject_parse(*q, name->empty());
+            }
+            if (scatter)
+              scatter->describes.push_back(
+                  {exec::DescribeRole::ClientStatement, shard_unnamed == Unnamed::ClientRewritten ? shard_merge : nullptr});
+          } else {
+            shard_unnamed = Unnamed::Other;  // closed on the shards
+            shard_merge.reset();
+          }
+          w.begin(g.tag).byte('S').cstr("").end();
+        } else {
+          if (scatter && g.tag == 'D') {
+            auto it = portals.find(*name);
+            scatter->describes.push_back(
+                {exec::DescribeRole::ClientPortal, it != portals.end() ? it->second.merge : nullptr});
+          }
+          out.append(unit.data() + pos - g.total_size, g.total_size);
+        }
+        break;
+      }
+      default:
+        out.append(unit.data() + pos - g.total_size, g.total_size);
+        break;
+    }
+    if (g.tag == 'S') break;
+  }
+  if (scatter) scatter->keep_parse = keep_parse;
+  return out;
+}
+
+bool ClientSession::scatter_bind(std::pair<std::string_view, std::string_view> query, router::BindValues& bind,
+                                 std::vector<int>& shards, std::shared_ptr<const router::MergePlan>& merge) {
+  // The types the client declared decide how the values are read (as in route_unit).
+  bind.types.clear();
+  protocol::BodyReader tr(query.second);
+  const int ntypes = tr.i16().value_or(0);
+  for (std::size_t i = 0; i < bind.values.size(); ++i)
+    bind.types.push_back(int(i) < ntypes ? std::uint32_t(tr.i32().value_or(0)) : 0);
+  auto tmpl = services_.templates.get(query.first, *services_.schema);
+  router::RouteContext ctx{*services_.directory, *services_.schema, tenant_, &bind};
+  router::Plan p = router::route(*tmpl, ctx);
+  if (!exec::streams_as_scatter(p) || (!shards.empty() && p.shards != shards)) return false;
+  shards = p.shards;
+  merge = p.merge;
+  return true;
+}
+
+asio::awaitable<bool> ClientSession::run_scatter_read(const router::Plan& plan, std::string_view sql,
+                                                     std::string_view request, exec::ScatterRequest scatter) {
+  const auto& names = services_.directory->shard_names();
+  std::vector<backend::ServerLease> leases;
+  if (auto err = co_await acquire_primaries(plan.shards, leases)) {
+    std::string out;
+    protocol::MessageWriter w(out);
+    w.error(*err);
+    w.ready_for_query('I');
+    co_return co_await write_client(out);
+  }
+  if (!services_.bytewise_collation) services_.bytewise_collation = co_await bytewise_collation(leases);
+  scatter.context.bytewise_collation = *services_.bytewise_collation;
+  std::string statement(request);
+  if (request.empty()) {  // a Query: the shard SQL with the client's literals put back
+    const auto& lits = scratch().normalized;
+    statement = exec::query_message(plan.merge ? router::substitute_literals(plan.merge->shard_sql, lits.literals, lits.quoted)
+                                               : std::string(sql));
+    scatter.results.push_back(exec::ScatterResult{plan.merge, {}, {}, {}});
+  }
+  for (std::size_t i = 0; i < leases.size(); ++i) {
+    exec::ScatterTarget t{leases[i].get(), names[std::size_t(plan.shards[i])], {}, 0};
+    t.request = state_prelude(*leases[i], t.skip) + statement;
+    scatter.targets.push_back(std::move(t));
+    services_.cluster.primary(plan.shards[i]).stats.query_count++;
+    meter_.forwarded_part(plan.shards[i]);
+  }
+  exec::ClientWrite write = [this](std::string_view bytes) { return write_client(bytes); };
+  auto outcome = co_await exec::run_scatter(services_.ex, scatter, std::move(write));
+  for (std::size_t i = 0; i < leases.size(); ++i) {
+    if (outcome.broken[i]) leases[i]->broken = true;
+    services_.cluster.primary(plan.shards[i]).stats.xact_count++;
+  }
+  co_return !outcome.client_gone;
+}
+
+std::string ClientSession::state_prelude(backend::ServerConnection& server, int& skip) {
+  skip = 0;
+  if (server.vars.fingerprint() == vars_.fingerprint()) return {};
+  std::string diff = vars_.diff_from(server.vars);
+  server.vars = vars_;
+  if (diff.empty()) return {};
+  skip = 1;
+  return exec::query_message(diff);
 }
 
 }  // namespace shardline::proxy::session
