@@ -522,7 +522,13 @@ asio::awaitable<bool> ClientSession::run_scatter_read(const router::Plan& plan, 
     const auto& lits = scratch().normalized;
     statement = exec::query_message(plan.merge ? router::substitute_literals(plan.merge->shard_sql, lits.literals, lits.quoted)
                                                : std::string(sql));
-    scatter.results.push_back(exec::ScatterResult{plan.merge, {}, {}, {}});
+    // The literals are the shape's parameters: LIMIT 5 was cached as LIMIT $1.
+    exec::ScatterResult result{plan.merge, {}, {}, {}};
+    for (const auto& l : lits.literals) {
+      result.param_values.emplace_back(l);
+      result.param_formats.push_back(0);
+    }
+    scatter.results.push_back(std::move(result));
   }
   for (std::size_t i = 0; i < leases.size(); ++i) {
     exec::ScatterTarget t{leases[i].get(), names[std::size_t(plan.shards[i])], {}, 0};
