@@ -332,6 +332,42 @@ TEST(ScatterStream, ExtendedProtocolScatterInTextAndBinary) {
   EXPECT_EQ(rows.rows(), 2);
 }
 
+/// The values of column 0 as integers (text, or binary int8).
+std::vector<std::int64_t> ints(const PgResult& r) {
+  std::vector<std::int64_t> out;
+  for (int i = 0; i < r.rows(); ++i) {
+    if (PQfformat(r.get(), 0) == 0) {
+      out.push_back(std::stoll(r.value(i, 0)));
+    } else {
+      std::uint64_t v;
+      std::memcpy(&v, PQgetvalue(r.get(), i, 0), 8);
+      out.push_back(std::int64_t(be64toh(v)));
+    }
+  }
+  return out;
+}
+
+TEST(ScatterStream, MergedScattersWithHiddenSortColumnsAndLimitsInBothProtocols) {
+  PgConnection c = connect_proxy();
+  using V = std::vector<std::int64_t>;
+  // Simple protocol: LIMIT/OFFSET literals (cached as parameters), a sort key not selected.
+  const PgResult simple = c.exec("SELECT tenant_id FROM ss_big WHERE id <= 10 ORDER BY id DESC LIMIT 3 OFFSET 2");
+  ASSERT_TRUE(simple.ok()) << simple.describe();
+  EXPECT_EQ(ints(simple), (V{8, 7, 6}));
+  EXPECT_EQ(simple.columns(), 1);
+  EXPECT_STREQ(PQcmdStatus(simple.get()), "SELECT 3");
+  // Extended protocol: LIMIT $1, text and binary results (the hidden sort column stays text).
+  for (int format : {0, 1}) {
+    const char* values[] = {"10", "4"};
+    PgResult r(PQexecParams(c.get(), "SELECT tenant_id FROM ss_big WHERE id <= $1 ORDER BY id DESC LIMIT $2", 2,
+                            nullptr, values, nullptr, nullptr, format));
+    ASSERT_TRUE(r.ok()) << r.describe();
+    EXPECT_EQ(r.columns(), 1);
+    EXPECT_EQ(PQfformat(r.get(), 0), format);
+    EXPECT_EQ(ints(r), (V{10, 9, 8, 7})) << "format " << format;
+  }
+}
+
 TEST(ScatterStream, ExecuteWithRowLimitOnSeveralShardsIsRefused) {
   RawClient c(conninfo());
   const auto reply = c.round_trip(raw::parse("", "SELECT id FROM ss_big WHERE id <= $1") + raw::bind("", "", {"5"}) +
