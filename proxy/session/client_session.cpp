@@ -124,27 +124,9 @@ void ClientSession::cancel_running_query() {
   if (!server_) return;
   // A CancelRequest goes on a new connection to the server that runs the query, with that
   // server's own key (never another client's: the lease is this session's).
-  auto endpoint = server_->endpoint();
-  std::int32_t pid = server_->backend_pid(), secret = server_->backend_secret();
-  asio::co_spawn(
-      services_.ex,
-      [](asio::any_io_executor ex, config::Endpoint endpoint, std::int32_t pid,
-         std::int32_t secret) -> asio::awaitable<void> {
-        tcp::resolver resolver(ex);
-        auto [rerr, results] = co_await resolver.async_resolve(
-            endpoint.host, std::to_string(endpoint.port), asio::as_tuple(asio::use_awaitable));
-        if (rerr) co_return;
-        tcp::socket sock(ex);
-        auto [cerr, ep] = co_await asio::async_connect(sock, results, asio::as_tuple(asio::use_awaitable));
-        if (cerr) co_return;
-        std::string out;
-        protocol::MessageWriter w(out);
-        w.begin(0).i32(80877102).i32(pid).i32(secret).end();
-        (void)co_await asio::async_write(sock, asio::buffer(out), asio::as_tuple(asio::use_awaitable));
-        char c;
-        (void)co_await sock.async_read_some(asio::buffer(&c, 1), asio::as_tuple(asio::use_awaitable));
-      }(services_.ex, endpoint, pid, secret),
-      asio::detached);
+  asio::co_spawn(services_.ex,
+                 exec::send_cancel_request(server_->endpoint(), server_->backend_pid(), server_->backend_secret()),
+                 asio::detached);
 }
 
 void ClientSession::shutdown_when_idle() {
