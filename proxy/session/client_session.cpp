@@ -124,27 +124,9 @@ void ClientSession::cancel_running_query() {
   if (!server_) return;
   // A CancelRequest goes on a new connection to the server that runs the query, with that
   // server's own key (never another client's: the lease is this session's).
-  auto endpoint = server_->endpoint();
-  std::int32_t pid = server_->backend_pid(), secret = server_->backend_secret();
-  asio::co_spawn(
-      services_.ex,
-      [](asio::any_io_executor ex, config::Endpoint endpoint, std::int32_t pid,
-         std::int32_t secret) -> asio::awaitable<void> {
-        tcp::resolver resolver(ex);
-        auto [rerr, results] = co_await resolver.async_resolve(
-            endpoint.host, std::to_string(endpoint.port), asio::as_tuple(asio::use_awaitable));
-        if (rerr) co_return;
-        tcp::socket sock(ex);
-        auto [cerr, ep] = co_await asio::async_connect(sock, results, asio::as_tuple(asio::use_awaitable));
-        if (cerr) co_return;
-        std::string out;
-        protocol::MessageWriter w(out);
-        w.begin(0).i32(80877102).i32(pid).i32(secret).end();
-        (void)co_await asio::async_write(sock, asio::buffer(out), asio::as_tuple(asio::use_awaitable));
-        char c;
-        (void)co_await sock.async_read_some(asio::buffer(&c, 1), asio::as_tuple(asio::use_awaitable));
-      }(services_.ex, endpoint, pid, secret),
-      asio::detached);
+  asio::co_spawn(services_.ex,
+                 exec::send_cancel_request(server_->endpoint(), server_->backend_pid(), server_->backend_secret()),
+                 asio::detached);
 }
 
 void ClientSession::shutdown_when_idle() {
@@ -501,82 +483,6 @@ asio::awaitable<bool> ClientSession::handle_local_unit(const Frame& f) {
   co_return co_await reply_local(std::move(out));
 }
 
-std::optional<std::string> ClientSession::multi_shard_unit(std::span<const char> unit, std::vector<bool>& keep_parse) {
-  // Every shard gets the same messages, with statements made unnamed: named ones may not exist
-  // on the servers taken for this request. Parses added here are not answered to the client.
-  std::string out;
-  protocol::MessageWriter w(out);
-  std::unordered_map<std::string_view, std::pair<std::string_view, std::string_view>> parsed;  // name -> query, types
-  std::optional<std::pair<std::string_view, std::string_view>> unnamed;
-  auto lookup = [&](std::string_view name) -> std::optional<std::pair<std::string_view, std::string_view>> {
-    if (name.empty()) {
-      if (unnamed) return unnamed;
-      if (!has_unnamed_) return std::nullopt;
-      return std::make_pair(std::string_view(unnamed_query_), std::string_view(unnamed_types_));
-    }
-    if (auto it = parsed.find(name); it != parsed.end()) return it->second;
-    if (auto it = statements_.find(std::string(name)); it != statements_.end())
-      return std::make_pair(std::string_view(it->second->query), std::string_view(it->second->param_types));
-    return std::nullopt;
-  };
-  auto inject_parse = [&](std::pair<std::string_view, std::string_view> q) {
-    w.begin('P').cstr("").cstr(q.first).raw(q.second).end();
-    keep_parse.push_back(false);
-  };
-  std::size_t pos = 0;
-  for (;;) {
-    Frame g;
-    if (protocol::decode_frame(unit.subspan(pos), g) != protocol::DecodeStatus::Ok) break;
-    pos += g.total_size;
-    protocol::BodyReader r(g.body);
-    switch (g.tag) {
-      case 'P': {
-        auto name = r.cstr();
-        auto query = r.cstr();
-        if (!name || !query) return std::nullopt;
-        std::string_view types(r.pos(), r.remaining());
-        if (name->empty()) unnamed = std::make_pair(*query, types);
-        else parsed[*name] = std::make_pair(*query, types);
-        w.begin('P').cstr("").cstr(*query).raw(types).end();
-        keep_parse.push_back(true);
-        break;
-      }
-      case 'B': {
-        auto portal = r.cstr();
-        auto stmt = r.cstr();
-        if (!portal || !stmt) return std::nullopt;
-        auto q = lookup(*stmt);
-        if (!q) return std::nullopt;
-        if (!stmt->empty() || !unnamed) inject_parse(*q);
-        w.begin('B').cstr(*portal).cstr("").raw(std::string_view(r.pos(), r.remaining())).end();
-        break;
-      }
-      case 'D':
-      case 'C': {
-        auto kind = r.byte();
-        auto name = r.cstr();
-        if (!kind || !name) return std::nullopt;
-        if (*kind == 'S' && !name->empty()) {
-          if (g.tag == 'D') {
-            auto q = lookup(*name);
-            if (!q) return std::nullopt;
-            inject_parse(*q);
-          }
-          w.begin(g.tag).byte('S').cstr("").end();
-        } else {
-          out.append(unit.data() + pos - g.total_size, g.total_size);
-        }
-        break;
-      }
-      default:
-        out.append(unit.data() + pos - g.total_size, g.total_size);
-        break;
-    }
-    if (g.tag == 'S') break;
-  }
-  return out;
-}
-
 router::Plan ClientSession::plan_for(const router::RouteTemplate& t, const router::BindValues* bind) {
   router::RouteContext ctx{*services_.directory, *services_.schema, tenant_, bind};
   router::Plan plan = router::route(t, ctx);
@@ -649,7 +555,7 @@ asio::awaitable<bool> ClientSession::handle(const Frame& f) {
     unit_routed_ = false;
     std::string request = std::move(unit_extras().multi_request);
     std::vector<bool> keep = std::move(unit_extras().multi_keep_parse);
-    co_return co_await run_multi(plan, {}, request, keep);
+    co_return co_await run_multi(plan, {}, request, keep, std::move(unit_extras().multi_scatter));
   }
   if (f.tag == 'S') unit_routed_ = false;
   if (skip_until_sync_) {
@@ -881,6 +787,11 @@ asio::awaitable<bool> ClientSession::handle_query(const Frame& f, std::string_vi
         std::string copy_sql(sql);  // the input buffer is reused while the COPY data streams in
         co_return co_await run_copy_in(stmts[0], copy_sql);
       }
+      if (plan.merge && stmts.size() > 1)  // the shard SQL is one statement's rewrite
+        co_return co_await fail_request(SqlError::error(sqlstate::kFeatureNotSupported,
+                                                        "a cross-shard read that needs merging cannot share a query "
+                                                        "string with other statements; send it alone"),
+                                        false);
       co_return co_await run_multi(plan, sql);
   }
   // What the statements do: reads a replica may answer, writes whose commit LSN to learn.
@@ -1295,7 +1206,9 @@ asio::awaitable<std::optional<bool>> ClientSession::route_unit() {
       why = "this statement spans several shards, which is not possible inside a transaction";
     std::vector<bool> keep;
     std::optional<std::string> request;
-    if (why.empty()) request = multi_shard_unit(data.subspan(0, pos), keep);
+    exec::ScatterRequest scatter;
+    const bool scatter_read = exec::streams_as_scatter(plan);
+    if (why.empty()) request = multi_shard_unit(data.subspan(0, pos), keep, scatter_read ? &scatter : nullptr, why);
     if (why.empty() && !request) why = "this extended-protocol request cannot be sent to several shards";
     if (why.empty() && server_ && server_provisional_) leave_provisional_server();
     if (why.empty() && !co_await release_idle_server())
@@ -1304,6 +1217,7 @@ asio::awaitable<std::optional<bool>> ClientSession::route_unit() {
       unit_extras().multi = std::move(plan);
       unit_extras().multi_request = std::move(*request);
       unit_extras().multi_keep_parse = std::move(keep);
+      unit_extras().multi_scatter = std::move(scatter);
       co_return true;
     }
     plan.kind = router::RouteKind::Refuse;

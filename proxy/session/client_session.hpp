@@ -17,6 +17,7 @@
 #include "proxy/backend/async_event.hpp"
 #include "proxy/backend/pool.hpp"
 #include "proxy/backend/session_vars.hpp"
+#include "proxy/exec/scatter_executor.hpp"
 #include "proxy/protocol/byte_buffer.hpp"
 #include "proxy/protocol/frame_reader.hpp"
 #include "proxy/protocol/sql_error.hpp"
@@ -123,9 +124,23 @@ class ClientSession final : private TrackerHooks {
   /// `request`: the bytes each shard gets (a Query for `sql` when empty); `keep_parse` says which
   /// ParseCompletes of an extended request the client asked for (the others were added here).
   asio::awaitable<bool> run_multi(const router::Plan& plan, std::string_view sql, std::string_view request = {},
-                                  const std::vector<bool>& keep_parse = {});
-  /// Builds the shard request of a multi-shard extended unit: statements made unnamed.
-  std::optional<std::string> multi_shard_unit(std::span<const char> unit, std::vector<bool>& keep_parse);
+                                  const std::vector<bool>& keep_parse = {}, exec::ScatterRequest scatter = {});
+  /// Builds the shard request of a multi-shard extended unit: statements made unnamed; for a
+  /// scatter read (`scatter` set) also the shard SQL and how each reply step is merged. Nullopt
+  /// with `why` set when the unit cannot run on several shards.
+  std::optional<std::string> multi_shard_unit(std::span<const char> unit, std::vector<bool>& keep_parse,
+                                              exec::ScatterRequest* scatter, std::string& why);
+  /// A scatter read streamed through exec::run_scatter (multi_shard.cpp). `request`: the
+  /// extended unit every shard gets (`scatter` filled by multi_shard_unit); empty for a Query.
+  asio::awaitable<bool> run_scatter_read(const router::Plan& plan, std::string_view sql, std::string_view request,
+                                         exec::ScatterRequest scatter);
+  /// Routes one Bind of a scatter read's unit: false unless it is a read on `shards` (the first
+  /// Bind's, set when empty); its MergePlan (null: concatenated) in `merge`.
+  bool scatter_bind(std::pair<std::string_view, std::string_view> query, router::BindValues& bind,
+                    std::vector<int>& shards, std::shared_ptr<const router::MergePlan>& merge);
+  /// The Query that brings `server` to the session's settings (empty if it has them), counted
+  /// in `skip`; the server is recorded as having them.
+  std::string state_prelude(backend::ServerConnection& server, int& skip);
   /// Leases a primary server of each shard (ascending order); the pool's error if one fails.
   asio::awaitable<std::optional<protocol::SqlError>> acquire_primaries(const std::vector<int>& shards,
                                                                       std::vector<backend::ServerLease>& leases);
@@ -284,6 +299,7 @@ class ClientSession final : private TrackerHooks {
     std::optional<router::Plan> multi;                        ///< runs on several shards at its Sync
     std::string multi_request;
     std::vector<bool> multi_keep_parse;
+    exec::ScatterRequest multi_scatter;                      ///< a scatter read: how to merge it
     protocol::SqlError last_error;  ///< why the last proxy-side step failed
   };
   std::unique_ptr<UnitExtras> unit_extras_;

@@ -1,7 +1,9 @@
 // A statement on several shards (simple query protocol): a scatter read, a broadcast write or
 // DDL, or a multi-row INSERT split by key. Runs on every target shard in parallel; writes run in
 // a transaction on each shard and commit only when every part succeeded. The replies are
-// merged into what one database would have answered.
+// merged into what one database would have answered. A scatter read streams through
+// exec::run_scatter instead (its rows never buffered whole); writes, broadcasts and splits have
+// small replies and are merged here.
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -10,6 +12,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "proxy/exec/result_merger.hpp"
+#include "proxy/exec/scatter_executor.hpp"
 #include "proxy/control/lsn.hpp"
 #include "proxy/exec/server_io.hpp"
 #include "proxy/protocol/frame_reader.hpp"
@@ -18,6 +21,7 @@
 
 namespace shardline::proxy::session {
 
+using protocol::Frame;
 using protocol::SqlError;
 namespace sqlstate = protocol::sqlstate;
 
@@ -42,6 +46,26 @@ asio::awaitable<bool> read_replies(backend::ServerConnection& server, int count,
     }
   }
   co_return true;
+}
+
+/// Whether every shard's database orders text by bytes (C, POSIX, C.UTF-8); nullopt when a
+/// shard could not be asked (lost connection), so the next scatter asks again.
+asio::awaitable<std::optional<bool>> bytewise_collation(std::vector<backend::ServerLease>& leases) {
+  bool bytewise = true;
+  for (auto& lease : leases) {
+    std::optional<SqlError> err;
+    auto v = co_await exec::query_column(*lease,
+                                         "SELECT CASE WHEN datlocprovider = 'c' THEN datcollate END FROM pg_database "
+                                         "WHERE datname = current_database()",
+                                         err);
+    if (err && err->sqlstate == sqlstate::kConnectionFailure) {
+      lease->broken = true;
+      co_return std::nullopt;
+    }
+    const std::string c = !err && v.size() == 1 && v[0] ? *v[0] : std::string();
+    bytewise = bytewise && (c == "C" || c == "POSIX" || c == "C.UTF-8" || c == "C.utf8");
+  }
+  co_return bytewise;
 }
 
 
@@ -97,7 +121,7 @@ asio::awaitable<void> ClientSession::learn_commit_positions(std::vector<backend:
 }
 
 asio::awaitable<bool> ClientSession::run_multi(const router::Plan& plan, std::string_view sql, std::string_view request,
-                                              const std::vector<bool>& keep_parse) {
+                                              const std::vector<bool>& keep_parse, exec::ScatterRequest scatter) {
   const auto& names = services_.directory->shard_names();
   std::string out;
   protocol::MessageWriter w(out);
@@ -108,6 +132,7 @@ asio::awaitable<bool> ClientSession::run_multi(const router::Plan& plan, std::st
     w.ready_for_query('I');
     co_return co_await write_client(out);
   }
+  if (exec::streams_as_scatter(plan)) co_return co_await run_scatter_read(plan, sql, request, std::move(scatter));
   const bool writes = plan.writes || plan.kind == router::RouteKind::Broadcast || plan.kind == router::RouteKind::Split;
   std::vector<int> targets = plan.shards;
   std::vector<std::string> sqls;
@@ -128,16 +153,8 @@ asio::awaitable<bool> ClientSession::run_multi(const router::Plan& plan, std::st
     std::vector<int> skips(targets.size());
     for (std::size_t i = 0; i < targets.size(); ++i) {
       auto& server = *leases[i];
-      std::string req;
       int skip = 0;
-      if (server.vars.fingerprint() != vars_.fingerprint()) {
-        std::string diff = vars_.diff_from(server.vars);
-        if (!diff.empty()) {
-          req += query_message(diff);
-          ++skip;
-        }
-        server.vars = vars_;
-      }
+      std::string req = state_prelude(server, skip);
       if (writes) {
         req += query_message("BEGIN");
         ++skip;
@@ -264,6 +281,58 @@ asio::awaitable<bool> ClientSession::run_multi(const router::Plan& plan, std::st
   w.ready_for_query('I');
   if (plan.ddl && services_.relearn_key_types) co_await services_.relearn_key_types();
   co_return co_await write_client(out);
+}
+
+asio::awaitable<bool> ClientSession::run_scatter_read(const router::Plan& plan, std::string_view sql,
+                                                     std::string_view request, exec::ScatterRequest scatter) {
+  const auto& names = services_.directory->shard_names();
+  std::vector<backend::ServerLease> leases;
+  if (auto err = co_await acquire_primaries(plan.shards, leases)) {
+    std::string out;
+    protocol::MessageWriter w(out);
+    w.error(*err);
+    w.ready_for_query('I');
+    co_return co_await write_client(out);
+  }
+  if (!services_.bytewise_collation) services_.bytewise_collation = co_await bytewise_collation(leases);
+  scatter.context.bytewise_collation = *services_.bytewise_collation;
+  std::string statement(request);
+  if (request.empty()) {  // a Query: the shard SQL with the client's literals put back
+    const auto& lits = scratch().normalized;
+    statement = exec::query_message(plan.merge ? router::substitute_literals(plan.merge->shard_sql, lits.literals, lits.quoted)
+                                               : std::string(sql));
+    // The literals are the shape's parameters: LIMIT 5 was cached as LIMIT $1.
+    exec::ScatterResult result{plan.merge, {}, {}, {}};
+    for (const auto& l : lits.literals) {
+      result.param_values.emplace_back(l);
+      result.param_formats.push_back(0);
+    }
+    scatter.results.push_back(std::move(result));
+  }
+  for (std::size_t i = 0; i < leases.size(); ++i) {
+    exec::ScatterTarget t{leases[i].get(), names[std::size_t(plan.shards[i])], {}, 0};
+    t.request = state_prelude(*leases[i], t.skip) + statement;
+    scatter.targets.push_back(std::move(t));
+    services_.cluster.primary(plan.shards[i]).stats.query_count++;
+    meter_.forwarded_part(plan.shards[i]);
+  }
+  exec::ClientWrite write = [this](std::string_view bytes) { return write_client(bytes); };
+  auto outcome = co_await exec::run_scatter(services_.ex, scatter, std::move(write));
+  for (std::size_t i = 0; i < leases.size(); ++i) {
+    if (outcome.broken[i]) leases[i]->broken = true;
+    services_.cluster.primary(plan.shards[i]).stats.xact_count++;
+  }
+  co_return !outcome.client_gone;
+}
+
+std::string ClientSession::state_prelude(backend::ServerConnection& server, int& skip) {
+  skip = 0;
+  if (server.vars.fingerprint() == vars_.fingerprint()) return {};
+  std::string diff = vars_.diff_from(server.vars);
+  server.vars = vars_;
+  if (diff.empty()) return {};
+  skip = 1;
+  return exec::query_message(diff);
 }
 
 }  // namespace shardline::proxy::session

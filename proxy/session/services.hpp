@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <functional>
 #include <string>
 #include <unordered_map>
@@ -91,6 +92,9 @@ struct Services {
   /// completes once the new schema is in place, so the DDL's reply follows it. Set by the
   /// ProxyServer (the libpq work runs on its control thread).
   std::function<boost::asio::awaitable<void>()> relearn_key_types;
+  /// The shards' database collation orders text by bytes (C, POSIX, C.UTF-8), so scatter merges
+  /// may compare text keys: learned at the first scatter read, then kept.
+  std::optional<bool> bytewise_collation;
 };
 
 }  // namespace shardline::proxy::session

@@ -1,6 +1,8 @@
 #include "router/parser/literal_normalizer.hpp"
 
 #include <cctype>
+#include <string>
+#include <vector>
 
 namespace shardline::router {
 
@@ -22,8 +24,43 @@ bool normalize_literals(std::string_view sql, NormalizedQuery& out) {
     out.text += '$';
     out.text += std::to_string(out.literals.size());
   };
+  // ORDER BY 2 and GROUP BY 2 are output positions, not constants: they stay in the text (a $n
+  // there would sort by a parameter). by_list[depth]: inside an ORDER/GROUP BY list at that
+  // parenthesis depth; after_by: the last word was that BY (or a ',' followed it in the list).
+  std::vector<bool> by_list{false};
+  std::string last_word, word_before;
+  auto position_context = [&] {
+    std::size_t b = out.text.size();
+    while (b > 0 && std::isspace(static_cast<unsigned char>(out.text[b - 1]))) --b;
+    if (!by_list.back() || b == 0) return false;
+    if (out.text[b - 1] == ',') return true;
+    return last_word == "by" && b >= 2 && std::tolower(static_cast<unsigned char>(out.text[b - 1])) == 'y';
+  };
   while (i < n) {
     const char c = sql[i];
+    if (std::isalpha(static_cast<unsigned char>(c)) || c == '_' || (c & 0x80)) {
+      std::size_t j = i;
+      while (j < n && ident_char(sql[j]) && sql[j] != '$') ++j;
+      if (j < n && sql[j] == '\'') {  // a prefixed string (E'..', B'..'): its own branch below
+        out.text.append(sql.substr(i, j - i));
+        i = j;
+        continue;
+      }
+      std::string w(sql.substr(i, j - i));
+      for (auto& ch : w) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+      word_before = std::move(last_word);
+      last_word = w;
+      if (w == "by" && (word_before == "order" || word_before == "group")) by_list.back() = true;
+      static const char* const kEnds[] = {"limit", "offset", "having", "window", "fetch", "for", "union", "intersect",
+                                          "except", "returning", "select", "from", "where", "into", "on"};
+      for (const char* k : kEnds)
+        if (w == k) by_list.back() = false;
+      out.text.append(sql.substr(i, j - i));
+      i = j;
+      continue;
+    }
+    if (c == '(') by_list.push_back(false);
+    if (c == ')' && by_list.size() > 1) by_list.pop_back();
     if (c == '-' && i + 1 < n && sql[i + 1] == '-') {  // line comment
       std::size_t e = sql.find('\n', i);
       e = e == std::string_view::npos ? n : e + 1;
@@ -130,6 +167,11 @@ bool normalize_literals(std::string_view sql, NormalizedQuery& out) {
         }
       }
       if (j < n && ident_char(sql[j])) return false;  // 1abc, 0x1F: not a plain number
+      if (position_context()) {
+        out.text.append(sql.substr(i, j - i));
+        i = j;
+        continue;
+      }
       placeholder(std::string(sql.substr(i, j - i)), false);
       i = j;
     } else {

@@ -339,4 +339,45 @@ std::span<PgQuery__RawStmt* const> ParseTree::statements() const {
   return {result_->stmts, result_->n_stmts};
 }
 
+namespace {
+
+bool any_in_message(const ProtobufCMessage* m, const std::function<bool(const PgQuery__Node*)>& visit);
+
+bool any_in(const ProtobufCMessage* c, const std::function<bool(const PgQuery__Node*)>& visit) {
+  if (!c) return false;
+  if (c->descriptor == &pg_query__node__descriptor) return visit(reinterpret_cast<const PgQuery__Node*>(c));
+  return any_in_message(c, visit);
+}
+
+bool any_in_message(const ProtobufCMessage* m, const std::function<bool(const PgQuery__Node*)>& visit) {
+  const ProtobufCMessageDescriptor* d = m->descriptor;
+  for (unsigned i = 0; i < d->n_fields; ++i) {
+    const ProtobufCFieldDescriptor& f = d->fields[i];
+    if (f.type != PROTOBUF_C_TYPE_MESSAGE) continue;
+    const char* base = reinterpret_cast<const char*>(m) + f.offset;
+    if (f.label == PROTOBUF_C_LABEL_REPEATED) {
+      std::size_t count = *reinterpret_cast<const std::size_t*>(reinterpret_cast<const char*>(m) + f.quantifier_offset);
+      auto* const* items = *reinterpret_cast<ProtobufCMessage* const* const*>(base);
+      for (std::size_t k = 0; k < count; ++k)
+        if (any_in(items[k], visit)) return true;
+    } else if (any_in(*reinterpret_cast<ProtobufCMessage* const*>(base), visit)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+bool any_child(const PgQuery__Node* n, const std::function<bool(const PgQuery__Node*)>& visit) {
+  if (!n) return false;
+  const ProtobufCMessageDescriptor* d = n->base.descriptor;
+  for (unsigned i = 0; i < d->n_fields; ++i) {
+    if (d->fields[i].id != unsigned(n->node_case)) continue;
+    const auto* m = *reinterpret_cast<ProtobufCMessage* const*>(reinterpret_cast<const char*>(n) + d->fields[i].offset);
+    return m && any_in_message(m, visit);
+  }
+  return false;
+}
+
 }  // namespace shardline::router

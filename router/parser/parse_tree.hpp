@@ -5,6 +5,7 @@
 // string matching on node names.
 
 #include <cstddef>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -65,5 +66,10 @@ class ParseTree {
   PgQuery__ParseResult* result_ = nullptr;
   std::optional<ParseError> error_;
 };
+
+/// Calls `visit` on every Node directly below `n`, looking through the plain messages between
+/// them (a TypeName, a WindowDef...), until `visit` returns true; returns whether one did. A
+/// generic descent by protobuf-c reflection, for analyses that look for a kind of node anywhere.
+bool any_child(const PgQuery__Node* n, const std::function<bool(const PgQuery__Node*)>& visit);
 
 }  // namespace shardline::router

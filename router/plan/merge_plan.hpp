@@ -6,7 +6,10 @@
 //
 // Columns are numbered 0-based in the shard result. The rewrite appends the columns the merge
 // needs and the client must not see (sort keys not in the select list, avg's count, HAVING's
-// aggregates) after the client's columns; Project removes them. Types are not known here: each
+// aggregates) after the client's columns; Project removes them. A select list with a `*` has a
+// width the router cannot know (MergePlan::star): then a column number below 0 counts from the
+// end of the shard row (-1 is the last column), which is how hidden columns are named there.
+// Types are not known here: each
 // operator learns them from the shards' RowDescription and refuses (0A000) a type it cannot
 // combine exactly (a float sum, text under a collation it cannot reproduce).
 
@@ -85,7 +88,9 @@ struct MergeOperator {
   std::vector<AggregateColumn> aggregates;  ///< FinalAggregate: one per output column, in order
   Predicate predicate;                      ///< Having
   PlanValue count, offset;                  ///< Limit
-  int visible = 0;                          ///< Project
+  /// Project: keep the first `visible` columns; below 0 (only with MergePlan::star), drop the
+  /// last -visible columns.
+  int visible = 0;
   bool operator==(const MergeOperator&) const = default;
   /// One line, e.g. "MergeSort(#2 DESC NULLS LAST, #0)", "Limit(10 OFFSET $2)".
   std::string explain() const;
@@ -98,6 +103,9 @@ struct MergePlan {
   /// FinalAggregate's input is the leaf's output, and so on.
   std::vector<MergeOperator> operators;
   int client_columns = 0;  ///< columns the client sees (the rest are hidden)
+  /// The select list has a `*`: client_columns is then minus the number of hidden columns at the
+  /// end of the shard row (0: none), and column numbers below 0 count from the end.
+  bool star = false;
   bool operator==(const MergePlan&) const = default;
   /// The operator chain as an indented tree, outermost operator first, shard SQL last.
   std::string explain() const;

@@ -14,7 +14,7 @@ std::string Plan::explain(const std::vector<std::string>& names) const {
     case RouteKind::Single: out = "Single(" + list() + ")"; break;
     case RouteKind::Scatter:
       out = "Scatter(" + list() + ")";
-      if (!aggregates.empty()) {
+      if (!aggregates.empty() && !merge) {
         out += " merging ";
         for (std::size_t i = 0; i < aggregates.size(); ++i) {
           static const char* const kNames[] = {"count", "sum", "min", "max"};
@@ -40,6 +40,11 @@ std::string Plan::explain(const std::vector<std::string>& names) const {
     case RouteKind::Refuse: out = "Refuse(" + error.sqlstate + ": " + error.message + ")"; break;
   }
   if (!reason.empty()) out += " by " + reason;
+  if (merge) {  // the operator chain, one indented line per operator
+    std::string tree = merge->explain();
+    out += "\n  ";
+    for (char c : tree) out += c == '\n' ? std::string("\n  ") : std::string(1, c);
+  }
   return out;
 }
 

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "router/parser/parse_tree.hpp"
+#include "router/planner/merge_planner.hpp"
 
 namespace shardline::router {
 
@@ -452,7 +453,6 @@ class Analyzer {
   /// Looks for subqueries in any expression.
   void walk_expr(const Node* n, int scope) {
     if (!n) return;
-    const ProtobufCMessage* msg = nullptr;
     if (n->node_case == PG_QUERY__NODE__NODE_SUB_LINK) {
       const auto* sl = n->sub_link;
       walk_expr(sl->testexpr, scope);
@@ -465,45 +465,10 @@ class Analyzer {
       return;
     }
     if (n->node_case == PG_QUERY__NODE__NODE_FUNC_CALL) note_function(n->func_call);
-    // Generic descent through every Node field, via protobuf-c reflection.
-    msg = node_message(n);
-    if (msg) walk_message(msg, scope);
-  }
-
-  static const ProtobufCMessage* node_message(const Node* n) {
-    const ProtobufCMessageDescriptor* d = n->base.descriptor;
-    for (unsigned i = 0; i < d->n_fields; ++i) {
-      const ProtobufCFieldDescriptor& f = d->fields[i];
-      if (f.id != unsigned(n->node_case)) continue;
-      auto* p = *reinterpret_cast<ProtobufCMessage* const*>(reinterpret_cast<const char*>(n) + f.offset);
-      return p;
-    }
-    return nullptr;
-  }
-
-  void walk_message(const ProtobufCMessage* m, int scope) {
-    const ProtobufCMessageDescriptor* d = m->descriptor;
-    for (unsigned i = 0; i < d->n_fields; ++i) {
-      const ProtobufCFieldDescriptor& f = d->fields[i];
-      if (f.type != PROTOBUF_C_TYPE_MESSAGE) continue;
-      const char* base = reinterpret_cast<const char*>(m) + f.offset;
-      if (f.label == PROTOBUF_C_LABEL_REPEATED) {
-        std::size_t count = *reinterpret_cast<const std::size_t*>(reinterpret_cast<const char*>(m) + f.quantifier_offset);
-        auto* const* items = *reinterpret_cast<ProtobufCMessage* const* const*>(base);
-        for (std::size_t k = 0; k < count; ++k) visit_child(items[k], scope);
-      } else {
-        visit_child(*reinterpret_cast<ProtobufCMessage* const*>(base), scope);
-      }
-    }
-  }
-
-  void visit_child(const ProtobufCMessage* c, int scope) {
-    if (!c) return;
-    if (c->descriptor == &pg_query__node__descriptor) {
-      walk_expr(reinterpret_cast<const Node*>(c), scope);
-    } else {
-      walk_message(c, scope);
-    }
+    any_child(n, [&](const Node* c) {
+      walk_expr(c, scope);
+      return false;
+    });
   }
 
   /// A constant, a parameter or a boolean constant (set_config's third argument).
@@ -644,11 +609,10 @@ class Analyzer {
       nested_merge_ = "a subquery with aggregates, GROUP BY, DISTINCT or LIMIT";
     }
     if (top) {
-      if (s->n_sort_clause) out_.needs_merge = "ORDER BY";
-      else if (s->limit_count || s->limit_offset) out_.needs_merge = "LIMIT/OFFSET";
-      else if (s->n_group_clause || s->having_clause) out_.needs_merge = "GROUP BY/HAVING";
-      else if (s->n_distinct_clause) out_.needs_merge = "DISTINCT";
-      else if (!window_or_agg_.empty() && !simple_aggregates(s)) out_.needs_merge = window_or_agg_;
+      // ORDER BY, LIMIT, aggregates... are the merge planner's (build_route_template).
+      if (!s->n_sort_clause && !s->limit_count && !s->limit_offset && !s->n_group_clause && !s->having_clause &&
+          !s->n_distinct_clause && !window_or_agg_.empty())
+        simple_aggregates(s);
       if (s->into_clause) out_.needs_merge = "SELECT INTO";
     }
     window_or_agg_ = saved.empty() ? window_or_agg_ : saved;
@@ -967,6 +931,14 @@ std::shared_ptr<const RouteTemplate> build_route_template(std::string_view sql, 
     if (ts.info.kind != StatementKind::Empty && i < raw.size() && raw[i]) {
       Analyzer an(schema, ts);
       an.statement(raw[i]->stmt);
+      const PgQuery__Node* n = raw[i]->stmt;
+      if (ts.has_sharded && ts.needs_merge.empty() && n && n->node_case == PG_QUERY__NODE__NODE_SELECT_STMT &&
+          n->select_stmt->op == PG_QUERY__SET_OPERATION__SETOP_NONE && n->select_stmt->n_locking_clause == 0 &&
+          needs_merge(*n->select_stmt)) {
+        MergePlanning m = plan_merge(*n->select_stmt, tree.result()->version);
+        ts.merge = std::move(m.plan);
+        ts.merge_refusal = std::move(m.refusal);
+      }
     }
     const bool read_kind = ts.info.kind == StatementKind::Select || ts.info.kind == StatementKind::Show;
     ts.replica_safe = ts.replica_safe && read_kind && !ts.info.writes && !ts.info.locking;

@@ -59,10 +59,16 @@ struct TemplateStatement {
   std::optional<KeyType> key_type;           ///< of the sharded tables (they must agree)
   /// One entry per group of sharded tables joined on their keys. One group: all co-located.
   std::vector<KeySet> groups;
-  /// Reason a multi-shard read cannot be answered by concatenation (ORDER BY, LIMIT, ...).
+  /// Reason a multi-shard read cannot be answered at all (UNION, SELECT INTO, a subquery that
+  /// aggregates or limits).
   std::string needs_merge;
-  /// When the top SELECT is only count/sum/min/max (no GROUP BY...), one entry per column;
-  /// needs_merge is then empty: the scatter path combines the shards' single rows.
+  /// A read whose rows on several shards must be merged (ORDER BY, LIMIT, aggregates, GROUP BY,
+  /// DISTINCT...): how, shared by every Plan routed from this template; null when concatenating
+  /// is the answer, or when it cannot be merged, then `merge_refusal` names the construct.
+  std::shared_ptr<const MergePlan> merge;
+  std::string merge_refusal;
+  /// When the top SELECT is only count/sum/min/max (no GROUP BY...), one entry per column: the
+  /// scatter path that predates `merge` combines the shards' single rows with it.
   std::vector<Aggregate> aggregates;
   bool updates_key = false;                  ///< UPDATE ... SET key = ...
   /// A read a replica may answer: SELECT/SHOW without locking or writes, and every function

@@ -291,13 +291,15 @@ Plan route_query(const RouteTemplate& t, const TemplateStatement& s, const Route
     if (ctx.explain) p.reason = unconstrained ? "no tenant key: every shard" : "keys on several shards";
     return p;
   }
-  if (!s.needs_merge.empty())
-    return refuse("0A000", "cross-shard " + s.needs_merge + " on sharded table " + s.sharded_names.front() +
-                               " is not supported yet; add a tenant key or a /* shardline: tenant=... */ hint");
   if (s.info.locking)
     return refuse("0A000", "cross-shard SELECT ... FOR UPDATE/SHARE on " + s.sharded_names.front() + " is not supported");
+  for (const std::string* what : {&s.needs_merge, &s.merge_refusal})
+    if (!what->empty())
+      return refuse("0A000", "cross-shard " + *what + " on sharded table " + s.sharded_names.front() +
+                                 " is not supported yet; add a tenant key or a /* shardline: tenant=... */ hint");
   p.kind = RouteKind::Scatter;
   p.aggregates = s.aggregates;
+  p.merge = s.merge;
   if (ctx.explain) p.reason = unconstrained ? "no tenant key: every shard" : "keys on several shards";
   return p;
 }

@@ -22,8 +22,6 @@ from driver_harness import Harness
 # Scenario -> the proxy bug it hits ("TARGET:scenario" for one target only). Each entry must
 # fail where listed; one that passes is reported, so fixed bugs get their entry removed.
 KNOWN_FAILURES = {
-    "proxy-2shard:tenant_less_group_by": "cross-shard GROUP BY ... ORDER BY is refused (0A000), not merged "
-                                      "(SPEC 6; README: not yet)",
     "proxy-2shard:several_tenants_in_one_session": "a read of a second shard's tenant in a transaction "
                                                    "is refused: 0A000 transaction is bound to shard s1; this "
                                                    "statement needs shard s0",

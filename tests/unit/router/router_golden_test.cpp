@@ -1,15 +1,18 @@
 // Golden plan cases (Vitess-style): tests/unit/router/plans/*.yaml hold {sql, explain}; the
-// router's explain() must match exactly. Run with SHARDLINE_PRINT_PLANS=1 to print every plan.
+// router's explain() must match exactly. Run with SHARDLINE_PRINT_PLANS=1 to print every plan
+// (file, sql and plan as YAML double-quoted scalars, tab-separated).
 
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 
 #include "config/loader.hpp"
 #include "router/parser/literal_normalizer.hpp"
+#include "router/parser/parse_tree.hpp"
 #include "router/planner/router.hpp"
 
 namespace shardline::router {
@@ -38,6 +41,17 @@ shards:
   s0: {primary: {host: 127.0.0.1, port: 15400}}
   s1: {primary: {host: 127.0.0.1, port: 15410}}
 )";
+
+/// The same cluster on three shards (`shards: 3` at the top of a plans file): reads whose keys
+/// touch two of them show that only those two run the statement.
+std::string three_shards() {
+  std::string c = kConfig;
+  const std::string dir = "directory:\n  - {logical: 0-511, shard: s0}\n  - {logical: 512-1023, shard: s1}\n";
+  c.replace(c.find(dir), dir.size(),
+            "directory:\n  - {logical: 0-340, shard: s0}\n  - {logical: 341-681, shard: s1}\n"
+            "  - {logical: 682-1023, shard: s2}\n");
+  return c + "  s2: {primary: {host: 127.0.0.1, port: 15420}}\n";
+}
 
 std::filesystem::path plans_dir() { return std::filesystem::path(__FILE__).parent_path() / "plans"; }
 
@@ -80,6 +94,51 @@ struct Fixture {
     RouteContext ctx{*dir, *schema, tenant, &bind, true};
     Plan p = route(*t, ctx);
     if (p.kind == RouteKind::Split && !p.parts.empty()) return "Split";  // the session re-plans from the text
+    if (p.merge) {
+      // The shape's merge reads the literals as parameters; with their values put back it must
+      // do what the text's does. The shard SQL differs in spelling only (LIMIT 10 + 5 folded in
+      // the text, `($1::bigint + coalesce($2::bigint, 0))` in the shape), and the shard_sql
+      // integration test runs both against PostgreSQL: here it must still parse.
+      MergePlan m = with_literals(*p.merge, n.literals);
+      m.shard_sql = substitute_literals(m.shard_sql, n.literals, n.quoted);
+      EXPECT_TRUE(ParseTree::parse(m.shard_sql).ok()) << m.shard_sql;
+      m.shard_sql.clear();
+      p.merge = std::make_shared<const MergePlan>(std::move(m));
+    }
+    return p.explain(dir->shard_names());
+  }
+  /// `plan` with each $n that stands for a literal replaced by the literal's value.
+  static MergePlan with_literals(MergePlan plan, const std::vector<std::string>& literals) {
+    auto value = [&](PlanValue& v) {
+      if (v.kind != PlanValue::Kind::Param || v.param < 1 || std::size_t(v.param) > literals.size()) return;
+      v.kind = PlanValue::Kind::Constant;
+      v.constant = std::stoll(literals[std::size_t(v.param - 1)]);
+    };
+    std::function<void(Predicate&)> pred = [&](Predicate& p) {
+      if (p.param >= 1 && std::size_t(p.param) <= literals.size()) {
+        p.constant = literals[std::size_t(p.param - 1)];
+        p.param = 0;
+      }
+      for (auto& a : p.args) pred(a);
+    };
+    for (auto& op : plan.operators) {
+      value(op.count);
+      value(op.offset);
+      pred(op.predicate);
+    }
+    return plan;
+  }
+  /// `explain` without the shard SQL line of a merge (see explain_shape).
+  std::string explain_without_shard_sql(const std::string& sql, const std::optional<std::string>& tenant) {
+    auto t = build_route_template(sql, *schema);
+    BindValues bind;
+    RouteContext ctx{*dir, *schema, tenant, &bind, true};
+    Plan p = route(*t, ctx);
+    if (p.merge) {
+      MergePlan m = *p.merge;
+      m.shard_sql.clear();
+      p.merge = std::make_shared<const MergePlan>(std::move(m));
+    }
     return p.explain(dir->shard_names());
   }
   config::Config cfg;
@@ -87,13 +146,25 @@ struct Fixture {
   std::shared_ptr<const DirectorySnapshot> dir;
 };
 
+/// `s` as a double-quoted YAML scalar (what SHARDLINE_PRINT_PLANS prints, ready to paste).
+std::string yaml_quoted(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (c == '\n') out += "\\n";
+    else out += c;
+  }
+  return out + "\"";
+}
+
 TEST(RouterGolden, AllCases) {
-  Fixture fx(kConfig);
+  Fixture two(kConfig), three(three_shards());
   const bool print = std::getenv("SHARDLINE_PRINT_PLANS") != nullptr;
   int count = 0;
   for (const auto& entry : std::filesystem::directory_iterator(plans_dir())) {
     if (entry.path().extension() != ".yaml") continue;
     YAML::Node doc = YAML::LoadFile(entry.path().string());
+    Fixture& fx = doc["shards"] && doc["shards"].as<int>() == 3 ? three : two;
     for (const auto& c : doc["cases"]) {
       std::string sql = c["sql"].as<std::string>();
       std::vector<std::optional<std::string>> params;
@@ -101,12 +172,13 @@ TEST(RouterGolden, AllCases) {
         for (const auto& p : c["params"]) params.push_back(p.IsNull() ? std::nullopt : std::optional(p.as<std::string>()));
       std::optional<std::string> tenant;
       if (c["tenant"]) tenant = c["tenant"].as<std::string>();
-      if (print) std::cout << "- sql: " << sql << std::endl;
       std::string got = fx.explain(sql, params, tenant);
-      if (print) std::cout << "  explain: " << got << std::endl;
+      if (print) std::cout << entry.path().filename().string() << "\t" << yaml_quoted(sql) << "\t" << yaml_quoted(got) << std::endl;
       if (c["explain"]) {
         EXPECT_EQ(got, c["explain"].as<std::string>()) << entry.path().filename() << ": " << sql;
         ++count;
+      } else if (!print) {
+        ADD_FAILURE() << entry.path().filename() << ": a case without an expected plan: " << sql << "\n  got: " << got;
       }
     }
   }
@@ -117,12 +189,36 @@ TEST(RouterGolden, AllCases) {
 
 // The shape cache must not change a plan: every golden case routed by its shape (literals as
 // typed bound values) gives the plan of its own text.
+/// Whether a shape's merge plan may differ from its text's (see ShapesRouteLikeTheirText):
+/// the same route, and either a cross-shard refusal or a plan with the same client columns
+/// whose differences are hidden columns only.
+bool merge_shape_differs(const std::string& shape, const std::string& text) {
+  auto first_line = [](const std::string& s) { return s.substr(0, s.find('\n')); };
+  if (text.find('\n') == std::string::npos) return false;  // the text's plan has no merge
+  if (shape.rfind("Refuse(0A000: cross-shard ", 0) == 0) return true;
+  if (first_line(shape) != first_line(text)) return false;
+  // Hidden columns show as a Project the text's plan may lack; the operator kinds must match.
+  auto kinds = [](const std::string& s) {
+    std::string out;
+    std::size_t pos = 0;
+    while ((pos = s.find('\n', pos)) != std::string::npos) {
+      std::size_t b = s.find_first_not_of(' ', pos + 1), e = s.find('(', b);
+      std::string k = s.substr(b, std::min(e, s.find('\n', b)) - b);
+      if (k != "Project" && k.rfind("shard:", 0) != 0) out += k + ",";
+      pos = b;
+    }
+    return out;
+  };
+  return kinds(shape) == kinds(text);
+}
+
 TEST(RouterGolden, ShapesRouteLikeTheirText) {
-  Fixture fx(kConfig);
-  int compared = 0;
+  Fixture two(kConfig), three(three_shards());
+  int compared = 0, degraded = 0;
   for (const auto& entry : std::filesystem::directory_iterator(plans_dir())) {
     if (entry.path().extension() != ".yaml") continue;
     YAML::Node doc = YAML::LoadFile(entry.path().string());
+    Fixture& fx = doc["shards"] && doc["shards"].as<int>() == 3 ? three : two;
     for (const auto& c : doc["cases"]) {
       if (c["params"]) continue;
       std::string sql = c["sql"].as<std::string>();
@@ -130,9 +226,17 @@ TEST(RouterGolden, ShapesRouteLikeTheirText) {
       if (c["tenant"]) tenant = c["tenant"].as<std::string>();
       auto shape = fx.explain_shape(sql, tenant);
       if (!shape) continue;
-      std::string text = fx.explain(sql, {}, tenant);
+      std::string text = fx.explain_without_shard_sql(sql, tenant);
       if (*shape == "Split") {
         EXPECT_EQ(text.rfind("Split(", 0), 0u) << sql;
+      } else if (*shape != text && merge_shape_differs(*shape, text)) {
+        // A merge planned from the shape cannot know that `f($1)` and `f($2)` hold one literal:
+        // it may add a hidden column for an expression the text's plan found in the select
+        // list, or refuse (0A000) what the text plans. Either answers exactly; nothing else may
+        // differ.
+        ++degraded;
+        std::cout << "shape plans differently (" << (shape->rfind("Refuse", 0) == 0 ? "refused" : "hidden columns")
+                  << "): " << sql << std::endl;
       } else {
         EXPECT_EQ(*shape, text) << sql;
       }
@@ -140,6 +244,7 @@ TEST(RouterGolden, ShapesRouteLikeTheirText) {
     }
   }
   EXPECT_GT(compared, 40);
+  EXPECT_LT(degraded, 10);
 }
 
 TEST(RouterKeys, HashMatchesDocumentedTenants) {
