@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <climits>
 #include <optional>
+#include <set>
 #include <vector>
 
 #include "router/planner/aggregate_call.hpp"
@@ -52,6 +53,24 @@ bool shard_dependent(const Node* n) {
   return any_node(n, [](const Node* x) {
     return x->node_case == PG_QUERY__NODE__NODE_FUNC_CALL || x->node_case == PG_QUERY__NODE__NODE_SUB_LINK ||
            x->node_case == PG_QUERY__NODE__NODE_SQLVALUE_FUNCTION;
+  });
+}
+
+/// Values that differ between the shards' servers for the same row: the time of each shard's
+/// transaction, random numbers, the server's own identity. Rows of different shards are grouped
+/// or de-duplicated by such a value as if one server had computed it, which it was not.
+bool per_server_value(const Node* n) {
+  static const std::set<std::string> kFunctions = {
+      "now", "random", "random_normal", "setseed", "clock_timestamp", "statement_timestamp", "transaction_timestamp",
+      "timeofday", "nextval", "currval", "lastval", "gen_random_uuid", "uuid_generate_v4", "pg_backend_pid",
+      "inet_server_port", "inet_server_addr", "pg_postmaster_start_time", "txid_current", "pg_current_xact_id",
+      "pg_current_wal_lsn", "pg_current_wal_insert_lsn", "pg_last_wal_replay_lsn", "pg_is_in_recovery",
+      "pg_current_snapshot", "txid_current_snapshot", "current_setting", "version"};
+  return any_node(n, [](const Node* x) {
+    if (x->node_case == PG_QUERY__NODE__NODE_SQLVALUE_FUNCTION) return true;
+    if (x->node_case != PG_QUERY__NODE__NODE_FUNC_CALL || x->func_call->n_funcname == 0) return false;
+    const Node* last = x->func_call->funcname[x->func_call->n_funcname - 1];
+    return last && last->node_case == PG_QUERY__NODE__NODE_STRING && kFunctions.count(last->string->sval) > 0;
   });
 }
 
@@ -368,10 +387,15 @@ bool Planner::plan_rows(PgQuery__SelectStmt& q) {
     std::sort(b.begin(), b.end());
     b.erase(std::unique(b.begin(), b.end()), b.end());
     if (keys.empty() || a != b) return refuse("DISTINCT ON without an ORDER BY that starts with its expressions");
+    for (const auto& r : on_refs)
+      if (r.entry >= 0 && per_server_value(cols_[std::size_t(r.entry)].expr))
+        return refuse("DISTINCT ON a value each shard computes differently (now(), random()...)");
     for (int c : a) dist.keys.push_back(SortKey{c, false, false});
   } else if (distinct) {
     for (int j = 0; j < visible_; ++j) {
       if (has_collate(cols_[std::size_t(j)].expr)) return refuse("COLLATE in a merged column");
+      if (per_server_value(cols_[std::size_t(j)].expr))
+        return refuse("DISTINCT of a value each shard computes differently (now(), random()...)");
       dist.keys.push_back(SortKey{j, false, false});
       bool ordered = false;
       for (const auto& k : keys) ordered = ordered || k.column == j;
@@ -400,6 +424,7 @@ bool Planner::plan_aggregate(PgQuery__SelectStmt& q) {
     if (!r) return false;
     Col& c = cols_[std::size_t(r->entry)];
     if (c.aggregate) return refuse("aggregates in GROUP BY");
+    if (per_server_value(c.expr)) return refuse("GROUP BY a value each shard computes differently (now(), random()...)");
     c.group_key = true;
     if (std::find(groups.begin(), groups.end(), r->entry) == groups.end()) groups.push_back(r->entry);
   }
