@@ -192,6 +192,8 @@ class Planner {
         if (!found) found = j;
       }
       if (found && number(*found)) return Ref{*found, 0};
+      // Between two `*`s neither end gives its position: the same expression again, hidden.
+      if (found && hidden) return Ref{add_hidden(cols_[std::size_t(*found)].expr), 0};
     }
     const std::string& t = b_.text(n);
     for (std::size_t j = 0; j < cols_.size(); ++j) {
