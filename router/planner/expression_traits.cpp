@@ -19,11 +19,8 @@ bool has_collate(const Node* n) {
   return any_node(n, [](const Node* x) { return x->node_case == PG_QUERY__NODE__NODE_COLLATE_CLAUSE; });
 }
 
-bool shard_dependent(const Node* n) {
-  return any_node(n, [](const Node* x) {
-    return x->node_case == PG_QUERY__NODE__NODE_FUNC_CALL || x->node_case == PG_QUERY__NODE__NODE_SUB_LINK ||
-           x->node_case == PG_QUERY__NODE__NODE_SQLVALUE_FUNCTION;
-  });
+bool has_sublink(const Node* n) {
+  return any_node(n, [](const Node* x) { return x->node_case == PG_QUERY__NODE__NODE_SUB_LINK; });
 }
 
 bool per_server_value(const Node* n) {

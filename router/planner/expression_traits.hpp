@@ -12,9 +12,8 @@ bool is_star(const PgQuery__Node* n);
 /// A COLLATE clause anywhere in the expression: its own collation orders and compares it.
 bool has_collate(const PgQuery__Node* n);
 
-/// Functions, sub-selects and SQL value functions (now(), current_user) may differ between
-/// shards, so a column computed with them cannot be compared across shards as a group's value.
-bool shard_dependent(const PgQuery__Node* n);
+/// A sub-select anywhere in the expression (outside nested sub-selects' own).
+bool has_sublink(const PgQuery__Node* n);
 
 /// Values that differ between the shards' servers for the same row: the time of each shard's
 /// transaction, random numbers, the server's own identity. Rows of different shards grouped or

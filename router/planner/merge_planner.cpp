@@ -418,8 +418,10 @@ bool Planner::plan_aggregate(PgQuery__SelectStmt& q) {
   }
   for (std::size_t j = 0; j < cols_.size(); ++j) {
     const Col& c = cols_[j];
-    if (!c.aggregate && !c.group_key && shard_dependent(c.expr))
-      return refuse("output expressions computed with functions that are neither aggregates nor GROUP BY keys");
+    // A column computed from the group keys is one value per group on every shard, unless the
+    // shards compute it differently.
+    if (!c.aggregate && !c.group_key && (per_server_value(c.expr) || has_sublink(c.expr)))
+      return refuse("output expressions that are neither aggregates nor GROUP BY keys and may differ between shards");
   }
   // Groups arrive sorted: by the query's ORDER BY when it names only group keys (then no Sort
   // is needed after the merge), else by the group keys in GROUP BY order.
