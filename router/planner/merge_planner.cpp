@@ -196,9 +196,10 @@ class Planner {
       if (found && hidden) return Ref{add_hidden(cols_[std::size_t(*found)].expr), 0};
     }
     const std::string& t = b_.text(n);
-    for (std::size_t j = 0; j < cols_.size(); ++j) {
+    // Without `hidden` (SELECT DISTINCT) only a client column will do.
+    for (std::size_t j = 0; j < (hidden ? cols_.size() : std::size_t(visible_)); ++j) {
       const Col& c = cols_[j];
-      if (c.expr && !c.aggregate && number(int(j)) && b_.text(c.expr) == t) return Ref{int(j), 0};
+      if (c.expr && number(int(j)) && b_.text(c.expr) == t) return Ref{int(j), 0};
     }
     if (!hidden) return std::nullopt;
     AggregateUse use = classify_aggregate(n);
@@ -382,7 +383,9 @@ bool Planner::plan_rows(PgQuery__SelectStmt& q) {
 
 bool Planner::plan_aggregate(PgQuery__SelectStmt& q) {
   if (star_) return refuse("SELECT * with GROUP BY or aggregates");
-  if (s_.n_distinct_clause > 0) return refuse("DISTINCT with GROUP BY or aggregates");
+  const bool distinct = s_.n_distinct_clause > 0;
+  if (distinct && s_.distinct_clause[0] && s_.distinct_clause[0]->node_case != PG_QUERY__NODE__NODE__NOT_SET)
+    return refuse("DISTINCT ON with GROUP BY or aggregates");
   std::vector<int> groups;  // entries, in GROUP BY order, distinct
   for (std::size_t i = 0; i < s_.n_group_clause; ++i) {
     auto r = resolve(s_.group_clause[i], Clause::GroupBy, true);
@@ -393,7 +396,8 @@ bool Planner::plan_aggregate(PgQuery__SelectStmt& q) {
     c.group_key = true;
     if (std::find(groups.begin(), groups.end(), r->entry) == groups.end()) groups.push_back(r->entry);
   }
-  if (!order_by(/*hidden=*/true)) return false;
+  // SELECT DISTINCT: the ORDER BY must name output columns, as PostgreSQL requires.
+  if (!order_by(/*hidden=*/!distinct)) return false;
   std::optional<Predicate> having;
   if (s_.having_clause) {
     std::string why;
@@ -459,7 +463,25 @@ bool Planner::plan_aggregate(PgQuery__SelectStmt& q) {
     h.predicate = std::move(*having);
     add(std::move(h));
   }
-  if (!order_.empty() && !by_groups && !groups.empty()) {
+  if (distinct) {
+    // Equal rows of different groups are adjacent only once sorted by every client column; the
+    // shards' partial rows are one per group already, so they run without DISTINCT.
+    q.n_distinct_clause = 0;
+    q.distinct_clause = nullptr;
+    MergeOperator sort, dist;
+    sort.kind = MergeOperator::Kind::Sort;
+    dist.kind = MergeOperator::Kind::Distinct;
+    for (const auto& o : order_) sort.keys.push_back(key(o));
+    for (int j = 0; j < visible_; ++j) {
+      if (per_server_value(cols_[std::size_t(j)].expr))
+        return refuse("DISTINCT of a value each shard computes differently (now(), random()...)");
+      dist.keys.push_back(SortKey{j, false, false});
+      if (std::none_of(sort.keys.begin(), sort.keys.end(), [&](const SortKey& k) { return k.column == j; }))
+        sort.keys.push_back(SortKey{j, false, false});
+    }
+    if (!groups.empty()) add(std::move(sort));
+    add(std::move(dist));
+  } else if (!order_.empty() && !by_groups && !groups.empty()) {
     MergeOperator sort;
     sort.kind = MergeOperator::Kind::Sort;
     for (const auto& o : order_) sort.keys.push_back(key(o));

@@ -338,7 +338,7 @@ std::string random_query(std::mt19937_64& rng) {
     for (const auto& k : keys)
       if (chance(80)) select.push_back(k);
     for (int i = 1 + int(rng() % 3); i > 0; --i) select.push_back(pick(aggs) + (chance(25) ? " AS a" + std::to_string(i) : ""));
-    std::string sql = "SELECT ";
+    std::string sql = chance(15) ? "SELECT DISTINCT " : "SELECT ";
     for (std::size_t i = 0; i < select.size(); ++i) sql += (i ? ", " : "") + select[i];
     sql += " FROM orders";
     if (chance(30)) sql += " WHERE id > " + std::to_string(rng() % 30);
