@@ -85,7 +85,11 @@ struct MergeOperator {
     Project,         ///< keeps the first `visible` columns
   } kind = Kind::Concat;
   std::vector<SortKey> keys;                ///< MergeSort / Sort / Distinct (order irrelevant for Distinct)
-  std::vector<AggregateColumn> aggregates;  ///< FinalAggregate: one per output column, in order
+  /// FinalAggregate: one per output column, in order. As the router builds them, output column
+  /// i is shard column i (a group key's input is its own column), and avg's count columns come
+  /// after every other column of the shard row, so they alone are dropped: the operators after
+  /// FinalAggregate use the shard numbering.
+  std::vector<AggregateColumn> aggregates;
   Predicate predicate;                      ///< Having
   PlanValue count, offset;                  ///< Limit
   /// Project: keep the first `visible` columns; below 0 (only with MergePlan::star), drop the

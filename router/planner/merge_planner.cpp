@@ -7,6 +7,7 @@
 
 #include "router/planner/aggregate_call.hpp"
 #include "router/planner/column_name.hpp"
+#include "router/planner/expression_traits.hpp"
 #include "router/planner/having_predicate.hpp"
 #include "router/planner/limit_rewrite.hpp"
 #include "router/planner/tree_builder.hpp"
@@ -35,25 +36,6 @@ struct Ref {
   int entry = -1;
   int ordinal = 0;  ///< 1-based output position when entry < 0
 };
-
-bool is_star(const Node* n) {
-  if (!n || n->node_case != PG_QUERY__NODE__NODE_COLUMN_REF) return false;
-  const auto* c = n->column_ref;
-  return c->n_fields > 0 && c->fields[c->n_fields - 1]->node_case == PG_QUERY__NODE__NODE_A_STAR;
-}
-
-bool has_collate(const Node* n) {
-  return any_node(n, [](const Node* x) { return x->node_case == PG_QUERY__NODE__NODE_COLLATE_CLAUSE; });
-}
-
-/// Functions, sub-selects and SQL value functions (now(), current_user) may differ between
-/// shards, so a column computed with them cannot be compared across shards as a group's value.
-bool shard_dependent(const Node* n) {
-  return any_node(n, [](const Node* x) {
-    return x->node_case == PG_QUERY__NODE__NODE_FUNC_CALL || x->node_case == PG_QUERY__NODE__NODE_SUB_LINK ||
-           x->node_case == PG_QUERY__NODE__NODE_SQLVALUE_FUNCTION;
-  });
-}
 
 class Planner {
  public:
@@ -210,11 +192,14 @@ class Planner {
         if (!found) found = j;
       }
       if (found && number(*found)) return Ref{*found, 0};
+      // Between two `*`s neither end gives its position: the same expression again, hidden.
+      if (found && hidden) return Ref{add_hidden(cols_[std::size_t(*found)].expr), 0};
     }
     const std::string& t = b_.text(n);
-    for (std::size_t j = 0; j < cols_.size(); ++j) {
+    // Without `hidden` (SELECT DISTINCT) only a client column will do.
+    for (std::size_t j = 0; j < (hidden ? cols_.size() : std::size_t(visible_)); ++j) {
       const Col& c = cols_[j];
-      if (c.expr && !c.aggregate && number(int(j)) && b_.text(c.expr) == t) return Ref{int(j), 0};
+      if (c.expr && number(int(j)) && b_.text(c.expr) == t) return Ref{int(j), 0};
     }
     if (!hidden) return std::nullopt;
     AggregateUse use = classify_aggregate(n);
@@ -368,10 +353,15 @@ bool Planner::plan_rows(PgQuery__SelectStmt& q) {
     std::sort(b.begin(), b.end());
     b.erase(std::unique(b.begin(), b.end()), b.end());
     if (keys.empty() || a != b) return refuse("DISTINCT ON without an ORDER BY that starts with its expressions");
+    for (const auto& r : on_refs)
+      if (r.entry >= 0 && per_server_value(cols_[std::size_t(r.entry)].expr))
+        return refuse("DISTINCT ON a value each shard computes differently (now(), random()...)");
     for (int c : a) dist.keys.push_back(SortKey{c, false, false});
   } else if (distinct) {
     for (int j = 0; j < visible_; ++j) {
       if (has_collate(cols_[std::size_t(j)].expr)) return refuse("COLLATE in a merged column");
+      if (per_server_value(cols_[std::size_t(j)].expr))
+        return refuse("DISTINCT of a value each shard computes differently (now(), random()...)");
       dist.keys.push_back(SortKey{j, false, false});
       bool ordered = false;
       for (const auto& k : keys) ordered = ordered || k.column == j;
@@ -393,17 +383,21 @@ bool Planner::plan_rows(PgQuery__SelectStmt& q) {
 
 bool Planner::plan_aggregate(PgQuery__SelectStmt& q) {
   if (star_) return refuse("SELECT * with GROUP BY or aggregates");
-  if (s_.n_distinct_clause > 0) return refuse("DISTINCT with GROUP BY or aggregates");
+  const bool distinct = s_.n_distinct_clause > 0;
+  if (distinct && s_.distinct_clause[0] && s_.distinct_clause[0]->node_case != PG_QUERY__NODE__NODE__NOT_SET)
+    return refuse("DISTINCT ON with GROUP BY or aggregates");
   std::vector<int> groups;  // entries, in GROUP BY order, distinct
   for (std::size_t i = 0; i < s_.n_group_clause; ++i) {
     auto r = resolve(s_.group_clause[i], Clause::GroupBy, true);
     if (!r) return false;
     Col& c = cols_[std::size_t(r->entry)];
     if (c.aggregate) return refuse("aggregates in GROUP BY");
+    if (per_server_value(c.expr)) return refuse("GROUP BY a value each shard computes differently (now(), random()...)");
     c.group_key = true;
     if (std::find(groups.begin(), groups.end(), r->entry) == groups.end()) groups.push_back(r->entry);
   }
-  if (!order_by(/*hidden=*/true)) return false;
+  // SELECT DISTINCT: the ORDER BY must name output columns, as PostgreSQL requires.
+  if (!order_by(/*hidden=*/!distinct)) return false;
   std::optional<Predicate> having;
   if (s_.having_clause) {
     std::string why;
@@ -428,8 +422,10 @@ bool Planner::plan_aggregate(PgQuery__SelectStmt& q) {
   }
   for (std::size_t j = 0; j < cols_.size(); ++j) {
     const Col& c = cols_[j];
-    if (!c.aggregate && !c.group_key && shard_dependent(c.expr))
-      return refuse("output expressions computed with functions that are neither aggregates nor GROUP BY keys");
+    // A column computed from the group keys is one value per group on every shard, unless the
+    // shards compute it differently.
+    if (!c.aggregate && !c.group_key && (per_server_value(c.expr) || has_sublink(c.expr)))
+      return refuse("output expressions that are neither aggregates nor GROUP BY keys and may differ between shards");
   }
   // Groups arrive sorted: by the query's ORDER BY when it names only group keys (then no Sort
   // is needed after the merge), else by the group keys in GROUP BY order.
@@ -467,7 +463,25 @@ bool Planner::plan_aggregate(PgQuery__SelectStmt& q) {
     h.predicate = std::move(*having);
     add(std::move(h));
   }
-  if (!order_.empty() && !by_groups && !groups.empty()) {
+  if (distinct) {
+    // Equal rows of different groups are adjacent only once sorted by every client column; the
+    // shards' partial rows are one per group already, so they run without DISTINCT.
+    q.n_distinct_clause = 0;
+    q.distinct_clause = nullptr;
+    MergeOperator sort, dist;
+    sort.kind = MergeOperator::Kind::Sort;
+    dist.kind = MergeOperator::Kind::Distinct;
+    for (const auto& o : order_) sort.keys.push_back(key(o));
+    for (int j = 0; j < visible_; ++j) {
+      if (per_server_value(cols_[std::size_t(j)].expr))
+        return refuse("DISTINCT of a value each shard computes differently (now(), random()...)");
+      dist.keys.push_back(SortKey{j, false, false});
+      if (std::none_of(sort.keys.begin(), sort.keys.end(), [&](const SortKey& k) { return k.column == j; }))
+        sort.keys.push_back(SortKey{j, false, false});
+    }
+    if (!groups.empty()) add(std::move(sort));
+    add(std::move(dist));
+  } else if (!order_.empty() && !by_groups && !groups.empty()) {
     MergeOperator sort;
     sort.kind = MergeOperator::Kind::Sort;
     for (const auto& o : order_) sort.keys.push_back(key(o));

@@ -108,6 +108,21 @@ std::optional<std::string> TreeBuilder::deparse(const PgQuery__SelectStmt& s, st
 const std::string& TreeBuilder::text(const PgQuery__Node* n) {
   for (const auto& [node, t] : texts_)
     if (node == n) return t;
+  // A column reference, the commonest case, without the deparser: its names are its identity
+  // (and a text no deparsed expression has, so it equals only the same reference).
+  if (n && n->node_case == PG_QUERY__NODE__NODE_COLUMN_REF) {
+    std::string key = "\x01";
+    bool plain = true;
+    for (std::size_t i = 0; i < n->column_ref->n_fields && plain; ++i) {
+      const PgQuery__Node* f = n->column_ref->fields[i];
+      plain = f && f->node_case == PG_QUERY__NODE__NODE_STRING;
+      if (plain) key += std::string(f->string->sval) + "\x01";
+    }
+    if (plain) {
+      texts_.emplace_back(n, std::move(key));
+      return texts_.back().second;
+    }
+  }
   PgQuery__SelectStmt s;
   pg_query__select_stmt__init(&s);
   PgQuery__ResTarget rt;
