@@ -313,7 +313,9 @@ std::string type_name(std::uint32_t t) {
   }
 }
 
-std::optional<ColumnType> comparable_type(std::uint32_t t, const MergeContext& ctx, protocol::SqlError& error) {
+std::optional<ColumnType> comparable_type(std::uint32_t t, const MergeContext& ctx, protocol::SqlError& error,
+                                          std::string_view construct) {
+  const std::string what = "cross-shard " + std::string(construct) + " on a column of type " + type_name(t);
   ColumnType ct;
   ct.oid = t;
   switch (t) {
@@ -336,16 +338,13 @@ std::optional<ColumnType> comparable_type(std::uint32_t t, const MergeContext& c
       if (!ctx.bytewise_collation) {
         error = protocol::SqlError::error(
             protocol::sqlstate::kFeatureNotSupported,
-            "cross-shard ORDER BY/GROUP BY on a column of type " + type_name(t) +
-                " is not supported under this database's collation (only C/POSIX byte order can be merged)");
+            what + " is not supported under this database's collation (only C/POSIX byte order can be merged)");
         return std::nullopt;
       }
       ct.cls = t == oid::kBpchar ? TypeClass::Bpchar : TypeClass::Text;
       return ct;
     default:
-      error = protocol::SqlError::error(protocol::sqlstate::kFeatureNotSupported,
-                                        "cross-shard ORDER BY/GROUP BY on a column of type " + type_name(t) +
-                                            " is not supported");
+      error = protocol::SqlError::error(protocol::sqlstate::kFeatureNotSupported, what + " is not supported");
       return std::nullopt;
   }
 }

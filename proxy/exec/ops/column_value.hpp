@@ -37,9 +37,10 @@ struct ColumnType {
 /// "integer", "numeric", "interval", ... or "type OID 12345".
 std::string type_name(std::uint32_t oid);
 
-/// The comparison class of a column type; 0A000 naming the type when values of it cannot be
-/// compared exactly here.
-std::optional<ColumnType> comparable_type(std::uint32_t oid, const MergeContext& ctx, protocol::SqlError& error);
+/// The comparison class of a column type; 0A000 naming the type (and `construct`, the SQL that
+/// needs the comparison) when values of it cannot be compared exactly here.
+std::optional<ColumnType> comparable_type(std::uint32_t oid, const MergeContext& ctx, protocol::SqlError& error,
+                                          std::string_view construct = "ORDER BY/GROUP BY");
 
 /// A decoded, non-NULL value.
 struct Value {

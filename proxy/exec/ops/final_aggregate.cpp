@@ -86,7 +86,6 @@ bool FinalAggregate::plan_column(router::AggregateColumn a, const std::vector<Co
   out = src;
   c.format = src.format;
   const std::uint32_t oid = src.type_oid;
-  protocol::SqlError te;
   if (a.group_key) {
     c.acc = Acc::GroupKey;
     // Equality only: rows of one group arrive together (sorted, or all rows when no GROUP BY).
@@ -107,13 +106,8 @@ bool FinalAggregate::plan_column(router::AggregateColumn a, const std::vector<Co
       break;
     case Fn::Min:
     case Fn::Max: {
-      auto t = comparable_type(oid, ctx_, te);
-      if (!t) {
-        e = te;
-        auto at = e.message.find("ORDER BY/GROUP BY");
-        if (at != std::string::npos) e.message.replace(at, 17, "min()/max()");
-        return false;
-      }
+      auto t = comparable_type(oid, ctx_, e, "min()/max()");
+      if (!t) return false;
       c.acc = Acc::MinMax;
       c.type = *t;
       break;
@@ -144,11 +138,8 @@ bool FinalAggregate::plan_column(router::AggregateColumn a, const std::vector<Co
 void FinalAggregate::describe(std::string_view row_description) {
   if (error_) return;
   protocol::SqlError e;
-  auto in = parse_row_description(row_description);
-  if (!in) {
-    error_ = protocol::SqlError::error(protocol::sqlstate::kProtocolViolation, "malformed RowDescription in the merge");
-    return;
-  }
+  auto in = parse_row_description(row_description, error_);
+  if (!in) return;
   std::vector<ColumnDesc> out(specs_.size());
   std::vector<router::SortKey> group_keys;
   columns_.assign(specs_.size(), Column{});
@@ -263,7 +254,7 @@ void FinalAggregate::row(std::string_view data_row) {
     return;
   }
   if (!parse_data_row(data_row, cells_)) {
-    error_ = protocol::SqlError::error(protocol::sqlstate::kProtocolViolation, "malformed DataRow in the merge");
+    error_ = malformed_message('D');
     return;
   }
   if (!group_order_->decode(cells_, row_key_, e)) {

@@ -31,11 +31,9 @@ bool MergeSort::before(int a, int b) const {
 
 void MergeSort::row(int shard, std::string_view data_row) {
   if (error_) return;
-  if (!descriptions_.described(shard)) {
-    error_ = descriptions_.valid(shard) ? protocol::SqlError::error(protocol::sqlstate::kProtocolViolation,
-                                                                   "shard stream " + std::to_string(shard) +
-                                                                       " sent a DataRow before its RowDescription")
-                                        : unknown_shard(shard, descriptions_.shards());
+  protocol::SqlError e;
+  if (!descriptions_.may_send_rows(shard, e)) {
+    error_ = std::move(e);
     return;
   }
   Stream& s = streams_[std::size_t(shard)];
@@ -44,7 +42,6 @@ void MergeSort::row(int shard, std::string_view data_row) {
     return;
   }
   Held h;
-  protocol::SqlError e;
   if (!order_->decode(cells_, h.key, e)) {
     error_ = std::move(e);
     return;
