@@ -122,10 +122,15 @@ struct Gen {
     }
     return s;
   }
-  std::string float8(bool single) {
-    static const std::vector<std::string> special = {"NaN", "Infinity", "-Infinity", "-0", "0", "1e-320",
+  /// `signed_zero`: -0 as well as 0 (equal but displayed differently, so only for ordering:
+  /// which of two equal values min/max returns depends on the scan order).
+  std::string float8(bool single, bool signed_zero = true) {
+    static const std::vector<std::string> special = {"NaN", "Infinity", "-Infinity", "0", "-0", "1e-320",
                                                      "1.7976931348623157e308", "-2.2250738585072014e-308"};
-    if (chance(15)) return special[std::size_t(between(0, single ? 4 : 7))];
+    if (chance(15)) {
+      std::string s = special[std::size_t(between(0, single ? 4 : 7))];
+      return s == "-0" && !signed_zero ? "0" : s;
+    }
     double d = std::uniform_real_distribution<double>(-1, 1)(rng) * std::pow(10.0, double(between(-30, 30)));
     return single ? fmt::format("{:.9g}", d) : fmt::format("{:.17g}", d);
   }
@@ -378,6 +383,14 @@ TEST(MergeOpsOracle, FinalAggregateEqualsTheAggregateOverAllRows) {
   truth += ", bool_and(b), bool_or(b)";
   aggs.push_back(agg(Fn::BoolAnd, b));
   aggs.push_back(agg(Fn::BoolOr, b + 1));
+  // min/max of the other ordered types.
+  int next = b + 2;
+  for (const char* c : {"f", "t", "ts", "d"}) {
+    partial += fmt::format(", min({0}), max({0})", c);
+    truth += fmt::format(", min({0}), max({0})", c);
+    aggs.push_back(agg(Fn::Min, next++));
+    aggs.push_back(agg(Fn::Max, next++));
+  }
 
   shardline::router::MergePlan flat, grouped;
   shardline::router::MergeOperator concat, merge, fa;
@@ -409,9 +422,11 @@ TEST(MergeOpsOracle, FinalAggregateEqualsTheAggregateOverAllRows) {
       auto maybe = [&](std::string v) { return g.chance(15) ? std::nullopt : std::optional<std::string>(std::move(v)); };
       data.push_back({std::to_string(part), std::to_string(g.between(0, 4)), maybe(g.integer(-32768, 32767)),
                       maybe(g.integer(INT32_MIN, INT32_MAX)), maybe(g.integer(-4000000000000000000LL, 4000000000000000000LL)),
-                      maybe(g.numeric(specials)), maybe(g.chance(70) ? "t" : "f")});
+                      maybe(g.numeric(specials)), maybe(g.chance(70) ? "t" : "f"), maybe(g.float8(false, false)),
+                      maybe(g.text()), maybe(g.timestamp(true)), maybe(g.date())});
     }
-    load("oracle_agg", "part int, g int, i2 int2, i4 int4, i8 int8, n numeric, b bool", data);
+    load("oracle_agg", "part int, g int, i2 int2, i4 int4, i8 int8, n numeric, b bool, f float8, t text, ts timestamptz, d date",
+         data);
     const std::string what = fmt::format("round {} ({} rows)", round, rows);
     for (int format : {0, 1}) {
       check_merge(flat, partial + " FROM oracle_agg WHERE part = $1", truth + " FROM oracle_agg", format, what);

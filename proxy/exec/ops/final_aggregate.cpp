@@ -204,8 +204,10 @@ bool FinalAggregate::accumulate_column(const Column& c, State& s, const Cells& c
       if (!cell) return true;
       auto v = decode_value(c.type, *cell, c.format, e);
       if (!v) return fail(e);
+      // Ties go to the later value, as numeric_smaller / float8larger ... return their second
+      // argument when equal (1.0 vs 1.00, -0 vs 0 display differently).
       int cmp = s.best ? compare_decoded(*v, *s.best) : 0;
-      if (!s.best || (c.spec.fn == Fn::Min ? cmp < 0 : cmp > 0)) {
+      if (!s.best || (c.spec.fn == Fn::Min ? cmp <= 0 : cmp >= 0)) {
         s.best = std::move(v);
         s.bytes = std::string(*cell);
       }
