@@ -157,6 +157,16 @@ struct Gen {
     if (zone) t += fmt::format("{:+03}:{:02}", between(-12, 14), chance(50) ? 0 : 30);
     return t + (bc ? " BC" : "");
   }
+  std::string bytea() {
+    std::string s = "\\x";
+    for (auto n = between(0, 4); n > 0; --n) s += fmt::format("{:02x}", chance(30) ? (chance(50) ? 0 : 255) : between(0, 255));
+    return s;
+  }
+  std::string time() {
+    if (chance(3)) return "24:00:00";
+    std::string t = fmt::format("{:02}:{:02}:{:02}", between(0, 23), between(0, 59), between(0, 59));
+    return chance(60) ? t + fmt::format(".{:06}", between(0, 999999)) : t;
+  }
   std::string uuid() {
     std::string s;
     for (int i = 0; i < 32; ++i) {
@@ -189,6 +199,8 @@ std::vector<TypeCase> type_cases() {
       {"timestamp", [](Gen& g) { return g.timestamp(false); }},
       {"timestamptz", [](Gen& g) { return g.timestamp(true); }},
       {"uuid", [](Gen& g) { return g.uuid(); }},
+      {"bytea", [](Gen& g) { return g.bytea(); }},
+      {"time", [](Gen& g) { return g.time(); }},
   };
 }
 
