@@ -27,6 +27,7 @@
 #include <fmt/format.h>
 
 #include "proxy/exec/ops/concat.hpp"
+#include "proxy/exec/ops/numeric_text.hpp"
 #include "proxy/exec/ops/row_codec.hpp"
 #include "proxy/exec/ops/row_order.hpp"
 #include "tests/integration/support/cluster_fixture.hpp"
@@ -446,6 +447,48 @@ TEST(MergeOpsOracle, FinalAggregateEqualsTheAggregateOverAllRows) {
                   "SELECT g, " + truth.substr(7) + " FROM oracle_agg GROUP BY g ORDER BY g", format, what + " GROUP BY");
     }
     if (HasFailure()) break;
+  }
+}
+
+TEST(MergeOpsOracle, NumericAdditionAndDivisionByCountEqualTheServers) {
+  Gen g;
+  auto wide = [&] {  // magnitudes from 1e-30 to 1e40, scales up to 40
+    std::string digits = std::to_string(g.between(1, 999999999));
+    int exp = int(g.between(-30, 40));
+    return (g.chance(40) ? "-" : "") + digits + "e" + std::to_string(exp);
+  };
+  std::vector<std::vector<std::optional<std::string>>> rows;
+  for (int i = 0; i < 400; ++i) {
+    std::string a = g.chance(50) ? g.numeric(false) : wide();
+    std::string b = g.chance(50) ? g.numeric(false) : wide();
+    std::int64_t n = g.chance(50) ? g.between(1, 9) : g.between(1, g.chance(50) ? 100000 : 9000000000000000000LL);
+    rows.push_back({std::to_string(i), a, b, std::to_string(n)});
+  }
+  load("oracle_num", "id int, a numeric, b numeric, n int8", rows);
+  for (int format : {0, 1}) {
+    PgResult r = query("SELECT a, b, n, a + b, a / n FROM oracle_num ORDER BY id", format);
+    int failures = 0;
+    for (int i = 0; i < r.rows() && failures < 10; ++i) {
+      auto c = cells_of(r, i);
+      auto parse = [&](std::string_view v) {
+        return format == 0 ? ops::parse_numeric_text(v) : ops::parse_numeric_binary(v);
+      };
+      auto a = parse(*c[0]), b = parse(*c[1]);
+      ASSERT_TRUE(a && b);
+      std::int64_t n = 0;
+      if (format == 0) n = std::stoll(std::string(*c[2]));
+      else for (char ch : *c[2]) n = (n << 8) | std::uint8_t(ch);
+      auto encode = [&](const ops::Numeric& x) {
+        return format == 0 ? ops::numeric_to_text(x) : ops::numeric_to_binary(x);
+      };
+      std::string sum = encode(ops::numeric_add(*a, *b)), quotient = encode(ops::numeric_div_count(*a, n));
+      if (sum != *c[3] || quotient != *c[4]) {
+        ++failures;
+        ADD_FAILURE() << (format ? "binary" : "text") << " row " << i << ": a " << show(c[0], format) << ", b "
+                      << show(c[1], format) << ", n " << n << ": a + b " << show(sum, format) << " vs server "
+                      << show(c[3], format) << "; a / n " << show(quotient, format) << " vs server " << show(c[4], format);
+      }
+    }
   }
 }
 
