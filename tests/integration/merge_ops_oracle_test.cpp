@@ -27,6 +27,7 @@
 #include <fmt/format.h>
 
 #include "proxy/exec/ops/concat.hpp"
+#include "proxy/exec/ops/numeric_text.hpp"
 #include "proxy/exec/ops/row_codec.hpp"
 #include "proxy/exec/ops/row_order.hpp"
 #include "tests/integration/support/cluster_fixture.hpp"
@@ -122,10 +123,15 @@ struct Gen {
     }
     return s;
   }
-  std::string float8(bool single) {
-    static const std::vector<std::string> special = {"NaN", "Infinity", "-Infinity", "-0", "0", "1e-320",
+  /// `signed_zero`: -0 as well as 0 (equal but displayed differently, so only for ordering:
+  /// which of two equal values min/max returns depends on the scan order).
+  std::string float8(bool single, bool signed_zero = true) {
+    static const std::vector<std::string> special = {"NaN", "Infinity", "-Infinity", "0", "-0", "1e-320",
                                                      "1.7976931348623157e308", "-2.2250738585072014e-308"};
-    if (chance(15)) return special[std::size_t(between(0, single ? 4 : 7))];
+    if (chance(15)) {
+      std::string s = special[std::size_t(between(0, single ? 4 : 7))];
+      return s == "-0" && !signed_zero ? "0" : s;
+    }
     double d = std::uniform_real_distribution<double>(-1, 1)(rng) * std::pow(10.0, double(between(-30, 30)));
     return single ? fmt::format("{:.9g}", d) : fmt::format("{:.17g}", d);
   }
@@ -151,6 +157,16 @@ struct Gen {
     if (chance(60)) t += fmt::format(".{:06}", between(0, 999999));
     if (zone) t += fmt::format("{:+03}:{:02}", between(-12, 14), chance(50) ? 0 : 30);
     return t + (bc ? " BC" : "");
+  }
+  std::string bytea() {
+    std::string s = "\\x";
+    for (auto n = between(0, 4); n > 0; --n) s += fmt::format("{:02x}", chance(30) ? (chance(50) ? 0 : 255) : between(0, 255));
+    return s;
+  }
+  std::string time() {
+    if (chance(3)) return "24:00:00";
+    std::string t = fmt::format("{:02}:{:02}:{:02}", between(0, 23), between(0, 59), between(0, 59));
+    return chance(60) ? t + fmt::format(".{:06}", between(0, 999999)) : t;
   }
   std::string uuid() {
     std::string s;
@@ -184,6 +200,8 @@ std::vector<TypeCase> type_cases() {
       {"timestamp", [](Gen& g) { return g.timestamp(false); }},
       {"timestamptz", [](Gen& g) { return g.timestamp(true); }},
       {"uuid", [](Gen& g) { return g.uuid(); }},
+      {"bytea", [](Gen& g) { return g.bytea(); }},
+      {"time", [](Gen& g) { return g.time(); }},
   };
 }
 
@@ -378,6 +396,14 @@ TEST(MergeOpsOracle, FinalAggregateEqualsTheAggregateOverAllRows) {
   truth += ", bool_and(b), bool_or(b)";
   aggs.push_back(agg(Fn::BoolAnd, b));
   aggs.push_back(agg(Fn::BoolOr, b + 1));
+  // min/max of the other ordered types.
+  int next = b + 2;
+  for (const char* c : {"f", "t", "ts", "d"}) {
+    partial += fmt::format(", min({0}), max({0})", c);
+    truth += fmt::format(", min({0}), max({0})", c);
+    aggs.push_back(agg(Fn::Min, next++));
+    aggs.push_back(agg(Fn::Max, next++));
+  }
 
   shardline::router::MergePlan flat, grouped;
   shardline::router::MergeOperator concat, merge, fa;
@@ -409,9 +435,11 @@ TEST(MergeOpsOracle, FinalAggregateEqualsTheAggregateOverAllRows) {
       auto maybe = [&](std::string v) { return g.chance(15) ? std::nullopt : std::optional<std::string>(std::move(v)); };
       data.push_back({std::to_string(part), std::to_string(g.between(0, 4)), maybe(g.integer(-32768, 32767)),
                       maybe(g.integer(INT32_MIN, INT32_MAX)), maybe(g.integer(-4000000000000000000LL, 4000000000000000000LL)),
-                      maybe(g.numeric(specials)), maybe(g.chance(70) ? "t" : "f")});
+                      maybe(g.numeric(specials)), maybe(g.chance(70) ? "t" : "f"), maybe(g.float8(false, false)),
+                      maybe(g.text()), maybe(g.timestamp(true)), maybe(g.date())});
     }
-    load("oracle_agg", "part int, g int, i2 int2, i4 int4, i8 int8, n numeric, b bool", data);
+    load("oracle_agg", "part int, g int, i2 int2, i4 int4, i8 int8, n numeric, b bool, f float8, t text, ts timestamptz, d date",
+         data);
     const std::string what = fmt::format("round {} ({} rows)", round, rows);
     for (int format : {0, 1}) {
       check_merge(flat, partial + " FROM oracle_agg WHERE part = $1", truth + " FROM oracle_agg", format, what);
@@ -419,6 +447,48 @@ TEST(MergeOpsOracle, FinalAggregateEqualsTheAggregateOverAllRows) {
                   "SELECT g, " + truth.substr(7) + " FROM oracle_agg GROUP BY g ORDER BY g", format, what + " GROUP BY");
     }
     if (HasFailure()) break;
+  }
+}
+
+TEST(MergeOpsOracle, NumericAdditionAndDivisionByCountEqualTheServers) {
+  Gen g;
+  auto wide = [&] {  // magnitudes from 1e-30 to 1e40, scales up to 40
+    std::string digits = std::to_string(g.between(1, 999999999));
+    int exp = int(g.between(-30, 40));
+    return (g.chance(40) ? "-" : "") + digits + "e" + std::to_string(exp);
+  };
+  std::vector<std::vector<std::optional<std::string>>> rows;
+  for (int i = 0; i < 400; ++i) {
+    std::string a = g.chance(50) ? g.numeric(false) : wide();
+    std::string b = g.chance(50) ? g.numeric(false) : wide();
+    std::int64_t n = g.chance(50) ? g.between(1, 9) : g.between(1, g.chance(50) ? 100000 : 9000000000000000000LL);
+    rows.push_back({std::to_string(i), a, b, std::to_string(n)});
+  }
+  load("oracle_num", "id int, a numeric, b numeric, n int8", rows);
+  for (int format : {0, 1}) {
+    PgResult r = query("SELECT a, b, n, a + b, a / n FROM oracle_num ORDER BY id", format);
+    int failures = 0;
+    for (int i = 0; i < r.rows() && failures < 10; ++i) {
+      auto c = cells_of(r, i);
+      auto parse = [&](std::string_view v) {
+        return format == 0 ? ops::parse_numeric_text(v) : ops::parse_numeric_binary(v);
+      };
+      auto a = parse(*c[0]), b = parse(*c[1]);
+      ASSERT_TRUE(a && b);
+      std::int64_t n = 0;
+      if (format == 0) n = std::stoll(std::string(*c[2]));
+      else for (char ch : *c[2]) n = (n << 8) | std::uint8_t(ch);
+      auto encode = [&](const ops::Numeric& x) {
+        return format == 0 ? ops::numeric_to_text(x) : ops::numeric_to_binary(x);
+      };
+      std::string sum = encode(ops::numeric_add(*a, *b)), quotient = encode(ops::numeric_div_count(*a, n));
+      if (sum != *c[3] || quotient != *c[4]) {
+        ++failures;
+        ADD_FAILURE() << (format ? "binary" : "text") << " row " << i << ": a " << show(c[0], format) << ", b "
+                      << show(c[1], format) << ", n " << n << ": a + b " << show(sum, format) << " vs server "
+                      << show(c[3], format) << "; a / n " << show(quotient, format) << " vs server " << show(c[4], format);
+      }
+    }
   }
 }
 

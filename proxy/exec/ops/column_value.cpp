@@ -14,7 +14,8 @@ namespace {
 namespace oid {
 constexpr std::uint32_t kBool = 16, kName = 19, kInt8 = 20, kInt2 = 21, kInt4 = 23, kText = 25, kOid = 26,
                         kFloat4 = 700, kFloat8 = 701, kBpchar = 1042, kVarchar = 1043, kDate = 1082,
-                        kTimestamp = 1114, kTimestampTz = 1184, kNumeric = 1700, kUuid = 2950;
+                        kTimestamp = 1114, kTimestampTz = 1184, kNumeric = 1700, kUuid = 2950,
+                        kBytea = 17, kTime = 1083;
 }
 
 constexpr std::int64_t kPostgresEpochJulian = 2451545;  // 2000-01-01
@@ -228,6 +229,54 @@ std::optional<Value> decode_uuid(std::string_view d, int format) {
   return v;
 }
 
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+/// bytea_output = hex (a backslash, "x", two hex digits per byte); escape format is refused.
+std::optional<Value> decode_bytea(std::string_view d, int format) {
+  Value v;
+  v.cls = TypeClass::Bytea;
+  if (format == 1) {
+    v.bytes = std::string(d);
+    return v;
+  }
+  if (d.size() < 2 || d[0] != '\\' || (d[1] != 'x' && d[1] != 'X') || d.size() % 2) return std::nullopt;
+  for (std::size_t i = 2; i < d.size(); i += 2) {
+    int hi = hex_digit(d[i]), lo = hex_digit(d[i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    v.bytes.push_back(char(hi * 16 + lo));
+  }
+  return v;
+}
+
+/// time: HH:MM:SS[.ffffff] (the same in every DateStyle), or int64 microseconds.
+std::optional<Value> decode_time(std::string_view d, int format) {
+  Value v;
+  v.cls = TypeClass::Time;
+  if (format == 1) {
+    if (d.size() != 8) return std::nullopt;
+    v.i = std::int64_t(be(d));
+    return v;
+  }
+  std::string_view s = trim(d);
+  std::int64_t h, m, sec, usec = 0;
+  if (!take_digits(s, 2, 2, h) || !take(s, ':') || !take_digits(s, 2, 2, m) || !take(s, ':') ||
+      !take_digits(s, 2, 2, sec))
+    return std::nullopt;
+  if (take(s, '.')) {
+    std::size_t before = s.size();
+    if (!take_digits(s, 1, 6, usec)) return std::nullopt;
+    for (std::size_t n = before - s.size(); n < 6; ++n) usec *= 10;
+  }
+  if (!s.empty() || h > 24 || m > 59 || sec > 60) return std::nullopt;
+  v.i = ((h * 60 + m) * 60 + sec) * 1000000 + usec;
+  return v;
+}
+
 std::optional<Value> decode_any(const ColumnType& t, std::string_view d, int format) {
   Value v;
   v.cls = t.cls;
@@ -265,6 +314,8 @@ std::optional<Value> decode_any(const ColumnType& t, std::string_view d, int for
     case TypeClass::Date:
     case TypeClass::Timestamp: return decode_datetime(t, d, format);
     case TypeClass::Uuid: return decode_uuid(d, format);
+    case TypeClass::Bytea: return decode_bytea(d, format);
+    case TypeClass::Time: return decode_time(d, format);
   }
   return std::nullopt;
 }
@@ -313,7 +364,9 @@ std::string type_name(std::uint32_t t) {
   }
 }
 
-std::optional<ColumnType> comparable_type(std::uint32_t t, const MergeContext& ctx, protocol::SqlError& error) {
+std::optional<ColumnType> comparable_type(std::uint32_t t, const MergeContext& ctx, protocol::SqlError& error,
+                                          std::string_view construct) {
+  const std::string what = "cross-shard " + std::string(construct) + " on a column of type " + type_name(t);
   ColumnType ct;
   ct.oid = t;
   switch (t) {
@@ -329,6 +382,8 @@ std::optional<ColumnType> comparable_type(std::uint32_t t, const MergeContext& c
     case oid::kTimestamp: ct.cls = TypeClass::Timestamp; return ct;
     case oid::kTimestampTz: ct.cls = TypeClass::Timestamp, ct.with_zone = true; return ct;
     case oid::kUuid: ct.cls = TypeClass::Uuid; return ct;
+    case oid::kBytea: ct.cls = TypeClass::Bytea; return ct;
+    case oid::kTime: ct.cls = TypeClass::Time; return ct;
     case oid::kText:
     case oid::kVarchar:
     case oid::kName:
@@ -336,16 +391,13 @@ std::optional<ColumnType> comparable_type(std::uint32_t t, const MergeContext& c
       if (!ctx.bytewise_collation) {
         error = protocol::SqlError::error(
             protocol::sqlstate::kFeatureNotSupported,
-            "cross-shard ORDER BY/GROUP BY on a column of type " + type_name(t) +
-                " is not supported under this database's collation (only C/POSIX byte order can be merged)");
+            what + " is not supported under this database's collation (only C/POSIX byte order can be merged)");
         return std::nullopt;
       }
       ct.cls = t == oid::kBpchar ? TypeClass::Bpchar : TypeClass::Text;
       return ct;
     default:
-      error = protocol::SqlError::error(protocol::sqlstate::kFeatureNotSupported,
-                                        "cross-shard ORDER BY/GROUP BY on a column of type " + type_name(t) +
-                                            " is not supported");
+      error = protocol::SqlError::error(protocol::sqlstate::kFeatureNotSupported, what + " is not supported");
       return std::nullopt;
   }
 }
@@ -354,7 +406,10 @@ std::optional<Value> decode_value(const ColumnType& type, std::string_view data,
                                   protocol::SqlError& error) {
   auto v = decode_any(type, data, format);
   if (v) return v;
-  if (format == 0 && (type.cls == TypeClass::Date || type.cls == TypeClass::Timestamp)) {
+  if (format == 0 && type.cls == TypeClass::Bytea && !(data.size() >= 2 && data[0] == '\\' && data[1] == 'x')) {
+    error = protocol::SqlError::error(protocol::sqlstate::kFeatureNotSupported,
+                                      "cross-shard ORDER BY/GROUP BY on a bytea column needs bytea_output = hex");
+  } else if (format == 0 && (type.cls == TypeClass::Date || type.cls == TypeClass::Timestamp)) {
     error = protocol::SqlError::error(
         protocol::sqlstate::kFeatureNotSupported,
         "cross-shard ORDER BY/GROUP BY on a " + type_name(type.oid) + " column needs DateStyle ISO (got '" +
@@ -370,14 +425,16 @@ int compare_decoded(const Value& a, const Value& b) {
     case TypeClass::Integer:
     case TypeClass::Bool:
     case TypeClass::Date:
-    case TypeClass::Timestamp: return three_way(a.i, b.i);
+    case TypeClass::Timestamp:
+    case TypeClass::Time: return three_way(a.i, b.i);
     case TypeClass::Numeric: return numeric_compare(a.n, b.n);
     case TypeClass::Float:
       if (a.nan || b.nan) return a.nan == b.nan ? 0 : (a.nan ? 1 : -1);
       return three_way(a.f, b.f);
     case TypeClass::Text:
     case TypeClass::Bpchar:
-    case TypeClass::Uuid: {
+    case TypeClass::Uuid:
+    case TypeClass::Bytea: {
       int c = std::memcmp(a.bytes.data(), b.bytes.data(), std::min(a.bytes.size(), b.bytes.size()));
       if (c != 0) return c < 0 ? -1 : 1;
       return three_way(a.bytes.size(), b.bytes.size());

@@ -26,6 +26,8 @@ enum class TypeClass {
   Date,         ///< days; -infinity / infinity at the ends
   Timestamp,    ///< microseconds; timestamptz in UTC
   Uuid,         ///< 16 bytes, unsigned
+  Bytea,        ///< bytes, unsigned, shorter prefix first (any collation); text only as hex
+  Time,         ///< time without time zone: microseconds since midnight
 };
 
 struct ColumnType {
@@ -37,18 +39,19 @@ struct ColumnType {
 /// "integer", "numeric", "interval", ... or "type OID 12345".
 std::string type_name(std::uint32_t oid);
 
-/// The comparison class of a column type; 0A000 naming the type when values of it cannot be
-/// compared exactly here.
-std::optional<ColumnType> comparable_type(std::uint32_t oid, const MergeContext& ctx, protocol::SqlError& error);
+/// The comparison class of a column type; 0A000 naming the type (and `construct`, the SQL that
+/// needs the comparison) when values of it cannot be compared exactly here.
+std::optional<ColumnType> comparable_type(std::uint32_t oid, const MergeContext& ctx, protocol::SqlError& error,
+                                          std::string_view construct = "ORDER BY/GROUP BY");
 
 /// A decoded, non-NULL value.
 struct Value {
   TypeClass cls = TypeClass::Integer;
-  std::int64_t i = 0;  ///< Integer, Bool, Date, Timestamp
+  std::int64_t i = 0;  ///< Integer, Bool, Date, Timestamp, Time
   double f = 0;        ///< Float (not NaN)
   bool nan = false;    ///< Float
   Numeric n;           ///< Numeric
-  std::string bytes;   ///< Text, Bpchar (trailing blanks removed), Uuid (16 bytes)
+  std::string bytes;   ///< Text, Bpchar (trailing blanks removed), Uuid (16 bytes), Bytea
 };
 
 /// Decodes `data` in wire format `format` (0 text, 1 binary). Text input may also be any

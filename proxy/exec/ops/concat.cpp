@@ -14,11 +14,9 @@ void Concat::describe(int shard, std::string_view row_description) {
 
 void Concat::row(int shard, std::string_view data_row) {
   if (error_) return;
-  if (!descriptions_.described(shard)) {
-    error_ = descriptions_.valid(shard) ? protocol::SqlError::error(protocol::sqlstate::kProtocolViolation,
-                                                                   "shard stream " + std::to_string(shard) +
-                                                                       " sent a DataRow before its RowDescription")
-                                        : unknown_shard(shard, descriptions_.shards());
+  protocol::SqlError e;
+  if (!descriptions_.may_send_rows(shard, e)) {
+    error_ = std::move(e);
     return;
   }
   next_->row(data_row);

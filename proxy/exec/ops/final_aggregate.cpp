@@ -86,7 +86,6 @@ bool FinalAggregate::plan_column(router::AggregateColumn a, const std::vector<Co
   out = src;
   c.format = src.format;
   const std::uint32_t oid = src.type_oid;
-  protocol::SqlError te;
   if (a.group_key) {
     c.acc = Acc::GroupKey;
     // Equality only: rows of one group arrive together (sorted, or all rows when no GROUP BY).
@@ -107,13 +106,8 @@ bool FinalAggregate::plan_column(router::AggregateColumn a, const std::vector<Co
       break;
     case Fn::Min:
     case Fn::Max: {
-      auto t = comparable_type(oid, ctx_, te);
-      if (!t) {
-        e = te;
-        auto at = e.message.find("ORDER BY/GROUP BY");
-        if (at != std::string::npos) e.message.replace(at, 17, "min()/max()");
-        return false;
-      }
+      auto t = comparable_type(oid, ctx_, e, "min()/max()");
+      if (!t) return false;
       c.acc = Acc::MinMax;
       c.type = *t;
       break;
@@ -144,11 +138,8 @@ bool FinalAggregate::plan_column(router::AggregateColumn a, const std::vector<Co
 void FinalAggregate::describe(std::string_view row_description) {
   if (error_) return;
   protocol::SqlError e;
-  auto in = parse_row_description(row_description);
-  if (!in) {
-    error_ = protocol::SqlError::error(protocol::sqlstate::kProtocolViolation, "malformed RowDescription in the merge");
-    return;
-  }
+  auto in = parse_row_description(row_description, error_);
+  if (!in) return;
   std::vector<ColumnDesc> out(specs_.size());
   std::vector<router::SortKey> group_keys;
   columns_.assign(specs_.size(), Column{});
@@ -213,8 +204,10 @@ bool FinalAggregate::accumulate_column(const Column& c, State& s, const Cells& c
       if (!cell) return true;
       auto v = decode_value(c.type, *cell, c.format, e);
       if (!v) return fail(e);
+      // Ties go to the later value, as numeric_smaller / float8larger ... return their second
+      // argument when equal (1.0 vs 1.00, -0 vs 0 display differently).
       int cmp = s.best ? compare_decoded(*v, *s.best) : 0;
-      if (!s.best || (c.spec.fn == Fn::Min ? cmp < 0 : cmp > 0)) {
+      if (!s.best || (c.spec.fn == Fn::Min ? cmp <= 0 : cmp >= 0)) {
         s.best = std::move(v);
         s.bytes = std::string(*cell);
       }
@@ -263,7 +256,7 @@ void FinalAggregate::row(std::string_view data_row) {
     return;
   }
   if (!parse_data_row(data_row, cells_)) {
-    error_ = protocol::SqlError::error(protocol::sqlstate::kProtocolViolation, "malformed DataRow in the merge");
+    error_ = malformed_message('D');
     return;
   }
   if (!group_order_->decode(cells_, row_key_, e)) {

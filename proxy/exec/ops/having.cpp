@@ -87,12 +87,8 @@ bool Having::prepare(router::Predicate& p, const std::vector<ColumnDesc>& cols, 
   if (p.kind != K::Compare) return true;
   const ColumnDesc& c = cols[std::size_t(p.column)];
   Operand o;
-  auto t = comparable_type(c.type_oid, ctx_, e);
-  if (!t) {
-    auto at = e.message.find("ORDER BY/GROUP BY");
-    if (at != std::string::npos) e.message.replace(at, 17, "HAVING");
-    return false;
-  }
+  auto t = comparable_type(c.type_oid, ctx_, e, "HAVING");
+  if (!t) return false;
   o.type = *t;
   o.format = c.format;
   std::optional<std::string_view> raw = std::string_view(p.constant);
@@ -167,12 +163,9 @@ bool Having::prepare_typed_param(Operand& o, std::string_view raw, int format, s
 
 void Having::describe(std::string_view row_description) {
   if (error_) return;
-  auto cols = parse_row_description(row_description);
+  auto cols = parse_row_description(row_description, error_);
+  if (!cols) return;
   protocol::SqlError e;
-  if (!cols) {
-    error_ = protocol::SqlError::error(protocol::sqlstate::kProtocolViolation, "malformed RowDescription in the merge");
-    return;
-  }
   operands_.clear();
   columns_ = cols->size();
   resolved_ = predicate_;
@@ -229,7 +222,7 @@ Having::Truth Having::eval(const router::Predicate& p, std::size_t& index) const
 void Having::row(std::string_view data_row) {
   if (error_) return;
   if (!parse_data_row(data_row, cells_) || cells_.size() != columns_) {
-    error_ = protocol::SqlError::error(protocol::sqlstate::kProtocolViolation, "malformed DataRow in the merge");
+    error_ = malformed_message('D');
     return;
   }
   std::size_t index = 0;

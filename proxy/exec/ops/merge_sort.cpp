@@ -31,11 +31,9 @@ bool MergeSort::before(int a, int b) const {
 
 void MergeSort::row(int shard, std::string_view data_row) {
   if (error_) return;
-  if (!descriptions_.described(shard)) {
-    error_ = descriptions_.valid(shard) ? protocol::SqlError::error(protocol::sqlstate::kProtocolViolation,
-                                                                   "shard stream " + std::to_string(shard) +
-                                                                       " sent a DataRow before its RowDescription")
-                                        : unknown_shard(shard, descriptions_.shards());
+  protocol::SqlError e;
+  if (!descriptions_.may_send_rows(shard, e)) {
+    error_ = std::move(e);
     return;
   }
   Stream& s = streams_[std::size_t(shard)];
@@ -43,13 +41,17 @@ void MergeSort::row(int shard, std::string_view data_row) {
     error_ = malformed_row(shard);
     return;
   }
+  // Reuse an emitted row's buffers: no allocation per row once the merge runs.
   Held h;
-  protocol::SqlError e;
+  if (!spare_.empty()) {
+    h = std::move(spare_.back());
+    spare_.pop_back();
+  }
   if (!order_->decode(cells_, h.key, e)) {
     error_ = std::move(e);
     return;
   }
-  h.message = std::string(data_row);
+  h.message.assign(data_row);
   s.rows.push_back(std::move(h));
   if (s.rows.size() == 1) {
     heap_.push_back(shard);
@@ -75,13 +77,13 @@ void MergeSort::emit_ready() {
     const int shard = heap_.back();
     heap_.pop_back();
     Stream& s = streams_[std::size_t(shard)];
-    Held h = std::move(s.rows.front());
+    next_->row(s.rows.front().message);
+    if (spare_.size() < streams_.size()) spare_.push_back(std::move(s.rows.front()));
     s.rows.pop_front();
     if (!s.rows.empty()) {
       heap_.push_back(shard);
       std::push_heap(heap_.begin(), heap_.end(), later);
     }
-    next_->row(h.message);
   }
 }
 

@@ -40,6 +40,7 @@ class MergeSort final : public ShardMerge {
   std::optional<RowOrder> order_;
   std::vector<Stream> streams_;
   std::vector<int> heap_;  ///< shards with a row in front, smallest on top
+  std::vector<Held> spare_;  ///< emitted rows whose buffers the next rows reuse
   Cells cells_;
 };
 

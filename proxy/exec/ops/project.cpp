@@ -8,7 +8,7 @@ std::optional<std::string> project_row_description(std::string_view row_descript
                                                    protocol::SqlError& error) {
   auto cols = parse_row_description(row_description);
   if (!cols) {
-    error = protocol::SqlError::error(protocol::sqlstate::kProtocolViolation, "malformed RowDescription in the merge");
+    error = malformed_message('T');
     return std::nullopt;
   }
   const long keep = visible < 0 ? long(cols->size()) + visible : visible;

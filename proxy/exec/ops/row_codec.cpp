@@ -80,6 +80,19 @@ void append_data_row(std::string& out, const Cells& cells) {
   w.end();
 }
 
+protocol::SqlError malformed_message(char tag) {
+  return protocol::SqlError::error(protocol::sqlstate::kProtocolViolation,
+                                   std::string("malformed ") + (tag == 'T' ? "RowDescription" : "DataRow") +
+                                       " in the merge");
+}
+
+std::optional<std::vector<ColumnDesc>> parse_row_description(std::string_view msg,
+                                                             std::optional<protocol::SqlError>& error) {
+  auto cols = parse_row_description(msg);
+  if (!cols) error = malformed_message('T');
+  return cols;
+}
+
 std::string build_data_row(const Cells& cells) {
   std::string out;
   append_data_row(out, cells);

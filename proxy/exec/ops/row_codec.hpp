@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "proxy/protocol/sql_error.hpp"
+
 namespace shardline::proxy::exec::ops {
 
 /// One field of a RowDescription.
@@ -34,5 +36,12 @@ using Cells = std::vector<std::optional<std::string_view>>;
 bool parse_data_row(std::string_view msg, Cells& cells);
 void append_data_row(std::string& out, const Cells& cells);
 std::string build_data_row(const Cells& cells);
+
+/// 08P01 for a message in the merge that is not the well-formed RowDescription ('T') or
+/// DataRow ('D') it should be.
+protocol::SqlError malformed_message(char tag);
+
+/// parse_row_description, or nullopt with `error` set.
+std::optional<std::vector<ColumnDesc>> parse_row_description(std::string_view msg, std::optional<protocol::SqlError>& error);
 
 }  // namespace shardline::proxy::exec::ops

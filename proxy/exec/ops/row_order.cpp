@@ -19,12 +19,13 @@ bool resolve_column(int& column, std::size_t columns, protocol::SqlError& error)
 }
 
 std::optional<RowOrder> RowOrder::make(const std::vector<router::SortKey>& keys, const std::vector<ColumnDesc>& columns,
-                                       const MergeContext& ctx, protocol::SqlError& error, bool equality_only) {
+                                       const MergeContext& ctx, protocol::SqlError& error, bool equality_only,
+                                       std::string_view construct) {
   RowOrder order;
   for (auto k : keys) {
     if (!resolve_column(k.column, columns.size(), error)) return std::nullopt;
     const ColumnDesc& c = columns[std::size_t(k.column)];
-    auto type = comparable_type(c.type_oid, equality_only ? MergeContext{true} : ctx, error);
+    auto type = comparable_type(c.type_oid, equality_only ? MergeContext{true} : ctx, error, construct);
     if (!type) return std::nullopt;
     order.keys_.push_back(Key{k, *type, c.format});
   }
@@ -48,6 +49,14 @@ bool RowOrder::decode(const Cells& row, RowKey& out, protocol::SqlError& error) 
     out.emplace_back(std::move(*v));
   }
   return true;
+}
+
+bool RowOrder::decode_row(std::string_view msg, Cells& cells, RowKey& out, protocol::SqlError& error) const {
+  if (!parse_data_row(msg, cells)) {
+    error = malformed_message('D');
+    return false;
+  }
+  return decode(cells, out, error);
 }
 
 int RowOrder::compare(const RowKey& a, const RowKey& b) const {

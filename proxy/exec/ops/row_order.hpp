@@ -23,8 +23,11 @@ class RowOrder {
   /// name hidden columns. `equality_only` (group keys, DISTINCT): text may be compared under
   /// any deterministic collation, since equal means byte-equal there.
   static std::optional<RowOrder> make(const std::vector<router::SortKey>& keys, const std::vector<ColumnDesc>& columns,
-                                      const MergeContext& ctx, protocol::SqlError& error, bool equality_only = false);
+                                      const MergeContext& ctx, protocol::SqlError& error, bool equality_only = false,
+                                      std::string_view construct = "ORDER BY/GROUP BY");
   bool decode(const Cells& row, RowKey& out, protocol::SqlError& error) const;
+  /// Parses the DataRow `msg` into `cells` (scratch) and decodes its key.
+  bool decode_row(std::string_view msg, Cells& cells, RowKey& out, protocol::SqlError& error) const;
   /// <0 when `a` sorts before `b`, 0 when equal in every key (NULL equals NULL).
   int compare(const RowKey& a, const RowKey& b) const;
 

@@ -15,6 +15,15 @@ protocol::SqlError malformed_row(int shard) {
                                    "shard stream " + std::to_string(shard) + " sent a malformed DataRow");
 }
 
+bool ShardDescriptions::may_send_rows(int shard, protocol::SqlError& error) const {
+  if (described(shard)) return true;
+  error = valid(shard) ? protocol::SqlError::error(protocol::sqlstate::kProtocolViolation,
+                                                   "shard stream " + std::to_string(shard) +
+                                                       " sent a DataRow before its RowDescription")
+                       : unknown_shard(shard, shards());
+  return false;
+}
+
 ShardDescriptions::Outcome ShardDescriptions::add(int shard, std::string_view rd, protocol::SqlError& error) {
   if (!valid(shard)) {
     error = unknown_shard(shard, shards());

@@ -18,6 +18,8 @@ class ShardDescriptions {
   enum class Outcome { First, Agrees, Failed };
   /// First: the first shard's description (forward it); Agrees: a later one matching it.
   Outcome add(int shard, std::string_view row_description, protocol::SqlError& error);
+  /// A DataRow may come from `shard`: it is a known stream that has described its columns.
+  bool may_send_rows(int shard, protocol::SqlError& error) const;
   bool described(int shard) const { return valid(shard) && described_[std::size_t(shard)]; }
   bool valid(int shard) const { return shard >= 0 && std::size_t(shard) < described_.size(); }
   int shards() const { return int(described_.size()); }

@@ -6,12 +6,9 @@ namespace shardline::proxy::exec::ops {
 
 void Sort::describe(std::string_view row_description) {
   if (error_) return;
-  auto cols = parse_row_description(row_description);
+  auto cols = parse_row_description(row_description, error_);
+  if (!cols) return;
   protocol::SqlError e;
-  if (!cols) {
-    error_ = protocol::SqlError::error(protocol::sqlstate::kProtocolViolation, "malformed RowDescription in the merge");
-    return;
-  }
   order_ = RowOrder::make(keys_, *cols, ctx_, e);
   if (!order_) {
     error_ = std::move(e);
@@ -23,13 +20,9 @@ void Sort::describe(std::string_view row_description) {
 void Sort::row(std::string_view data_row) {
   if (error_) return;
   protocol::SqlError e;
-  if (!order_ || !parse_data_row(data_row, cells_)) {
-    error_ = protocol::SqlError::error(protocol::sqlstate::kProtocolViolation, "malformed DataRow in the merge");
-    return;
-  }
   Held h;
-  if (!order_->decode(cells_, h.key, e)) {
-    error_ = std::move(e);
+  if (!order_ || !order_->decode_row(data_row, cells_, h.key, e)) {
+    error_ = order_ ? std::move(e) : malformed_message('D');
     return;
   }
   h.message = std::string(data_row);

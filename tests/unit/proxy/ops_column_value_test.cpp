@@ -107,6 +107,18 @@ TEST(OpsColumnValue, DatesAndTimestampsInIsoStyle) {
   EXPECT_EQ(compare_decoded(*d1, *d2), 0);
 }
 
+TEST(OpsColumnValue, ByteaAndTime) {
+  expect_ascending(17, 0, {"\\x", "\\x00", "\\x0000", "\\x01", "\\x7f", "\\x80", "\\xff"});
+  expect_ascending(17, 1, {"", std::string(1, '\0'), "\x7f", "\x80", std::string("\x80\x00", 2)});
+  protocol::SqlError e;
+  EXPECT_FALSE(decode_value(type_of(17), "abc\\000", 0, e));
+  EXPECT_EQ(e.sqlstate, "0A000");
+  EXPECT_NE(e.message.find("bytea_output = hex"), std::string::npos);
+  expect_ascending(1083, 0, {"00:00:00", "00:00:00.000001", "09:59:59.5", "10:00:00", "23:59:59.999999", "24:00:00"});
+  expect_ascending(1083, 1, {bin_i8(0), bin_i8(1), bin_i8(86400000000LL)});
+  EXPECT_EQ(cmp(1083, 0, "12:00:00.5", "12:00:00.500000"), 0);
+}
+
 TEST(OpsColumnValue, NonIsoDateStyleIsRefused) {
   protocol::SqlError e;
   for (auto s : {"12/31/1999", "31.12.1999", "12-31-1999", "Fri Dec 31 00:00:00 1999"}) {

@@ -173,6 +173,11 @@ TEST(OpsFinalAggregate, MinMaxKeepsTheWinnersBytes) {
   EXPECT_EQ(out, (std::vector<Vals>{{"-0.001", "10", "NaN"}}));
 }
 
+TEST(OpsFinalAggregate, EqualMinMaxKeepTheLaterValueAsThePostgresTransitionDoes) {
+  AggRun r({agg(Fn::Min, 0), agg(Fn::Max, 0)}, {col("n", 1700)});
+  EXPECT_EQ(r.feed({{"1.0"}, {"1.00"}, {"1"}}).done(), (std::vector<Vals>{{"1", "1"}}));
+}
+
 TEST(OpsFinalAggregate, BoolAndOr) {
   AggRun r({agg(Fn::BoolAnd, 0), agg(Fn::BoolOr, 0)}, {col("b", 16)});
   EXPECT_EQ(r.feed({{"t"}, {std::nullopt}, {"f"}}).done(), (std::vector<Vals>{{"f", "t"}}));
