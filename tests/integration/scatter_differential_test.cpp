@@ -11,6 +11,7 @@
 //   SHARDLINE_DIFF_QUERY=<i>[,<j>]  run only these corpus indexes (to reproduce a failure)
 //   SHARDLINE_DIFF_REPORT_ONLY=1    print the summary; fail only on wrong answers, not on
 //                                   required queries the proxy still refuses
+//   SHARDLINE_DIFF_SHOW=<n>         print the first n failures of each kind in full (25)
 //
 // The plain database is `diff_oracle` on the first server, created from the same template with
 // the same locale (C) and settings as the shards' `app` databases.
@@ -49,7 +50,12 @@ constexpr int kShards = 3;
 constexpr int kLogicalShards = 1024;
 constexpr int kQueries = 480;
 constexpr std::uint64_t kDefaultSeed = 20261201;
-constexpr std::size_t kFailuresShown = 25;
+
+/// How many failures of each kind are printed in full (SHARDLINE_DIFF_SHOW overrides).
+std::size_t failures_shown() {
+  const char* s = std::getenv("SHARDLINE_DIFF_SHOW");
+  return s != nullptr && *s != '\0' ? std::size_t(std::stoul(s)) : 25;
+}
 
 std::uint64_t diff_seed() {
   const char* s = std::getenv("SHARDLINE_DIFF_SEED");
@@ -188,7 +194,7 @@ struct Report {
   std::map<std::string, int> refusal_messages;
   int queries = 0, required_queries = 0, required_all_identical = 0;
   std::size_t wrong_count = 0, required_not_identical_count = 0;
-  /// The first kFailuresShown of each (the answers of all of them would not fit in memory).
+  /// The first failures_shown() of each (the answers of all of them would not fit in memory).
   std::vector<Failure> wrong, required_not_identical;
   /// One line per wrong execution, all of them.
   std::vector<std::string> wrong_lines;
@@ -229,7 +235,7 @@ void print_report(const Report& r, std::uint64_t seed) {
 /// Every scope item the corpus must cover, each in at least a few required queries.
 const std::vector<std::string> kRequiredFeatures = {
     "order_by", "multi_key", "asc", "desc", "nulls_first", "nulls_last", "expression", "ordinal",
-    "hidden_sort_key", "limit", "offset", "param", "count", "sum", "min", "max", "avg", "bool_and", "bool_or",
+    "hidden_sort_key", "limit", "offset", "limit_param", "param", "count", "sum", "min", "max", "avg", "bool_and", "bool_or",
     "group_by", "having", "distinct", "in_list", "text_key", "where", "sort_int", "sort_numeric", "sort_float",
     "sort_text", "sort_bool", "sort_timestamptz", "sort_date"};
 
@@ -364,9 +370,9 @@ TEST(ScatterDifferential, AnswersLikeOneDatabase) {
       all_identical = all_identical && v == DiffVerdict::Identical;
       if (v == DiffVerdict::Wrong) {
         r.wrong_lines.push_back(fmt::format("query {} {}: {}", q.index, mode_name(m), f.outcome.reason.substr(0, 240)));
-        if (r.wrong_count++ < kFailuresShown) r.wrong.push_back(std::move(f));
+        if (r.wrong_count++ < failures_shown()) r.wrong.push_back(std::move(f));
       } else if (q.required && v != DiffVerdict::Identical) {
-        if (r.required_not_identical_count++ < kFailuresShown) r.required_not_identical.push_back(std::move(f));
+        if (r.required_not_identical_count++ < failures_shown()) r.required_not_identical.push_back(std::move(f));
       }
     }
     r.required_all_identical += q.required && all_identical;

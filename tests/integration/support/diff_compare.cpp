@@ -70,10 +70,25 @@ Parsed parse(const DiffAnswer& a) {
   return p;
 }
 
+bool valid_utf8(const std::string& v) {
+  for (std::size_t i = 0; i < v.size();) {
+    const unsigned char c = static_cast<unsigned char>(v[i]);
+    const int n = c < 0x80 ? 0 : (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xe ? 2 : (c >> 3) == 0x1e ? 3 : -1;
+    if (n < 0 || i + std::size_t(n) >= v.size()) return false;
+    for (int k = 1; k <= n; ++k)
+      if ((static_cast<unsigned char>(v[i + std::size_t(k)]) >> 6) != 0x2) return false;
+    i += std::size_t(n) + 1;
+  }
+  return true;
+}
+
+/// Text as it is (non-ASCII included); control bytes, and every non-ASCII byte of a value that
+/// is not UTF-8 (binary format), as \xNN.
 std::string escaped(const std::string& v) {
+  const bool text = valid_utf8(v);
   std::string out;
   for (unsigned char c : v) {
-    if (c >= 0x20 && c != 0x7f && c != '\\') out += char(c);
+    if (c >= 0x20 && c != 0x7f && c != '\\' && (c < 0x80 || text)) out += char(c);
     else out += fmt::format("\\x{:02x}", c);
   }
   return out;

@@ -88,6 +88,7 @@ class Builder {
   }
   void number(std::int64_t v) { value(std::to_string(v), std::to_string(v)); }
   bool uses_params() const { return use_params_ && !params_.empty(); }
+  bool params_on() const { return use_params_; }
   void finish(DiffQuery& q) const {
     q.simple_sql = simple_;
     q.extended_sql = extended_;
@@ -243,6 +244,7 @@ class Generator {
   void limit_offset(Builder& b, bool force) {
     const bool limit = r_.chance(80) || !force, offset = r_.chance(45) || (force && !limit);
     if (!force && !r_.chance(30)) return;
+    if (b.params_on()) tag("limit_param");
     if (limit) {
       tag("limit");
       b << " LIMIT ";
