@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <ctime>
 #include <set>
 #include <stdexcept>
@@ -96,12 +97,18 @@ int shard_of_code(const std::string& code, int shards, int logical) {
 }
 
 /// INSERTs of `rows` VALUES tuples, kRowsPerInsert per statement.
-void add_inserts(DiffDataset& d, const std::string& head, const std::vector<std::string>& rows) {
+void add_inserts(std::vector<std::string>& out, const std::string& head, const std::vector<std::string>& rows) {
   for (std::size_t i = 0; i < rows.size(); i += kRowsPerInsert) {
     std::string sql = head + " VALUES ";
     for (std::size_t j = i; j < rows.size() && j < i + kRowsPerInsert; ++j) sql += (j == i ? "" : ", ") + rows[j];
-    d.inserts.push_back(std::move(sql));
+    out.push_back(std::move(sql));
   }
+}
+
+void add_inserts(DiffDataset& d, const std::string& head, std::vector<std::string> rows) {
+  add_inserts(d.inserts, head, rows);
+  std::reverse(rows.begin(), rows.end());
+  add_inserts(d.reversed_inserts, head, rows);
 }
 
 /// The skewed tenant first, then kTenants more, until every shard has at least three.

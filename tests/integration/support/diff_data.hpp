@@ -20,6 +20,10 @@ struct DiffDataset {
   /// CREATE TABLE statements, then multi-row INSERTs (each spanning many tenants).
   std::vector<std::string> ddl;
   std::vector<std::string> inserts;
+  /// The same rows in the opposite order, for a second plain database whose answers to the
+  /// corpus must match the first one's: a query whose answer depends on the physical row order
+  /// is a corpus bug, not a proxy bug.
+  std::vector<std::string> reversed_inserts;
   /// Table name -> number of rows, to check both sides were loaded completely.
   std::vector<std::pair<std::string, int>> row_counts;
   /// The tenant ids of diff_a/diff_b per physical shard (each non-empty), and the one tenant
