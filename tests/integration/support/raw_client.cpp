@@ -136,7 +136,8 @@ std::string parse(std::string_view name, std::string_view sql, const std::vector
 }
 
 std::string bind(std::string_view portal, std::string_view statement,
-                 const std::vector<std::optional<std::string>>& params) {
+                 const std::vector<std::optional<std::string>>& params,
+                 const std::vector<std::int16_t>& result_formats) {
   std::string b;
   put_cstr(b, portal);
   put_cstr(b, statement);
@@ -150,7 +151,8 @@ std::string bind(std::string_view portal, std::string_view statement,
       b.append(*p);
     }
   }
-  put_u16(b, 0);  // every result column in text format
+  put_u16(b, std::uint16_t(result_formats.size()));
+  for (auto f : result_formats) put_u16(b, std::uint16_t(f));
   return frame('B', b);
 }
 

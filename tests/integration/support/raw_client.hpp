@@ -43,8 +43,11 @@ struct RawMessage {
 namespace raw {
 std::string query(std::string_view sql);
 std::string parse(std::string_view name, std::string_view sql, const std::vector<std::uint32_t>& param_oids = {});
+/// `result_formats` as in Bind: empty = every column text, one code = that code for every
+/// column (1 = binary), else one code per column.
 std::string bind(std::string_view portal, std::string_view statement,
-                 const std::vector<std::optional<std::string>>& params = {});
+                 const std::vector<std::optional<std::string>>& params = {},
+                 const std::vector<std::int16_t>& result_formats = {});
 std::string describe(char kind, std::string_view name);  ///< kind 'S' (statement) or 'P' (portal)
 std::string execute(std::string_view portal, std::int32_t max_rows = 0);
 std::string close(char kind, std::string_view name);
