@@ -74,6 +74,16 @@ class ClientSession final : private TrackerHooks {
   std::optional<protocol::SqlError> login_refusal_;  ///< set by login(): startup() answers with it
   // startup.cpp
   asio::awaitable<bool> startup();
+  /// SSLRequest / GSSENCRequest / CancelRequest until the StartupMessage, whose parameters
+  /// land in `params`; false when the connection ends here.
+  asio::awaitable<bool> read_startup_packet(std::unordered_map<std::string, std::string>& params);
+  /// Answers SSLRequest ('S' and the TLS handshake when configured) or GSSENCRequest ('N').
+  asio::awaitable<bool> answer_encryption_request(bool ssl);
+  /// Who may connect to what: the user, the database, the password, the admin console.
+  asio::awaitable<bool> admit(std::unordered_map<std::string, std::string>& params);
+  /// The startup packet's settings (and -c options) as session settings; a bad shardline.* one
+  /// is the FATAL error to end the connection with.
+  std::optional<protocol::SqlError> apply_startup_settings(std::unordered_map<std::string, std::string>& params);
   asio::awaitable<bool> authenticate(const Credentials& cred);
   asio::awaitable<bool> read_startup_frame(protocol::Frame& f);
   asio::awaitable<bool> read_frame(protocol::Frame& f);
@@ -200,6 +210,21 @@ class ClientSession final : private TrackerHooks {
   asio::awaitable<std::optional<protocol::SqlError>> acquire_primaries(const std::vector<int>& shards,
                                                                       std::vector<backend::ServerLease>& leases);
   asio::awaitable<bool> run_copy_in(const router::TemplateStatement& st, std::string_view sql);
+  struct CopyIn;
+  /// The key column's position (and the columns COPY loads); the error if it is not loaded.
+  asio::awaitable<std::optional<protocol::SqlError>> copy_key_column(CopyIn& c);
+  /// BEGIN and the COPY on every shard; the first shard's CopyInResponse for the client.
+  asio::awaitable<std::optional<protocol::SqlError>> start_copy(CopyIn& c, std::string_view sql,
+                                                                std::string& copy_in_response);
+  /// The key column's type, asked of a shard when the schema does not know it yet.
+  asio::awaitable<std::optional<protocol::SqlError>> copy_key_type(CopyIn& c);
+  /// The client's COPY data to the shards of its rows; nullopt once it ended (CopyDone or
+  /// CopyFail), else what run_copy_in returns.
+  asio::awaitable<std::optional<bool>> stream_copy_rows(CopyIn& c);
+  /// Ends the COPY on every shard and answers the client.
+  asio::awaitable<bool> finish_copy(CopyIn& c);
+  /// COMMIT (or ROLLBACK) everywhere; the shards where it failed.
+  asio::awaitable<std::vector<std::string>> end_copy_transactions(CopyIn& c, bool commit);
   bool in_transaction() const { return tx_.open(); }
   int default_shard() const { return server_ ? shard_ : services_.schema->home_shard(); }
 

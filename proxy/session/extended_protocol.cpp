@@ -124,7 +124,7 @@ void ClientSession::read_bind_values(protocol::BodyReader r, router::BindValues&
 void ClientSession::scan_bind(UnitScan& u, protocol::BodyReader r) {
   // Every Bind of the unit is routed: one unit (up to Sync) is one implicit transaction on
   // one server, so Binds whose keys live on different shards cannot all be answered there.
-  auto portal = r.cstr();
+  (void)r.cstr();  // the portal (scan_unit checked both names)
   auto stmt = r.cstr();
   std::string_view query;
   std::optional<std::string_view> types;  // the parameter types the client declared
