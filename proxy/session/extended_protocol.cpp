@@ -160,7 +160,10 @@ void ClientSession::scan_bind(UnitScan& u, protocol::BodyReader r) {
     plan.error = {sqlstate::kFeatureNotSupported, why};
   }
   // What the unit can see and write: a statement without tables only matters if it writes.
-  if (plan.kind != router::RouteKind::Any || plan.writes) unit_scope_.add(plan.logical);
+  if (plan.kind != router::RouteKind::Any || plan.writes) {
+    unit_scope_.add(plan.logical);
+    if (tx_.open() || unit_effects_.begins) tx_.touch(plan.logical);
+  }
   if (plan.kind == router::RouteKind::Any) return;
   if (!u.decided) {
     u.decided = std::move(plan);
@@ -179,26 +182,28 @@ void ClientSession::scan_bind(UnitScan& u, protocol::BodyReader r) {
 bool ClientSession::answer_unit_locally(UnitScan& u) {
   if (u.binds != 1 || !u.complete || u.last->statements.size() != 1) return false;
   const router::Statement& st = u.last->statements[0].info;
-  auto& x = unit_extras();
+  const bool setting = is_proxy_setting(st);
+  std::optional<NamespaceCommand> cmd;
+  if (!setting) cmd = namespace_command(st);
+  if (!setting && !cmd && (u.decided || !tx_.local_answer(st))) return false;
+  auto& x = unit_extras();  // allocated only once a unit is answered here
   x.local_show.reset();
   x.local_error.reset();
   x.local_command.reset();
   x.local_tx.reset();
-  if (is_proxy_setting(st)) {
+  if (setting) {
     // shardline's own settings through the extended protocol, answered like PostgreSQL would.
     std::string tag;
     std::optional<std::pair<std::string, std::string>> shown;
     x.local_error = proxy_setting(st, tag, shown);
     x.local_show = std::move(shown);
     x.local_tag = tag;
-  } else if (auto cmd = namespace_command(st)) {
+  } else if (cmd) {
     x.local_tag = cmd->tag;
     x.local_command = std::move(cmd);
-  } else if (!u.decided && tx_.local_answer(st)) {
+  } else {
     // Transaction control of a held transaction: done at Execute, as for the simple protocol.
     x.local_tx = u.last;
-  } else {
-    return false;
   }
   unit_local_ = true;
   return true;
@@ -229,6 +234,7 @@ bool ClientSession::execute_local_unit(protocol::MessageWriter& w) {
   }
   if (a->already_open) w.notice(SqlError{"25001", "there is already a transaction in progress", "WARNING", {}, {}});
   w.command_complete(a->tag);
+  x.local_tag = a->tag;  // a second Execute of the portal repeats the tag, and does nothing again
   return true;
 }
 

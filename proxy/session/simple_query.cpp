@@ -148,6 +148,8 @@ asio::awaitable<bool> ClientSession::forward_query(const router::RouteTemplate& 
   if (plan.kind == router::RouteKind::Refuse)
     co_return co_await refuse(SqlError::error(plan.error.sqlstate, plan.error.message), false);
   if (!co_await attach(target, true, replica)) co_return co_await refuse(unit_extras().last_error, false);
+  // A statement without tables only matters to the transaction's scope if it writes.
+  if ((was_in_tx || effects.begins) && (plan.kind != router::RouteKind::Any || plan.writes)) tx_.touch(plan.logical);
   sync_server_state();
   Pending p{Expect::SimpleQuery};
   track_simple_query(t, literal_bind, p);

@@ -73,6 +73,8 @@ void Transaction::start_held(const router::Statement& st, std::uint64_t epoch) {
   held_sql_ += ';';
   epoch_ = epoch;
   participants_.clear();
+  touched_any_ = false;
+  touched_.clear();
 }
 
 void Transaction::bind(Participant p, bool may_move) {
@@ -110,7 +112,11 @@ std::vector<SetChange> Transaction::ready_for_query(char status, Participant on,
     if (!error_since_ready_) apply.swap(sets_);
     sets_.clear();
     participants_.clear();
-    if (!held_) read_only_ = false;  // a late reply of a statement before a held BEGIN
+    if (!held_) {  // (not a late reply of a statement before a held BEGIN)
+      read_only_ = false;
+      touched_any_ = false;
+      touched_.clear();
+    }
   } else if (participants_.empty() && !held_) {
     participants_.push_back(on);  // opened on the server itself (session pooling, a Query's BEGIN)
     epoch_ = epoch;

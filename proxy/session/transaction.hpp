@@ -136,6 +136,15 @@ class Transaction {
   bool has_written() const { return wrote_; }
   /// The logical shards it wrote (empty with has_written(): shard-wide).
   std::vector<int> written() const { return scope_.logical(); }
+  /// A statement of the open transaction reads or writes `logical` (empty: anything on its
+  /// shard). What a reshard cutover of those logical shards waits for.
+  void touch(std::span<const int> logical) {
+    touched_any_ = true;
+    touched_.add(logical);
+  }
+  /// Whether the transaction touched anything, and which logical shards (empty: shard-wide).
+  bool has_touched() const { return touched_any_; }
+  std::vector<int> touched() const { return touched_.logical(); }
 
  private:
   void start_held(const router::Statement& st, std::uint64_t epoch);
@@ -152,6 +161,8 @@ class Transaction {
   // transaction may already have written (after a ROLLBACK that costs one needless probe).
   bool wrote_ = false;
   WriteScope scope_;
+  bool touched_any_ = false;
+  WriteScope touched_;  ///< cleared when the transaction ends
   std::uint64_t epoch_ = 0;
   std::vector<Participant> participants_;
 };

@@ -320,6 +320,33 @@ TEST_F(TransactionTest, ACopyInsideATransactionIsCoveredByTheCommitProbe) {
   EXPECT_EQ(*probe, (std::vector<int>{9}));
 }
 
+TEST_F(TransactionTest, TheLogicalShardsATransactionTouchedLastUntilItEnds) {
+  local("BEGIN");
+  EXPECT_FALSE(tx.has_touched());
+  tx.touch(std::vector<int>{3});
+  tx.ready_for_query('I', Participant{0, -1}, kEpoch);  // a late reply of a request before BEGIN
+  tx.bind(Participant{1, -1}, false);
+  tx.touch(std::vector<int>{5});
+  tx.touch(std::vector<int>{3});
+  EXPECT_TRUE(tx.has_touched());
+  EXPECT_EQ(tx.touched(), (std::vector<int>{3, 5}));
+  tx.ready_for_query('T', Participant{1, -1}, kEpoch);
+  EXPECT_EQ(tx.touched(), (std::vector<int>{3, 5}));
+  tx.ready_for_query('I', Participant{1, -1}, kEpoch);
+  EXPECT_FALSE(tx.has_touched());
+  EXPECT_TRUE(tx.touched().empty());
+
+  // A statement not confined to tenants makes it the whole shard.
+  local("BEGIN");
+  tx.touch(std::vector<int>{3});
+  tx.touch({});
+  EXPECT_TRUE(tx.has_touched());
+  EXPECT_TRUE(tx.touched().empty());
+  local("ROLLBACK");
+  local("BEGIN");  // a new transaction starts with nothing touched
+  EXPECT_FALSE(tx.has_touched());
+}
+
 std::shared_ptr<const router::ShardingSchema> schema() {
   auto r = config::parse_config(R"(
 users: [{name: app, password: secret, database: app}]
