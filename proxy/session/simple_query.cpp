@@ -87,6 +87,8 @@ std::optional<std::string> ClientSession::local_query_reply(const router::RouteT
     auto a = *tx_.answer_locally(st, services_.directory->epoch());
     if (a.already_open) w.notice(SqlError{"25001", "there is already a transaction in progress", "WARNING", {}, {}});
     w.command_complete(a.tag);
+    w.ready_for_query(a.status);
+    return out;
   } else if (tx_.aborted_while_held()) {
     return std::nullopt;  // 25P02, before the namespace is touched
   } else if (auto cmd = namespace_command(st)) {
