@@ -29,6 +29,7 @@
 #include "proxy/session/reported_parameters.hpp"
 #include "proxy/session/response_tracker.hpp"
 #include "proxy/session/services.hpp"
+#include "proxy/session/transaction.hpp"
 #include "router/parser/literal_normalizer.hpp"
 #include "router/planner/router.hpp"
 
@@ -74,6 +75,16 @@ class ClientSession final : private TrackerHooks {
   std::optional<protocol::SqlError> login_refusal_;  ///< set by login(): startup() answers with it
   // startup.cpp
   asio::awaitable<bool> startup();
+  /// SSLRequest / GSSENCRequest / CancelRequest until the StartupMessage, whose parameters
+  /// land in `params`; false when the connection ends here.
+  asio::awaitable<bool> read_startup_packet(std::unordered_map<std::string, std::string>& params);
+  /// Answers SSLRequest ('S' and the TLS handshake when configured) or GSSENCRequest ('N').
+  asio::awaitable<bool> answer_encryption_request(bool ssl);
+  /// Who may connect to what: the user, the database, the password, the admin console.
+  asio::awaitable<bool> admit(std::unordered_map<std::string, std::string>& params);
+  /// The startup packet's settings (and -c options) as session settings; a bad shardline.* one
+  /// is the FATAL error to end the connection with.
+  std::optional<protocol::SqlError> apply_startup_settings(std::unordered_map<std::string, std::string>& params);
   asio::awaitable<bool> authenticate(const Credentials& cred);
   asio::awaitable<bool> read_startup_frame(protocol::Frame& f);
   asio::awaitable<bool> read_frame(protocol::Frame& f);
@@ -84,24 +95,40 @@ class ClientSession final : private TrackerHooks {
   /// the reported ones; false (after a FATAL to the client) if the server refuses one.
   asio::awaitable<bool> normalize_startup_settings(std::map<std::string, std::string>& normalized);
 
-  // client_session.cpp
+  // client_session.cpp: the client's side
   asio::awaitable<void> client_loop();
+  /// Reads more client input; false when the client is gone (or `closing_` ends an idle wait).
+  asio::awaitable<bool> read_client(bool& retry);
   asio::awaitable<bool> handle(const protocol::Frame& f);
-  asio::awaitable<bool> ensure_server(int shard, int replica);
-  asio::awaitable<void> pump();
-  asio::awaitable<bool> flush_to_server();
   asio::awaitable<bool> write_client(std::string_view bytes);
   asio::awaitable<bool> write_client(OutBatch& batch);
+  /// An error for a request the proxy does not send anywhere: ReadyForQuery follows (simple), or
+  /// the unit's messages are discarded up to its Sync (extended), as PostgreSQL does.
   asio::awaitable<bool> fail_request(const protocol::SqlError& e, bool extended);
+  /// A request the proxy refuses: inside a transaction open on a server, that transaction fails
+  /// there too, as an error there would have made it; else a held transaction fails and the
+  /// client gets the error (fail_request).
+  asio::awaitable<bool> refuse(const protocol::SqlError& e, bool extended);
   void add_synthetic(std::string bytes);
-  void sync_server_state();
   asio::awaitable<void> send_fatal(const protocol::SqlError& e);
-  asio::awaitable<bool> handle_query(const protocol::Frame& f, std::string_view whole);
-  /// Decides where the extended-protocol unit starting at the head of the input goes, looking
-  /// ahead to its first routable Bind; false when more input is needed first.
-  asio::awaitable<std::optional<bool>> route_unit();
+  /// A reply made by the proxy, in its turn after the server replies still due.
+  asio::awaitable<bool> reply_local(std::string bytes);
+  /// A unit routed to several shards collects its messages and runs them at its Sync.
+  asio::awaitable<bool> handle_multi_unit(const protocol::Frame& f);
+  /// After a proxy-side failure in an extended unit: drops messages up to its Sync.
+  asio::awaitable<bool> skip_to_sync(const protocol::Frame& f, std::string_view whole);
+  /// Sends a message of the client to `server_`, queueing the reply it expects.
+  asio::awaitable<bool> forward_message(const protocol::Frame& f, std::string_view whole, bool extended);
+
+  // server_attach.cpp: taking, switching and releasing the server, and its reply pump
+  asio::awaitable<bool> ensure_server(int shard, int replica);
+  asio::awaitable<void> pump();
+  /// Relays the complete messages in the server's input; false on a malformed one.
+  bool relay_server_input(backend::ServerConnection& server, std::size_t& used);
+  asio::awaitable<bool> flush_to_server();
+  void sync_server_state();
   /// Makes `server_` a server of `shard` (waiting for an idle server of another shard to be
-  /// released first); false with last_error_ set if the open transaction is bound elsewhere.
+  /// released first); false with last_error set if the open transaction is bound elsewhere.
   /// `binds`: the request routes by its own content (not a unit that only prepares or
   /// describes), so a server taken before without routing information may be left for it.
   asio::awaitable<bool> attach(int shard, bool binds = true, int replica = -1);
@@ -111,25 +138,78 @@ class ClientSession final : private TrackerHooks {
   /// opened there for it (nothing ran), so the statement that routes can take another server;
   /// the transaction is held again and opens on that server.
   void leave_provisional_server();
-  /// The unnamed statement on `server_` before a Bind or Describe of it: re-parsed if the
-  /// client prepared it on another server (or a proxy Query dropped it).
-  void ensure_unnamed();
-  asio::awaitable<bool> handle_local_unit(const protocol::Frame& f);
   asio::awaitable<bool> switch_server(int shard, int replica);
   /// Hands an idle server back to its pool once its replies are done; false if a transaction
   /// (or session pooling) keeps it.
   asio::awaitable<bool> release_idle_server();
+  void detach_server(bool broken);
+  bool filter_parameter_status(std::string_view body);
+  void wake_client_loop() { pump_state_.notify(); }
+
+  // simple_query.cpp
+  asio::awaitable<bool> handle_query(const protocol::Frame& f, std::string_view whole);
+  /// The template of a simple query, by its shape (literals as $n, bound in `literal_bind`).
+  std::shared_ptr<const router::RouteTemplate> query_template(std::string_view sql,
+                                                              const router::BindValues*& literal_bind);
+  /// The reply when the proxy answers the query itself (shardline.* settings, a held
+  /// transaction's control, the client's statement namespace), else nullopt.
+  std::optional<std::string> local_query_reply(const router::RouteTemplate& t);
+  router::Plan plan_query(std::shared_ptr<const router::RouteTemplate>& tmpl, std::string_view sql,
+                          const router::BindValues* literal_bind);
+  /// Runs a query on several shards (or COPY into a sharded table); nullopt, with `plan` made a
+  /// refusal, where that is not possible now.
+  asio::awaitable<std::optional<bool>> run_query_on_shards(router::Plan& plan, const router::RouteTemplate& t,
+                                                           std::string_view sql);
+  asio::awaitable<bool> forward_query(const router::RouteTemplate& t, const router::BindValues* literal_bind,
+                                      const router::Plan& plan, int target, std::string_view whole);
   router::Plan plan_for(const router::RouteTemplate& t, const router::BindValues* bind);
-  asio::awaitable<bool> reply_local(std::string bytes);
-  /// `request`: the bytes each shard gets (a Query for `sql` when empty); `keep_parse` says which
-  /// ParseCompletes of an extended request the client asked for (the others were added here).
-  asio::awaitable<bool> run_multi(const router::Plan& plan, std::string_view sql, std::string_view request = {},
-                                  const std::vector<bool>& keep_parse = {}, exec::ScatterRequest scatter = {});
+  /// Why the proxy refuses a statement of `t` under this pooling mode (LISTEN in transaction
+  /// pooling: its notifications would reach whichever client next has the server), or "".
+  std::string pooling_refusal(const router::RouteTemplate& t) const;
+  void track_simple_query(const router::RouteTemplate& t, const router::BindValues* bind, Pending& p);
+
+  // extended_protocol.cpp: routing a unit (Parse ... Sync) and the units the proxy answers
+  struct UnitScan;
+  /// Decides where the extended-protocol unit starting at the head of the input goes, looking
+  /// ahead to its first routable Bind; false when more input is needed first.
+  asio::awaitable<std::optional<bool>> route_unit();
+  /// Reads the buffered messages of the unit at the head of the input, without consuming them.
+  void scan_unit(UnitScan& u);
+  void scan_bind(UnitScan& u, protocol::BodyReader r);
+  /// Makes the unit one the proxy answers itself (its only Bind is a shardline.* setting, a
+  /// namespace command or transaction control of a held transaction); false if it is not.
+  bool answer_unit_locally(UnitScan& u);
+  /// A unit for several shards: prepared to run at its Sync (true), or why it cannot be.
+  asio::awaitable<std::string> prepare_multi_unit(router::Plan& plan, UnitScan& u);
+  asio::awaitable<bool> handle_local_unit(const protocol::Frame& f);
+  /// The Execute of a unit the proxy answers; false after an error (the unit skips to Sync).
+  bool execute_local_unit(protocol::MessageWriter& w);
   /// Builds the shard request of a multi-shard extended unit: statements made unnamed; for a
   /// scatter read (`scatter` set) also the shard SQL and how each reply step is merged. Nullopt
   /// with `why` set when the unit cannot run on several shards.
   std::optional<std::string> multi_shard_unit(std::span<const char> unit, std::vector<bool>& keep_parse,
                                               exec::ScatterRequest* scatter, std::string& why);
+  /// A Bind's parameter values, one format per value.
+  static void read_bind_values(protocol::BodyReader r, router::BindValues& bind, std::vector<std::int16_t>& fmts);
+
+  // extended_messages.cpp: Parse, Bind, Describe and Close on the unit's server
+  bool handle_parse(const protocol::Frame& f);
+  bool handle_bind(const protocol::Frame& f);
+  /// The session effects of the statement a Bind runs (SETs, namespace commands).
+  void note_bind_effects(std::string_view query, std::string_view portal, protocol::BodyReader values);
+  bool handle_describe_or_close(const protocol::Frame& f);
+  void ensure_prepared(const PreparedStatement& st);
+  /// The unnamed statement on `server_` before a Bind or Describe of it: re-parsed if the
+  /// client prepared it on another server (or a proxy Query dropped it).
+  void ensure_unnamed();
+  void push_failing_parse(protocol::SqlError e);
+  void remember_unnamed(std::string_view query, std::string_view types, std::uint64_t on_server);
+
+  // multi_shard.cpp, copy_in.cpp
+  /// `request`: the bytes each shard gets (a Query for `sql` when empty); `keep_parse` says which
+  /// ParseCompletes of an extended request the client asked for (the others were added here).
+  asio::awaitable<bool> run_multi(const router::Plan& plan, std::string_view sql, std::string_view request = {},
+                                  const std::vector<bool>& keep_parse = {}, exec::ScatterRequest scatter = {});
   /// A scatter read streamed through exec::run_scatter (multi_shard.cpp). `request`: the
   /// extended unit every shard gets (`scatter` filled by multi_shard_unit); empty for a Query.
   asio::awaitable<bool> run_scatter_read(const router::Plan& plan, std::string_view sql, std::string_view request,
@@ -145,8 +225,25 @@ class ClientSession final : private TrackerHooks {
   asio::awaitable<std::optional<protocol::SqlError>> acquire_primaries(const std::vector<int>& shards,
                                                                       std::vector<backend::ServerLease>& leases);
   asio::awaitable<bool> run_copy_in(const router::TemplateStatement& st, std::string_view sql);
-  bool in_transaction() const { return held_ || tx_status_ != 'I'; }
+  struct CopyIn;
+  /// The key column's position (and the columns COPY loads); the error if it is not loaded.
+  asio::awaitable<std::optional<protocol::SqlError>> copy_key_column(CopyIn& c);
+  /// BEGIN and the COPY on every shard; the first shard's CopyInResponse for the client.
+  asio::awaitable<std::optional<protocol::SqlError>> start_copy(CopyIn& c, std::string_view sql,
+                                                                std::string& copy_in_response);
+  /// The key column's type, asked of a shard when the schema does not know it yet.
+  asio::awaitable<std::optional<protocol::SqlError>> copy_key_type(CopyIn& c);
+  /// The client's COPY data to the shards of its rows; nullopt once it ended (CopyDone or
+  /// CopyFail), else what run_copy_in returns.
+  asio::awaitable<std::optional<bool>> stream_copy_rows(CopyIn& c);
+  /// Ends the COPY on every shard and answers the client.
+  asio::awaitable<bool> finish_copy(CopyIn& c);
+  /// COMMIT (or ROLLBACK) everywhere; the shards where it failed.
+  asio::awaitable<std::vector<std::string>> end_copy_transactions(CopyIn& c, bool commit);
+  bool in_transaction() const { return tx_.open(); }
   int default_shard() const { return server_ ? shard_ : services_.schema->home_shard(); }
+
+  // proxy_settings.cpp
   static bool is_proxy_setting(const router::Statement& st);
   /// SET/RESET/SHOW shardline.*: an error, or the command tag (and for SHOW the name and value).
   std::optional<protocol::SqlError> proxy_setting(const router::Statement& st, std::string& tag,
@@ -154,6 +251,8 @@ class ClientSession final : private TrackerHooks {
   /// Sets (or with nullopt resets) one shardline.* parameter, from SET or the startup packet.
   std::optional<protocol::SqlError> set_proxy_setting(const std::string& name, const std::optional<std::string>& value);
   std::string lsn_token() const;
+
+  // session_settings.cpp: the SET state and the client's statement namespace
   /// DEALLOCATE and DISCARD ALL act on the client's own statement namespace: statements on
   /// the servers are shared by every client under `_slN` names, so the proxy answers these
   /// itself and they never reach a server.
@@ -167,33 +266,29 @@ class ClientSession final : private TrackerHooks {
   /// transaction, whose server answers 25P02).
   std::optional<NamespaceCommand> namespace_command(const router::Statement& st) const;
   void run_namespace_command(const NamespaceCommand& c);
-  bool handle_parse(const protocol::Frame& f);
-  bool handle_bind(const protocol::Frame& f);
-  bool handle_describe_or_close(const protocol::Frame& f);
-  void ensure_prepared(const PreparedStatement& st);
-  void push_failing_parse(protocol::SqlError e);
-  /// Why the proxy refuses a statement of `t` under this pooling mode (LISTEN in transaction
-  /// pooling: its notifications would reach whichever client next has the server), or "".
-  std::string pooling_refusal(const router::RouteTemplate& t) const;
-  bool track_simple_query(const router::RouteTemplate& t, const router::BindValues* bind, Pending& p);
-  void detach_server(bool broken);
-  bool filter_parameter_status(std::string_view body);
-  void wake_client_loop() { pump_state_.notify(); }
+  void apply_sets(const std::vector<SetChange>& sets);
+  /// SET/RESET carried by a statement, to record when its Execute succeeds.
+  static std::vector<SetChange> set_changes(const router::RouteTemplate& t);
+  /// Session-level set_config(name, value, false) calls, as the settings they change (replayed
+  /// as the same call). False if a call's arguments cannot be known (not constants or $n).
+  static bool config_changes(const router::RouteTemplate& t, const router::BindValues* bind,
+                             std::vector<SetChange>& out);
 
-  // TrackerHooks
+  // TrackerHooks (session_settings.cpp, commit_tracking.cpp)
   void parse_not_applied(const Pending& p) override;
   void simple_query_succeeded(const Pending& p, char tx_status) override;
   void state_sync_done(bool ok) override;
   void command_complete(std::string_view tag) override;
   void ready_for_query(char tx_status) override;
-  void apply_sets(const std::vector<SetChange>& sets);
   void execute_succeeded(const Pending& p) override;
   void error_seen(std::string_view sqlstate) override {
-    error_in_tx_ = true;
+    tx_.error_seen();
     meter_.error(sqlstate);
   }
   void stale_statement_seen() override { services_.statements.invalidate_all(); }
   std::string lsn_learned(const Pending& p, std::string_view lsn_text) override;
+
+  // replica_choice.cpp
   /// A replica of `shard` that may answer a read of `logical` (empty: anything on the shard)
   /// under the session's consistency, or -1. `behind` is set when a healthy replica was refused
   /// only for not having replayed a position the read needs (it may catch up within
@@ -201,22 +296,18 @@ class ClientSession final : private TrackerHooks {
   int pick_replica(int shard, const router::RouteTemplate& t, std::span<const int> logical, bool* behind = nullptr);
   /// pick_replica, waiting up to replicas.read_after_wait_ms for a replica to catch up.
   asio::awaitable<int> choose_replica(int shard, const router::RouteTemplate& t, std::vector<int> logical);
+
+  // commit_tracking.cpp
   /// Queues SELECT pg_current_wal_insert_lsn() behind a commit on the current (primary) server;
   /// `logical`: what the write touched (empty: shard-wide).
   void push_lsn_probe(std::vector<int> logical);
   /// After forwarding statements to a primary: probe the commit position when they end a write.
-  void note_writes(bool writes, bool has_begin, bool has_commit, bool was_in_tx, std::span<const int> logical);
+  void note_writes(const StatementEffects& e, bool was_in_tx, std::span<const int> logical);
   /// A write on `shard` was acknowledged (its commit position `lsn`, raw insert LSN) or, with
   /// nullopt, acknowledged at an unknown position: recorded for this session and the proxy.
   void note_commit(int shard, std::span<const int> logical, std::optional<std::uint64_t> lsn);
   /// After committing on several primaries: learns each one's commit position.
   asio::awaitable<void> learn_commit_positions(std::vector<backend::ServerLease>& leases, const std::vector<int>& shards);
-  /// SET/RESET carried by a statement, to record when its Execute succeeds.
-  static std::vector<SetChange> set_changes(const router::RouteTemplate& t);
-  /// Session-level set_config(name, value, false) calls, as the settings they change (replayed
-  /// as the same call). False if a call's arguments cannot be known (not constants or $n).
-  static bool config_changes(const router::RouteTemplate& t, const router::BindValues* bind,
-                             std::vector<SetChange>& out);
 
   Services& services_;
   protocol::Stream stream_;
@@ -244,14 +335,11 @@ class ClientSession final : private TrackerHooks {
   bool client_gone_ = false;
   bool skip_until_sync_ = false;       ///< an extended batch failed in the proxy: drop to Sync
   bool waiting_for_server_ = false;
-  char tx_status_ = 'I';
   bool stop_pump_ = false;             ///< the client left: the pump ends without blaming the server
 
   backend::SessionVars vars_;                   ///< committed SET state
   backend::SessionVars startup_vars_;           ///< what RESET returns to (startup packet)
   backend::SessionVars sync_target_;            ///< state a StateSync in flight establishes
-  std::vector<SetChange> tx_sets_;              ///< SETs inside the open transaction
-  bool error_in_tx_ = false;                    ///< an error since the last ReadyForQuery
   /// Portal -> SETs its statement makes (extended protocol), until the portal is executed.
   std::unordered_map<std::string, std::vector<SetChange>> portal_sets_;
   ReportedParameters reported_;                 ///< ParameterStatus the client has seen
@@ -277,16 +365,14 @@ class ClientSession final : private TrackerHooks {
   /// Writes sent whose position no probe will tell (COPY, tracking off): recorded as acknowledged
   /// at an unknown position when the server's ReadyForQuery arrives.
   bool unknown_commit_pending_ = false;
-  WriteScope tx_scope_;    ///< what the open transaction wrote
+  /// The client's transaction: held BEGIN, binding, failure, its SETs and its writes.
+  Transaction tx_;
   WriteScope unit_scope_;  ///< what the current extended unit writes / reads
   int shard_ = -1;                      ///< physical shard of server_
   int replica_ = -1;                    ///< its replica index, -1 for the primary
-  bool tx_wrote_ = false;               ///< the open transaction wrote on its primary
   // What the current extended unit does, for the commit-LSN probe at its Sync.
-  bool unit_writes_ = false, unit_begin_ = false, unit_commit_ = false, unit_in_tx_ = false;
-  bool held_ = false;                   ///< BEGIN received, not yet bound to a shard
-  bool held_failed_ = false;            ///< an error happened in the held transaction
-  std::string held_sql_;                ///< BEGIN (and savepoints) to replay on the bound shard
+  StatementEffects unit_effects_;
+  bool unit_in_tx_ = false;             ///< a transaction was open when the unit began
   bool unit_routed_ = false;            ///< the current extended-protocol unit has a target
   bool unit_local_ = false;             ///< the unit only opens/ends a held transaction: answer it here
   /// State of an extended-protocol unit the proxy answers or fans out itself; allocated on first
@@ -296,6 +382,8 @@ class ClientSession final : private TrackerHooks {
     std::optional<std::pair<std::string, std::string>> local_show;  ///< SHOW shardline.*
     std::optional<protocol::SqlError> local_error;            ///< e.g. an unknown shardline.* name
     std::optional<NamespaceCommand> local_command;            ///< DEALLOCATE / DISCARD ALL, run at Execute
+    /// Transaction control the proxy answers for a held transaction, done at Execute.
+    std::shared_ptr<const router::RouteTemplate> local_tx;
     std::optional<router::Plan> multi;                        ///< runs on several shards at its Sync
     std::string multi_request;
     std::vector<bool> multi_keep_parse;

@@ -38,121 +38,40 @@ asio::awaitable<bool> send_copy_data(backend::ServerConnection& server, std::str
   co_return !ec;
 }
 
+SqlError lost_shard(std::string_view during = {}) {
+  return SqlError::error(sqlstate::kConnectionFailure, "lost shard connection" + std::string(during));
+}
+
 }  // namespace
 
-asio::awaitable<bool> ClientSession::run_copy_in(const router::TemplateStatement& st, std::string_view sql) {
-  const auto& names = services_.directory->shard_names();
-  const int nshards = int(names.size());
-  std::string out;
-  protocol::MessageWriter w(out);
+/// One COPY into a sharded table, from its start on every shard to the client's reply.
+struct ClientSession::CopyIn {
+  const router::TemplateStatement& st;
+  const router::DirectorySnapshot& directory;
+  int modulus;  ///< logical shards
+  int nshards;
+  std::vector<backend::ServerLease> leases;  ///< one primary per shard, in shard order
+  int key_index = -1;
+  std::vector<std::string> columns;
+  std::optional<router::KeyType> key_type;
+  std::vector<std::string> pending;  ///< rows per shard not sent yet
+  std::optional<SqlError> route_error;
+  std::int64_t line = 0;
+  bool client_failed = false;
+  std::string client_fail_message;
 
-  std::vector<int> all;
-  for (int shard = 0; shard < nshards; ++shard) all.push_back(shard);
-  std::vector<backend::ServerLease> leases;
-  if (auto err = co_await acquire_primaries(all, leases)) {
-    w.error(*err);
-    w.ready_for_query('I');
-    co_return co_await write_client(out);
-  }
-  auto fail = [&](SqlError e) -> std::string {
-    for (auto& l : leases) l->broken = true;  // mid-COPY state: never reuse these
+  /// The error reply, the servers marked broken (mid-COPY state: never reuse these).
+  std::string fail(const SqlError& e) {
+    for (auto& l : leases) l->broken = true;
     std::string o;
     protocol::MessageWriter ow(o);
     ow.error(e);
     ow.ready_for_query('I');
     return o;
-  };
-
-  // The key's position: from the column list, else from the table's column order (the columns
-  // COPY loads: not dropped, not generated).
-  int key_index = st.copy_key_column;
-  std::vector<std::string> columns = st.copy_columns;
-  if (st.copy_columns.empty()) {
-    std::optional<SqlError> error;
-    auto names_in_order = co_await exec::query_column(
-        *leases[0],
-        fmt::format("SELECT attname FROM pg_attribute WHERE attrelid = {}::regclass AND attnum > 0 AND NOT "
-                    "attisdropped AND attgenerated = '' ORDER BY attnum",
-                    quote_literal(st.copy_table)),
-        error);
-    if (error) co_return co_await write_client(fail(*error));
-    for (std::size_t i = 0; i < names_in_order.size(); ++i) {
-      if (names_in_order[i] == st.copy_key) key_index = int(i);
-      columns.push_back(names_in_order[i].value_or(""));
-    }
-  }
-  if (key_index < 0) {
-    co_return co_await write_client(fail(SqlError::error(
-        sqlstate::kFeatureNotSupported,
-        fmt::format("COPY into sharded table {} must include its key column {}", st.copy_table, st.copy_key))));
   }
 
-  // Start the COPY everywhere, in a transaction.
-  std::string start = query_message("BEGIN") + query_message(sql);
-  std::string copy_in_response;
-  for (int i = 0; i < nshards; ++i) {
-    auto& server = *leases[std::size_t(i)];
-    std::string req;
-    if (server.vars.fingerprint() != vars_.fingerprint()) {
-      std::string diff = vars_.diff_from(server.vars);
-      if (!diff.empty()) req += query_message(diff);
-      server.vars = vars_;
-    }
-    req += start;
-    boost::system::error_code ec;
-    co_await server.stream().write_all(req, ec);
-  }
-  for (int i = 0; i < nshards; ++i) {
-    for (;;) {
-      auto m = co_await next_message(*leases[std::size_t(i)]);
-      if (!m) co_return co_await write_client(fail(SqlError::error(sqlstate::kConnectionFailure, "lost shard connection")));
-      char tag = (*m)[0];
-      if (tag == 'G') {
-        if (i == 0) copy_in_response = *m;
-        break;
-      }
-      if (tag == 'E') {
-        auto e = protocol::parse_error_fields(std::string_view(*m).substr(5));
-        e.severity = "ERROR";
-        e.detail = "on shard " + names[std::size_t(i)];
-        co_return co_await write_client(fail(e));
-      }
-    }
-  }
-  if (!co_await write_client(copy_in_response)) co_return false;
-
-  // Stream rows to their shards.
-  exec::CopyFormat format;
-  format.csv = st.copy_csv;
-  format.delimiter = st.copy_delimiter;
-  format.quote = st.copy_quote;
-  format.escape = st.copy_escape;
-  format.null_marker = st.copy_null;
-  format.header = st.copy_header;
-  exec::CopySplitter splitter(format, key_index);
-  std::vector<std::string> pending(static_cast<std::size_t>(nshards));
-  std::optional<SqlError> route_error;
-  // The key's type decides its hash; if it is not known yet (a table created behind the
-  // proxy's back), ask the shard rather than guess.
-  std::optional<router::KeyType> key_type = st.key_type;
-  if (!key_type) {
-    std::optional<SqlError> error;
-    auto type = co_await exec::query_column(
-        *leases[0],
-        fmt::format("SELECT format_type(atttypid, NULL) FROM pg_attribute WHERE attrelid = {}::regclass AND attname = {}",
-                    quote_literal(st.copy_table), quote_literal(st.copy_key)),
-        error);
-    if (error) co_return co_await write_client(fail(*error));
-    if (!type.empty() && type[0]) key_type = router::key_type_from_name(*type[0]);
-    if (!key_type)
-      co_return co_await write_client(fail(SqlError::error(
-          sqlstate::kFeatureNotSupported,
-          fmt::format("the key column {} of {} has a type shardline cannot hash (supported: smallint, integer, "
-                      "bigint, text, varchar, uuid)", st.copy_key, st.copy_table))));
-  }
-  const int modulus = services_.schema->logical_shards();
-  std::int64_t line = 0;
-  exec::CopySplitter::RowSink sink = [&](std::string_view row, const std::optional<std::string>& key, bool header) {
+  /// A text-format row (or the header, which every shard gets) to the shard of its key.
+  void text_row(std::string_view row, const std::optional<std::string>& key, bool header) {
     ++line;
     if (route_error) return;
     if (header) {
@@ -173,11 +92,11 @@ asio::awaitable<bool> ClientSession::run_copy_in(const router::TemplateStatement
       }
       logical = o.logical;
     }
-    pending[std::size_t(services_.directory->physical(logical))].append(row);
-  };
+    pending[std::size_t(directory.physical(logical))].append(row);
+  }
 
-  // Binary format: tuples cut at their field lengths, the key field in its type's binary form.
-  exec::BinaryCopySplitter binary(int(columns.size()), key_index, [&](std::optional<std::string_view> key) {
+  /// Binary format: the key field in its type's binary form.
+  exec::BinaryCopySplitter::KeyRoute binary_key(std::optional<std::string_view> key) const {
     exec::BinaryCopySplitter::KeyRoute route{router::logical_shard_of_null(modulus), {}, {}};
     if (key) {
       auto l = router::logical_shard_of_column_binary(*key_type, std::as_bytes(std::span<const char>(key->data(), key->size())),
@@ -185,95 +104,225 @@ asio::awaitable<bool> ClientSession::run_copy_in(const router::TemplateStatement
       if (l) route.target = *l;
     }
     return route;
-  });
-  const std::string_view relname = std::string_view(st.copy_table).substr(st.copy_table.find('.') + 1);
-  const auto context = [&](std::int64_t row, int field) {  // PostgreSQL's CONTEXT of a binary COPY
-    if (row <= 0) return std::string();
-    if (field < 0 || std::size_t(field) >= columns.size()) return fmt::format("COPY {}, line {}", relname, row);
-    return fmt::format("COPY {}, line {}, column {}", relname, row, columns[std::size_t(field)]);
-  };
-  exec::BinaryCopySplitter::Sink binary_sink = [&](std::string_view tuple, int logical, bool header) {
+  }
+
+  void binary_tuple(std::string_view tuple, int logical, bool header) {
     if (header) {
       for (auto& p : pending) p.append(tuple);
       return;
     }
-    pending[std::size_t(services_.directory->physical(logical))].append(tuple);
-  };
-  const auto binary_error = [&](const std::optional<exec::CopyDataError>& e) {
+    pending[std::size_t(directory.physical(logical))].append(tuple);
+  }
+
+  void binary_error(const std::optional<exec::CopyDataError>& e) {
     if (!e || route_error) return;
     route_error = SqlError::error(e->sqlstate, e->message);
-    route_error->detail = context(e->line, e->field);
-  };
+    route_error->detail = binary_context(e->line, e->field);
+  }
 
-  bool client_failed = false;
-  std::string client_fail_message;
+  /// PostgreSQL's CONTEXT of a binary COPY error.
+  std::string binary_context(std::int64_t row, int field) const {
+    const std::string_view relname = std::string_view(st.copy_table).substr(st.copy_table.find('.') + 1);
+    if (row <= 0) return std::string();
+    if (field < 0 || std::size_t(field) >= columns.size()) return fmt::format("COPY {}, line {}", relname, row);
+    return fmt::format("COPY {}, line {}, column {}", relname, row, columns[std::size_t(field)]);
+  }
+};
+
+asio::awaitable<bool> ClientSession::run_copy_in(const router::TemplateStatement& st, std::string_view sql) {
+  const int nshards = int(services_.directory->shard_names().size());
+  CopyIn c{st, *services_.directory, services_.schema->logical_shards(), nshards};
+  std::vector<int> all;
+  for (int shard = 0; shard < nshards; ++shard) all.push_back(shard);
+  if (auto err = co_await acquire_primaries(all, c.leases)) {
+    std::string out;
+    protocol::MessageWriter w(out);
+    w.error(*err);
+    w.ready_for_query('I');
+    co_return co_await write_client(out);
+  }
+  std::string copy_in_response;
+  std::optional<SqlError> error = co_await copy_key_column(c);
+  if (!error) error = co_await start_copy(c, sql, copy_in_response);
+  if (error) co_return co_await write_client(c.fail(*error));
+  if (!co_await write_client(copy_in_response)) co_return false;
+  if (auto err = co_await copy_key_type(c)) co_return co_await write_client(c.fail(*err));
+  if (auto done = co_await stream_copy_rows(c)) co_return *done;
+  co_return co_await finish_copy(c);
+}
+
+asio::awaitable<std::optional<SqlError>> ClientSession::copy_key_column(CopyIn& c) {
+  // The key's position: from the column list, else from the table's column order (the columns
+  // COPY loads: not dropped, not generated).
+  const auto& st = c.st;
+  c.key_index = st.copy_key_column;
+  c.columns = st.copy_columns;
+  if (st.copy_columns.empty()) {
+    std::optional<SqlError> error;
+    auto names_in_order = co_await exec::query_column(
+        *c.leases[0],
+        fmt::format("SELECT attname FROM pg_attribute WHERE attrelid = {}::regclass AND attnum > 0 AND NOT "
+                    "attisdropped AND attgenerated = '' ORDER BY attnum",
+                    quote_literal(st.copy_table)),
+        error);
+    if (error) co_return error;
+    for (std::size_t i = 0; i < names_in_order.size(); ++i) {
+      if (names_in_order[i] == st.copy_key) c.key_index = int(i);
+      c.columns.push_back(names_in_order[i].value_or(""));
+    }
+  }
+  if (c.key_index < 0)
+    co_return SqlError::error(sqlstate::kFeatureNotSupported,
+                              fmt::format("COPY into sharded table {} must include its key column {}", st.copy_table,
+                                          st.copy_key));
+  co_return std::nullopt;
+}
+
+asio::awaitable<std::optional<SqlError>> ClientSession::start_copy(CopyIn& c, std::string_view sql,
+                                                                   std::string& copy_in_response) {
+  // Start the COPY everywhere, in a transaction.
+  const auto& names = services_.directory->shard_names();
+  std::string start = query_message("BEGIN") + query_message(sql);
+  for (int i = 0; i < c.nshards; ++i) {
+    auto& server = *c.leases[std::size_t(i)];
+    std::string req;
+    if (server.vars.fingerprint() != vars_.fingerprint()) {
+      std::string diff = vars_.diff_from(server.vars);
+      if (!diff.empty()) req += query_message(diff);
+      server.vars = vars_;
+    }
+    req += start;
+    boost::system::error_code ec;
+    co_await server.stream().write_all(req, ec);
+  }
+  for (int i = 0; i < c.nshards; ++i) {
+    for (;;) {
+      auto m = co_await next_message(*c.leases[std::size_t(i)]);
+      if (!m) co_return lost_shard();
+      char tag = (*m)[0];
+      if (tag == 'G') {
+        if (i == 0) copy_in_response = *m;
+        break;
+      }
+      if (tag == 'E') {
+        auto e = protocol::parse_error_fields(std::string_view(*m).substr(5));
+        e.severity = "ERROR";
+        e.detail = "on shard " + names[std::size_t(i)];
+        co_return e;
+      }
+    }
+  }
+  co_return std::nullopt;
+}
+
+asio::awaitable<std::optional<SqlError>> ClientSession::copy_key_type(CopyIn& c) {
+  // The key's type decides its hash; if it is not known yet (a table created behind the
+  // proxy's back), ask the shard rather than guess.
+  c.key_type = c.st.key_type;
+  if (c.key_type) co_return std::nullopt;
+  std::optional<SqlError> error;
+  auto type = co_await exec::query_column(
+      *c.leases[0],
+      fmt::format("SELECT format_type(atttypid, NULL) FROM pg_attribute WHERE attrelid = {}::regclass AND attname = {}",
+                  quote_literal(c.st.copy_table), quote_literal(c.st.copy_key)),
+      error);
+  if (error) co_return error;
+  if (!type.empty() && type[0]) c.key_type = router::key_type_from_name(*type[0]);
+  if (!c.key_type)
+    co_return SqlError::error(sqlstate::kFeatureNotSupported,
+                              fmt::format("the key column {} of {} has a type shardline cannot hash (supported: "
+                                          "smallint, integer, bigint, text, varchar, uuid)",
+                                          c.st.copy_key, c.st.copy_table));
+  co_return std::nullopt;
+}
+
+asio::awaitable<std::optional<bool>> ClientSession::stream_copy_rows(CopyIn& c) {
+  // Stream rows to their shards.
+  const auto& st = c.st;
+  exec::CopyFormat format;
+  format.csv = st.copy_csv;
+  format.delimiter = st.copy_delimiter;
+  format.quote = st.copy_quote;
+  format.escape = st.copy_escape;
+  format.null_marker = st.copy_null;
+  format.header = st.copy_header;
+  exec::CopySplitter splitter(format, c.key_index);
+  c.pending.assign(std::size_t(c.nshards), std::string());
+  const exec::CopySplitter::RowSink sink = [&c](std::string_view row, const std::optional<std::string>& key,
+                                                bool header) { c.text_row(row, key, header); };
+  exec::BinaryCopySplitter binary(int(c.columns.size()), c.key_index,
+                                  [&c](std::optional<std::string_view> key) { return c.binary_key(key); });
+  const exec::BinaryCopySplitter::Sink binary_sink = [&c](std::string_view tuple, int logical, bool header) {
+    c.binary_tuple(tuple, logical, header);
+  };
   for (;;) {
     protocol::Frame f;
-    auto st2 = protocol::decode_client_frame(in_.readable(), f);
-    if (st2 == protocol::DecodeStatus::Malformed) co_return false;
-    if (st2 == protocol::DecodeStatus::NeedMoreData) {
+    auto decoded = protocol::decode_client_frame(in_.readable(), f);
+    if (decoded == protocol::DecodeStatus::Malformed) co_return false;
+    if (decoded == protocol::DecodeStatus::NeedMoreData) {
       boost::system::error_code ec;
       auto n = co_await stream_.read_some(in_.prepare(64 * 1024), ec);
       if (ec) {
-        for (auto& l : leases) l->broken = true;
+        for (auto& l : c.leases) l->broken = true;
         co_return false;
       }
       in_.commit(n);
       continue;
     }
     const char tag = f.tag;
+    const std::string_view data(f.body.data(), f.body.size());
+    in_.consume(f.total_size);
     if (tag == 'd') {
-      if (st.copy_binary) binary_error(binary.feed(std::string_view(f.body.data(), f.body.size()), binary_sink));
-      else splitter.feed(std::string_view(f.body.data(), f.body.size()), sink);
-      in_.consume(f.total_size);
-      for (int i = 0; i < nshards; ++i)
-        if (!co_await send_copy_data(*leases[std::size_t(i)], pending[std::size_t(i)], false)) co_return co_await write_client(fail(SqlError::error(sqlstate::kConnectionFailure, "lost shard connection during COPY")));
+      if (st.copy_binary) c.binary_error(binary.feed(data, binary_sink));
+      else splitter.feed(data, sink);
+      for (int i = 0; i < c.nshards; ++i)
+        if (!co_await send_copy_data(*c.leases[std::size_t(i)], c.pending[std::size_t(i)], false))
+          co_return co_await write_client(c.fail(lost_shard(" during COPY")));
       continue;
     }
     if (tag == 'c') {
-      in_.consume(f.total_size);
-      if (st.copy_binary) {
-        binary_error(binary.finish());
-        if (!route_error)
-          for (auto& p : pending) p.append(exec::BinaryCopySplitter::kTrailer);
-      } else {
+      if (!st.copy_binary) {
         splitter.finish(sink);
+      } else {
+        c.binary_error(binary.finish());
+        if (!c.route_error)
+          for (auto& p : c.pending) p.append(exec::BinaryCopySplitter::kTrailer);
       }
-      break;
+      co_return std::nullopt;
     }
     if (tag == 'f') {
       protocol::BodyReader r(f.body);
-      client_fail_message = std::string(r.cstr().value_or(""));
-      in_.consume(f.total_size);
-      client_failed = true;
-      break;
+      c.client_fail_message = std::string(r.cstr().value_or(""));
+      c.client_failed = true;
+      co_return std::nullopt;
     }
-    if (tag == 'H' || tag == 'S') {  // ignored during COPY, as PostgreSQL does
-      in_.consume(f.total_size);
-      continue;
-    }
-    in_.consume(f.total_size);
-    co_return co_await write_client(fail(SqlError::error(
+    if (tag == 'H' || tag == 'S') continue;  // ignored during COPY, as PostgreSQL does
+    co_return co_await write_client(c.fail(SqlError::error(
         sqlstate::kProtocolViolation, fmt::format("unexpected message type {} during COPY from stdin", tag))));
   }
+}
 
+asio::awaitable<bool> ClientSession::finish_copy(CopyIn& c) {
   // End the COPY on every shard: data done, or failed.
-  const bool abort = client_failed || route_error.has_value();
-  for (int i = 0; i < nshards; ++i) {
-    if (!abort && !co_await send_copy_data(*leases[std::size_t(i)], pending[std::size_t(i)], true)) co_return co_await write_client(fail(SqlError::error(sqlstate::kConnectionFailure, "lost shard connection during COPY")));
+  const auto& names = services_.directory->shard_names();
+  const bool abort = c.client_failed || c.route_error.has_value();
+  for (int i = 0; i < c.nshards; ++i) {
+    auto& server = *c.leases[std::size_t(i)];
+    if (!abort && !co_await send_copy_data(server, c.pending[std::size_t(i)], true))
+      co_return co_await write_client(c.fail(lost_shard(" during COPY")));
     std::string msg;
     protocol::MessageWriter mw(msg);
-    if (abort) mw.begin('f').cstr(client_failed ? client_fail_message : "row with an invalid key").end();
+    if (abort) mw.begin('f').cstr(c.client_failed ? c.client_fail_message : "row with an invalid key").end();
     else mw.begin('c').end();
     boost::system::error_code ec;
-    co_await leases[std::size_t(i)]->stream().write_all(msg, ec);
+    co_await server.stream().write_all(msg, ec);
   }
   std::uint64_t total = 0;
   std::optional<SqlError> shard_error;
-  for (int i = 0; i < nshards; ++i) {
+  for (int i = 0; i < c.nshards; ++i) {
     for (;;) {
-      auto m = co_await next_message(*leases[std::size_t(i)]);
-      if (!m) co_return co_await write_client(fail(SqlError::error(sqlstate::kConnectionFailure, "lost shard connection")));
+      auto m = co_await next_message(*c.leases[std::size_t(i)]);
+      if (!m) co_return co_await write_client(c.fail(lost_shard()));
       char tag = (*m)[0];
       if (tag == 'C') {
         std::string t(m->data() + 5, m->size() - 6);
@@ -282,41 +331,21 @@ asio::awaitable<bool> ClientSession::run_copy_in(const router::TemplateStatement
       } else if (tag == 'E' && !shard_error) {
         shard_error = protocol::parse_error_fields(std::string_view(*m).substr(5));
         shard_error->severity = "ERROR";
-        if (!client_failed && !route_error) shard_error->detail += (shard_error->detail.empty() ? "" : "; ") + std::string("on shard ") + names[std::size_t(i)];
+        if (!abort)
+          shard_error->detail += (shard_error->detail.empty() ? "" : "; ") + std::string("on shard ") + names[std::size_t(i)];
       } else if (tag == 'Z') {
         break;
       }
     }
   }
   const bool ok = !abort && !shard_error;
-  for (int i = 0; i < nshards; ++i) {
-    boost::system::error_code ec;
-    co_await leases[std::size_t(i)]->stream().write_all(query_message(ok ? "COMMIT" : "ROLLBACK"), ec);
-  }
-  std::vector<std::string> commit_failed;
-  for (int i = 0; i < nshards; ++i) {
-    for (;;) {
-      auto m = co_await next_message(*leases[std::size_t(i)]);
-      if (!m) {
-        leases[std::size_t(i)]->broken = true;
-        commit_failed.push_back(names[std::size_t(i)]);
-        break;
-      }
-      if ((*m)[0] == 'E') commit_failed.push_back(names[std::size_t(i)]);
-      if ((*m)[0] == 'Z') break;
-    }
-    services_.cluster.primary(i).stats.xact_count++;
-  }
-  if (ok) {
-    std::vector<int> shards(static_cast<std::size_t>(nshards), 0);
-    for (int i = 0; i < nshards; ++i) shards[std::size_t(i)] = i;
-    co_await learn_commit_positions(leases, shards);
-  }
-  leases.clear();
-  if (route_error) {
-    w.error(*route_error);
-  } else if (client_failed) {
-    w.error(SqlError::error(sqlstate::kQueryCanceled, "COPY from stdin failed: " + client_fail_message));
+  std::vector<std::string> commit_failed = co_await end_copy_transactions(c, ok);
+  std::string out;
+  protocol::MessageWriter w(out);
+  if (c.route_error) {
+    w.error(*c.route_error);
+  } else if (c.client_failed) {
+    w.error(SqlError::error(sqlstate::kQueryCanceled, "COPY from stdin failed: " + c.client_fail_message));
   } else if (shard_error) {
     w.error(*shard_error);
   } else if (!commit_failed.empty()) {
@@ -328,6 +357,35 @@ asio::awaitable<bool> ClientSession::run_copy_in(const router::TemplateStatement
   }
   w.ready_for_query('I');
   co_return co_await write_client(out);
+}
+
+asio::awaitable<std::vector<std::string>> ClientSession::end_copy_transactions(CopyIn& c, bool commit) {
+  const auto& names = services_.directory->shard_names();
+  for (int i = 0; i < c.nshards; ++i) {
+    boost::system::error_code ec;
+    co_await c.leases[std::size_t(i)]->stream().write_all(query_message(commit ? "COMMIT" : "ROLLBACK"), ec);
+  }
+  std::vector<std::string> commit_failed;
+  for (int i = 0; i < c.nshards; ++i) {
+    for (;;) {
+      auto m = co_await next_message(*c.leases[std::size_t(i)]);
+      if (!m) {
+        c.leases[std::size_t(i)]->broken = true;
+        commit_failed.push_back(names[std::size_t(i)]);
+        break;
+      }
+      if ((*m)[0] == 'E') commit_failed.push_back(names[std::size_t(i)]);
+      if ((*m)[0] == 'Z') break;
+    }
+    services_.cluster.primary(i).stats.xact_count++;
+  }
+  if (commit) {
+    std::vector<int> shards(static_cast<std::size_t>(c.nshards), 0);
+    for (int i = 0; i < c.nshards; ++i) shards[std::size_t(i)] = i;
+    co_await learn_commit_positions(c.leases, shards);
+  }
+  c.leases.clear();
+  co_return commit_failed;
 }
 
 }  // namespace shardline::proxy::session

@@ -63,31 +63,29 @@ asio::awaitable<bool> ClientSession::read_frame(protocol::Frame& f) {
 }
 
 asio::awaitable<bool> ClientSession::startup() {
-  protocol::Frame f;
   std::unordered_map<std::string, std::string> params;
+  if (!co_await read_startup_packet(params)) co_return false;
+  if (!co_await admit(params)) co_return false;
+  std::map<std::string, std::string> normalized;
+  if (!admin_ && !co_await normalize_startup_settings(normalized)) co_return false;
+  std::string out;
+  protocol::MessageWriter w(out);
+  w.auth_request(0);
+  startup_parameters_for_client(out, normalized);
+  w.backend_key_data(pid_, secret_);
+  w.ready_for_query('I');
+  co_return co_await write_client(out);
+}
+
+asio::awaitable<bool> ClientSession::read_startup_packet(std::unordered_map<std::string, std::string>& params) {
+  protocol::Frame f;
   for (;;) {
     if (!co_await read_startup_frame(f)) co_return false;
     protocol::BodyReader r(f.body);
     const std::int32_t code = r.i32().value_or(0);
     if (code == kSslRequest || code == kGssEncRequest) {
       in_.consume(f.total_size);
-      if (!in_.empty()) {  // bytes after SSLRequest before the handshake: not allowed
-        co_await send_fatal(SqlError::fatal(sqlstate::kProtocolViolation,
-                                            "received unencrypted data after SSL request"));
-        co_return false;
-      }
-      const bool tls = code == kSslRequest && services_.client_tls && !stream_.is_tls();
-      boost::system::error_code ec;
-      co_await stream_.write_all(tls ? "S" : "N", ec);
-      if (ec) co_return false;
-      if (tls) {
-        try {
-          co_await stream_.start_tls(*services_.client_tls, asio::ssl::stream_base::server);
-        } catch (const boost::system::system_error& e) {
-          spdlog::info("client {}: TLS handshake failed: {}", peer_, e.what());
-          co_return false;
-        }
-      }
+      if (!co_await answer_encryption_request(code == kSslRequest)) co_return false;
       continue;
     }
     if (code == kCancelRequest) {
@@ -126,18 +124,37 @@ asio::awaitable<bool> ClientSession::startup() {
       co_await send_fatal(SqlError::fatal(sqlstate::kProtocolViolation, "invalid startup packet layout"));
       co_return false;
     }
-    if ((code & 0xffff) != 0 || !unsupported_options.empty()) {
-      // NegotiateProtocolVersion: we speak 3.0 and none of the requested protocol options.
-      std::string out;
-      protocol::MessageWriter w(out);
-      w.begin('v').i32(kProtocol3).i32(std::int32_t(unsupported_options.size()));
-      for (const auto& o : unsupported_options) w.cstr(o);
-      w.end();
-      if (!co_await write_client(out)) co_return false;
-    }
-    break;
+    if ((code & 0xffff) == 0 && unsupported_options.empty()) co_return true;
+    // NegotiateProtocolVersion: we speak 3.0 and none of the requested protocol options.
+    std::string out;
+    protocol::MessageWriter w(out);
+    w.begin('v').i32(kProtocol3).i32(std::int32_t(unsupported_options.size()));
+    for (const auto& o : unsupported_options) w.cstr(o);
+    w.end();
+    co_return co_await write_client(out);
   }
+}
 
+asio::awaitable<bool> ClientSession::answer_encryption_request(bool ssl) {
+  if (!in_.empty()) {  // bytes after SSLRequest before the handshake: not allowed
+    co_await send_fatal(SqlError::fatal(sqlstate::kProtocolViolation, "received unencrypted data after SSL request"));
+    co_return false;
+  }
+  const bool tls = ssl && services_.client_tls && !stream_.is_tls();
+  boost::system::error_code ec;
+  co_await stream_.write_all(tls ? "S" : "N", ec);
+  if (ec) co_return false;
+  if (!tls) co_return true;
+  try {
+    co_await stream_.start_tls(*services_.client_tls, asio::ssl::stream_base::server);
+  } catch (const boost::system::system_error& e) {
+    spdlog::info("client {}: TLS handshake failed: {}", peer_, e.what());
+    co_return false;
+  }
+  co_return true;
+}
+
+asio::awaitable<bool> ClientSession::admit(std::unordered_map<std::string, std::string>& params) {
   user_ = params["user"];
   database_ = params.count("database") && !params["database"].empty() ? params["database"] : user_;
   application_name_ = params.count("application_name") ? params["application_name"] : "";
@@ -168,93 +185,85 @@ asio::awaitable<bool> ClientSession::startup() {
 
   if (admin_) {
     bool allowed = std::find(cfg.admin.users.begin(), cfg.admin.users.end(), user_) != cfg.admin.users.end();
-    if (!allowed) {
+    if (!allowed)
       co_await send_fatal(SqlError::fatal(sqlstate::kInsufficientPrivilege,
                                           fmt::format("user \"{}\" is not allowed on the admin database "
                                                       "\"shardline\" (admin.users)", user_)));
+    co_return allowed;
+  }
+  const auto& allowed_db = cred_it->second.user.database;
+  if (!allowed_db.empty() && allowed_db != database_) {
+    co_await send_fatal(SqlError::fatal(sqlstate::kInvalidCatalogName,
+                                        fmt::format("database \"{}\" does not exist (user \"{}\" may connect to "
+                                                    "\"{}\")", database_, user_, allowed_db)));
+    co_return false;
+  }
+  if (services_.stopping) {
+    co_await send_fatal(SqlError::fatal(sqlstate::kCannotConnectNow, "the proxy is shutting down"));
+    co_return false;
+  }
+  if (auto bad_setting = apply_startup_settings(params)) {
+    co_await send_fatal(*bad_setting);
+    co_return false;
+  }
+  // The parameter set clients expect comes from a real server; connect once if we have
+  // never talked to one (also tells the client at once if the home shard is down).
+  if (!services_.cluster.server_parameters()) {
+    SqlError err;
+    auto& pool = services_.cluster.primary(services_.cluster.home_shard());
+    auto lease = co_await pool.acquire(
+        backend::Clock::now() + std::chrono::milliseconds(cfg.pool.query_wait_timeout_ms), err);
+    if (!lease) {
+      err.severity = "FATAL";
+      co_await send_fatal(err);
       co_return false;
-    }
-  } else {
-    const auto& allowed_db = cred_it->second.user.database;
-    if (!allowed_db.empty() && allowed_db != database_) {
-      co_await send_fatal(SqlError::fatal(sqlstate::kInvalidCatalogName,
-                                          fmt::format("database \"{}\" does not exist (user \"{}\" may connect to "
-                                                      "\"{}\")", database_, user_, allowed_db)));
-      co_return false;
-    }
-    if (services_.stopping) {
-      co_await send_fatal(SqlError::fatal(sqlstate::kCannotConnectNow, "the proxy is shutting down"));
-      co_return false;
-    }
-    // Settings from the startup packet become session settings, re-applied on every server
-    // this client gets (the pool's servers were started with none of them).
-    // shardline.* parameters are the proxy's own and never reach a server; a bad value fails
-    // the connection, as a bad startup setting does in PostgreSQL.
-    std::optional<SqlError> bad_setting;
-    auto apply = [&](const std::string& name, const std::string& value) {
-      if (!name.starts_with("shardline.")) {
-        vars_.set(name, backend::SessionVars::set_sql(name, value));
-        return true;
-      }
-      if (auto err = set_proxy_setting(name, value)) {
-        err->severity = "FATAL";
-        bad_setting = std::move(err);
-        return false;
-      }
-      return true;
-    };
-    for (const auto& [name, value] : params) {
-      if (is_connection_attribute(name)) continue;
-      if (!apply(name, value)) break;
-    }
-    if (params.count("options")) {
-      // "-c name=value" pairs, as libpq's PGOPTIONS passes them.
-      std::string_view o = params["options"];
-      std::size_t i = 0;
-      while (i < o.size()) {
-        while (i < o.size() && o[i] == ' ') ++i;
-        std::size_t j = o.find(' ', i);
-        std::string_view tok = o.substr(i, j == std::string_view::npos ? o.npos : j - i);
-        i = j == std::string_view::npos ? o.size() : j;
-        if (tok == "-c") continue;
-        if (tok.starts_with("-c")) tok.remove_prefix(2);
-        if (tok.starts_with("--")) tok.remove_prefix(2);
-        auto eq = tok.find('=');
-        if (eq == std::string_view::npos || eq == 0) continue;
-        std::string name(tok.substr(0, eq));
-        for (auto& ch : name) ch = char(std::tolower(static_cast<unsigned char>(ch)));
-        std::replace(name.begin(), name.end(), '-', '_');
-        if (!bad_setting && !apply(name, std::string(tok.substr(eq + 1)))) break;
-      }
-    }
-    if (bad_setting) {
-      co_await send_fatal(*bad_setting);
-      co_return false;
-    }
-    // The parameter set clients expect comes from a real server; connect once if we have
-    // never talked to one (also tells the client at once if the home shard is down).
-    if (!services_.cluster.server_parameters()) {
-      SqlError err;
-      auto& pool = services_.cluster.primary(services_.cluster.home_shard());
-      auto lease = co_await pool.acquire(
-          backend::Clock::now() + std::chrono::milliseconds(cfg.pool.query_wait_timeout_ms), err);
-      if (!lease) {
-        err.severity = "FATAL";
-        co_await send_fatal(err);
-        co_return false;
-      }
     }
   }
+  co_return true;
+}
 
-  std::map<std::string, std::string> normalized;
-  if (!admin_ && !co_await normalize_startup_settings(normalized)) co_return false;
-  std::string out;
-  protocol::MessageWriter w(out);
-  w.auth_request(0);
-  startup_parameters_for_client(out, normalized);
-  w.backend_key_data(pid_, secret_);
-  w.ready_for_query('I');
-  co_return co_await write_client(out);
+std::optional<SqlError> ClientSession::apply_startup_settings(std::unordered_map<std::string, std::string>& params) {
+  // Settings from the startup packet become session settings, re-applied on every server
+  // this client gets (the pool's servers were started with none of them).
+  // shardline.* parameters are the proxy's own and never reach a server; a bad value fails
+  // the connection, as a bad startup setting does in PostgreSQL.
+  std::optional<SqlError> bad_setting;
+  auto apply = [&](const std::string& name, const std::string& value) {
+    if (!name.starts_with("shardline.")) {
+      vars_.set(name, backend::SessionVars::set_sql(name, value));
+      return true;
+    }
+    if (auto err = set_proxy_setting(name, value)) {
+      err->severity = "FATAL";
+      bad_setting = std::move(err);
+      return false;
+    }
+    return true;
+  };
+  for (const auto& [name, value] : params) {
+    if (is_connection_attribute(name)) continue;
+    if (!apply(name, value)) break;
+  }
+  if (!params.count("options")) return bad_setting;
+  // "-c name=value" pairs, as libpq's PGOPTIONS passes them.
+  std::string_view o = params["options"];
+  std::size_t i = 0;
+  while (i < o.size()) {
+    while (i < o.size() && o[i] == ' ') ++i;
+    std::size_t j = o.find(' ', i);
+    std::string_view tok = o.substr(i, j == std::string_view::npos ? o.npos : j - i);
+    i = j == std::string_view::npos ? o.size() : j;
+    if (tok == "-c") continue;
+    if (tok.starts_with("-c")) tok.remove_prefix(2);
+    if (tok.starts_with("--")) tok.remove_prefix(2);
+    auto eq = tok.find('=');
+    if (eq == std::string_view::npos || eq == 0) continue;
+    std::string name(tok.substr(0, eq));
+    for (auto& ch : name) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+    std::replace(name.begin(), name.end(), '-', '_');
+    if (!bad_setting && !apply(name, std::string(tok.substr(eq + 1)))) break;
+  }
+  return bad_setting;
 }
 
 asio::awaitable<bool> ClientSession::normalize_startup_settings(std::map<std::string, std::string>& normalized) {

@@ -54,7 +54,7 @@ constexpr int kTenants = 1000;
 const std::vector<std::string> kShardedTables = {
     "rt_tenants", "rt_tx",       "rt_ddl",   "rt_ddl_fail", "rt_copy_text", "rt_copy_text_cols",
     "rt_copy_csv", "rt_copy_csv_cols", "rt_copy_bad", "rt_multi", "rt_scatter", "rt_hint",
-    "rt_params",  "rt_savepoint", "rt_dir", "rt_copy_race"};
+    "rt_params",  "rt_savepoint", "rt_held_ext", "rt_dir", "rt_copy_race"};
 const std::vector<std::string> kReferenceTables = {"rt_plans"};
 
 LocalCluster& cluster() {
@@ -885,6 +885,58 @@ TEST(Routing, SavepointsAndFailedTransactionsBehaveAsPostgres) {
   ASSERT_TRUE(c.exec(fmt::format("INSERT INTO rt_savepoint (tenant_id, id) VALUES ({}, 8)", other)).ok());
   ASSERT_TRUE(c.exec("ROLLBACK").ok());
   EXPECT_EQ(count_on(0, "rt_savepoint", fmt::format("tenant_id = {}", other)), 0);
+}
+
+TEST(Routing, HeldTransactionsBehaveTheSameThroughTheExtendedProtocol) {
+  drop_everywhere("rt_held_ext");
+  PgConnection c = connect_proxy();
+  create_through_proxy(c, "CREATE TABLE rt_held_ext (tenant_id bigint NOT NULL, id int NOT NULL, PRIMARY KEY (tenant_id, id))",
+                       "rt_held_ext");
+  const std::int64_t t = tenant_on(1, 3);  // not on the home shard (s0)
+  auto status = [&] { return PQtransactionStatus(c.get()); };
+  auto run = [&](const std::string& sql) { return c.exec_params(sql, {}); };  // Parse/Bind/Execute/Sync
+
+  // A savepoint before the first routable statement is held with the BEGIN: the transaction
+  // still binds to the shard of the INSERT, not to the home shard.
+  ASSERT_TRUE(run("BEGIN").ok());
+  PgResult r = run("SAVEPOINT early");
+  ASSERT_TRUE(r.ok()) << r.describe();
+  EXPECT_STREQ(PQcmdStatus(r.get()), "SAVEPOINT");
+  EXPECT_EQ(status(), PQTRANS_INTRANS);
+  r = run(fmt::format("INSERT INTO rt_held_ext (tenant_id, id) VALUES ({}, 3)", t));
+  ASSERT_TRUE(r.ok()) << r.describe();
+  ASSERT_TRUE(run("ROLLBACK TO SAVEPOINT early").ok());
+  ASSERT_TRUE(run(fmt::format("INSERT INTO rt_held_ext (tenant_id, id) VALUES ({}, 4)", t)).ok());
+  r = run("COMMIT");
+  ASSERT_TRUE(r.ok()) << r.describe();
+  EXPECT_STREQ(PQcmdStatus(r.get()), "COMMIT");
+  EXPECT_EQ(count_on(1, "rt_held_ext", fmt::format("tenant_id = {} AND id IN (3, 4)", t)), 1);
+  EXPECT_EQ(count_on(1, "rt_held_ext", fmt::format("tenant_id = {} AND id = 4", t)), 1);
+
+  // An error the proxy raises while the transaction is held fails it: 25P02 until its end,
+  // and COMMIT answers ROLLBACK, with nothing written.
+  ASSERT_TRUE(run("BEGIN").ok());
+  r = run("SELECT * FROM rt_held_ext WHERE tenant_id = 'not a number'");
+  EXPECT_EQ(r.sqlstate(), "22P02") << r.describe();
+  EXPECT_EQ(status(), PQTRANS_INERROR);
+  r = run(fmt::format("INSERT INTO rt_held_ext (tenant_id, id) VALUES ({}, 7)", t));
+  EXPECT_EQ(r.sqlstate(), "25P02") << r.describe();
+  EXPECT_EQ(status(), PQTRANS_INERROR);
+  r = run("COMMIT");
+  ASSERT_TRUE(r.ok()) << r.describe();
+  EXPECT_STREQ(PQcmdStatus(r.get()), "ROLLBACK");
+  EXPECT_EQ(status(), PQTRANS_IDLE);
+  EXPECT_EQ(count_on(1, "rt_held_ext", fmt::format("tenant_id = {} AND id = 7", t)), 0);
+
+  // BEGIN inside a held transaction warns, as PostgreSQL does, and the transaction goes on.
+  ASSERT_TRUE(run("BEGIN").ok());
+  r = run("BEGIN");
+  ASSERT_TRUE(r.ok()) << r.describe();
+  EXPECT_EQ(status(), PQTRANS_INTRANS);
+  ASSERT_TRUE(run(fmt::format("INSERT INTO rt_held_ext (tenant_id, id) VALUES ({}, 8)", t)).ok());
+  ASSERT_TRUE(run("ROLLBACK").ok());
+  EXPECT_EQ(status(), PQTRANS_IDLE);
+  EXPECT_EQ(count_on(1, "rt_held_ext", fmt::format("tenant_id = {} AND id = 8", t)), 0);
 }
 
 // ---- the directory in the catalog ---------------------------------------------------------------
