@@ -147,7 +147,7 @@ TEST(AutoTables, ExplicitEntryWinsWithItsOwnKey) {
 TEST(AutoTables, ReferenceTableWithTheKeyColumnIsNeverSharded) {
   const PgConnection c = connect_proxy();
   exec_ok(c, "CREATE TABLE at_plans (plan_id int PRIMARY KEY, tenant_id int)");
-  exec_ok(c, "INSERT INTO at_plans VALUES " + values_for(20, "({}, {})"));
+  exec_ok(c, "INSERT INTO at_plans VALUES " + values_for(20, "({0}, {0})"));
   for (int i = 0; i < kShards; ++i)
     EXPECT_EQ(connect_shard(i).value("SELECT count(*) FROM at_plans"), "20") << "a full copy on s" << i;
 }
