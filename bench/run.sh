@@ -202,7 +202,7 @@ wait_demo() {  # pid log: until the demo says it is up (180 s at most)
   done
   grep -q 'shardline demo is up' "$log" || { tail -n 30 "$log" >&2; die "shardline demo did not come up in 180 s (log $log)"; }
 }
-"$BIN" demo --dir "$TMP/cluster" --shards 1 --replicas 0 --port "$SL_PORT" --base-port "$PG_PORT" \
+"$BIN" demo --dir "$TMP/cluster" --shards 1 --replicas 0 --port "$SL_PORT" --base-port "$PG_PORT" --no-sample --http-port 0 \
   >"$TMP/demo.log" 2>&1 &
 DEMO_PID=$!
 wait_demo "$DEMO_PID" "$TMP/demo.log"
@@ -271,12 +271,12 @@ wait_sql "$PGB_PORT" 30 || {
 # broadcast to both shards and COPY is split row by row, because pgbench -i's own data step runs
 # in one transaction, which cannot span shards.
 echo "bench: starting a second shardline demo (2 shards, 0 replicas) for the routed scenarios"
-"$BIN" demo --dir "$TMP/cluster2" --shards 2 --replicas 0 --port "$SL2_PORT" --base-port "$PG2_PORT" \
+"$BIN" demo --dir "$TMP/cluster2" --shards 2 --replicas 0 --port "$SL2_PORT" --base-port "$PG2_PORT" --no-sample --http-port 0 \
   >"$TMP/demo2.log" 2>&1 &
 DEMO2_PID=$!
 # The replica demo (section 2c) starts meanwhile; it is waited for after the routed load.
 echo "bench: starting a third shardline demo (1 shard, 1 replica) for the replica scenarios"
-"$BIN" demo --dir "$TMP/cluster3" --shards 1 --replicas 1 --port "$SL3_PORT" --base-port "$PG3_PORT" \
+"$BIN" demo --dir "$TMP/cluster3" --shards 1 --replicas 1 --port "$SL3_PORT" --base-port "$PG3_PORT" --no-sample --http-port 0 \
   >"$TMP/demo3.log" 2>&1 &
 DEMO3_PID=$!
 wait_demo "$DEMO2_PID" "$TMP/demo2.log"

@@ -95,6 +95,10 @@ struct Sharding {
   int logical_shards = 1024;
   std::string key = "tenant_id";
   std::vector<ShardedTable> tables;
+  /// Every table that has the `key` column on every shard is sharded by it, learned from the
+  /// shards' catalogs (again after DDL through the proxy); `tables` entries win, reference
+  /// tables are never auto-sharded.
+  bool auto_tables = false;
   std::vector<std::string> reference_tables;
   std::string home_shard;  ///< defaults to the first shard in `shards`
   CrossShard cross_shard = CrossShard::Allow;

@@ -547,6 +547,8 @@ class ConfigReader {
          }},
         {"key", [&](const Value& v) { set_string(s.key, v); }},
         {"tables", [&](const Value& v) { read_tables(v); }},
+        {"auto_tables",
+         [&](const Value& v) { set_choice(s.auto_tables, v, {{"true", true}, {"on", true}, {"false", false}, {"off", false}}); }},
         {"reference_tables",
          [&](const Value& v) {
            if (v.node.IsNull()) return;

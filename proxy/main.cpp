@@ -31,6 +31,10 @@ int main(int argc, char** argv) {
   demo->add_option("--replicas", demo_opts.replicas, "streaming replicas per primary")->check(CLI::Range(0, 9));
   demo->add_option("--port", demo_opts.port, "proxy port");
   demo->add_option("--base-port", demo_opts.base_port, "first PostgreSQL port");
+  demo->add_option("--http-port", demo_opts.http_port, "admin HTTP port: dashboard, /metrics, JSON API (0: off)");
+  bool no_sample = false;
+  demo->add_flag("--no-sample", no_sample,
+                 "no sample schema, no walkthrough, no auto_tables: a bare cluster whose proxy shards no table");
 
   try {
     app.parse(argc, argv);
@@ -41,6 +45,9 @@ int main(int argc, char** argv) {
   if (*serve) return run_serve(config_path);
   if (*check) return run_check(config_path);
   if (*migrate) return run_migrate(config_path, migrate_dir, dry_run);
-  if (*demo) return run_demo(demo_opts);
+  if (*demo) {
+    demo_opts.sample = !no_sample;
+    return run_demo(demo_opts);
+  }
   return 1;
 }

@@ -14,6 +14,7 @@ packages=(
   python3 python3-psycopg2 python3-psycopg python3-asyncpg python3-sqlalchemy ruby ruby-pg
   python3-prometheus-client chromium
   default-jdk-headless libpostgresql-jdbc-java nodejs npm
+  docker-compose
 )
 
 if [ "${1:-}" = "--fuzz" ]; then packages=(clang libclang-rt-14-dev); fi
@@ -45,4 +46,9 @@ fi
 # node-postgres and postgres.js for the client tests, from the npm registry, pinned by package.json.
 if [ -f tests/clients/node/package.json ] && { [ ! -d tests/clients/node/node_modules/pg ] || [ ! -d tests/clients/node/node_modules/postgres ]; }; then
   (cd tests/clients/node && npm install --no-audit --no-fund --loglevel=error </dev/null)
+fi
+
+# The Dockerfile linter for tests/docker (dockerfile-utils, pinned by its package.json).
+if [ -f tests/docker/package.json ] && [ ! -x tests/docker/node_modules/.bin/dockerfile-utils ]; then
+  (cd tests/docker && npm install --no-audit --no-fund --loglevel=error </dev/null)
 fi

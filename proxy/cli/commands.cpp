@@ -4,11 +4,19 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/io_context.hpp>
+#include <atomic>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
+#include <sstream>
+#include <thread>
+
+#include <fmt/format.h>
 
 #include "config/loader.hpp"
+#include "proxy/cli/demo_sample.hpp"
 #include "proxy/control/local_cluster.hpp"
 #include "proxy/control/migrator.hpp"
 #include "proxy/session/proxy_server.hpp"
@@ -86,10 +94,11 @@ int run_demo(const DemoOptions& o) {
   lo.shards = o.shards;
   lo.replicas = o.replicas;
   lo.base_port = o.base_port;
-  control::LocalCluster cluster(lo);
+  std::optional<control::LocalCluster> cluster;
   try {
+    cluster.emplace(lo);
     spdlog::info("starting {} primaries with {} replica(s) each under {}", o.shards, o.replicas, lo.dir.string());
-    cluster.start();
+    cluster->start();
   } catch (const std::exception& e) {
     spdlog::error("demo cluster: {}", e.what());
     return 2;
@@ -97,20 +106,64 @@ int run_demo(const DemoOptions& o) {
   const auto config_path = lo.dir / "shardline.yaml";
   {
     std::ofstream f(config_path);
-    f << cluster.config_yaml(o.port);
+    f << cluster->config_yaml(o.port, o.http_port, o.sample ? kDemoShardingFields : "");
   }
   auto cfg = load_or_report(config_path.string());
   if (!cfg) return 2;
-  std::cout << "\nshardline demo is up: " << o.shards << " shards, config " << config_path.string() << "\n"
-            << "  connect:  psql \"host=127.0.0.1 port=" << o.port << " user=" << lo.user
-            << " password=" << lo.password << " dbname=" << lo.database << "\"\n"
-            << "  admin:    psql \"host=127.0.0.1 port=" << o.port << " user=" << lo.user
-            << " password=" << lo.password << " dbname=shardline\" -c 'SHOW POOLS'\n"
-            << "  Ctrl-C stops the proxy and every PostgreSQL server it started.\n\n"
-            << std::flush;
-  int rc = serve(cfg);
-  cluster.stop();
-  return rc;
+
+  boost::asio::io_context io(1);
+  std::optional<session::ProxyServer> server;
+  try {
+    server.emplace(io, cfg);
+    server->bootstrap_catalog();
+    server->start();
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    return 2;
+  }
+  // The sample is loaded through the proxy itself (DDL to every shard, COPY rows routed by
+  // tenant), from a client thread while the data plane runs on this one.
+  std::atomic<bool> failed{false};
+  std::thread loader([&] {
+    const auto& u = cfg->users.front();
+    const std::string conninfo = fmt::format("host=127.0.0.1 port={} user='{}' password='{}' dbname='{}'", o.port,
+                                             u.name, u.password, u.database.empty() ? lo.database : u.database);
+    try {
+      std::ostringstream out;
+      out << "\nshardline demo is up: " << o.shards << " shards x " << o.replicas << " replica(s), config "
+          << config_path.string() << "\n";
+      if (o.sample) {
+        const bool loaded = load_demo_sample(conninfo);
+        const auto n = demo_sample_counts();
+        out << "  sample " << (loaded ? "loaded" : "already there") << ": " << n.tenants << " tenants, " << n.orders
+            << " orders, " << n.order_items << " order_items sharded by tenant_id (sharding.auto_tables); plans ("
+            << n.plans << " rows) is a reference table, a copy on every shard\n";
+      }
+      out << "  connect:  psql \"host=127.0.0.1 port=" << o.port << " user=" << lo.user << " password=" << lo.password
+          << " dbname=" << lo.database << "\"\n"
+          << "  admin:    psql \"host=127.0.0.1 port=" << o.port << " user=" << lo.user << " password=" << lo.password
+          << " dbname=shardline\" -c 'SHOW POOLS'\n";
+      if (o.sample) {
+        out << "\nWalkthrough (paste any line):\n";
+        for (const auto& step : demo_walkthrough(*cfg, o.http_port))
+          out << "  # " << step.title << "\n  " << step.command << "\n";
+      } else if (o.http_port != 0) {
+        out << "  dashboard: http://127.0.0.1:" << o.http_port << "/\n";
+      }
+      out << "\nCtrl-C stops the proxy and every PostgreSQL server it started.\n\n";
+      std::cout << out.str() << std::flush;
+    } catch (const std::exception& e) {
+      spdlog::error("loading the demo's sample schema through the proxy: {}", e.what());
+      failed = true;
+      ::raise(SIGINT);  // the proxy's own handler stops it; the cluster is stopped below
+    }
+  });
+  io.run();
+  loader.join();
+  spdlog::info("stopped");
+  server.reset();
+  cluster->stop();
+  return failed ? 2 : 0;
 }
 
 }  // namespace shardline::proxy::cli

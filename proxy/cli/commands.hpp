@@ -18,6 +18,11 @@ struct DemoOptions {
   int replicas = 1;
   std::uint16_t port = 6432;
   std::uint16_t base_port = 15400;
+  /// admin.http_port of the demo's proxy: /metrics, the JSON API and the dashboard (0: off).
+  std::uint16_t http_port = 9930;
+  /// Load the sample schema through the proxy and print the walkthrough; without it the demo is
+  /// a bare cluster whose proxy shards no table (what test and benchmark harnesses start).
+  bool sample = true;
 };
 int run_demo(const DemoOptions& options);
 

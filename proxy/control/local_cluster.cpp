@@ -325,19 +325,21 @@ std::string LocalCluster::superuser_conninfo(int shard, int replica) const {
                      conninfo_value(options_.database));
 }
 
-std::string LocalCluster::config_yaml(std::uint16_t proxy_port) const {
+std::string LocalCluster::config_yaml(std::uint16_t proxy_port, std::uint16_t http_port,
+                                      const std::string& sharding_fields) const {
   const std::string user = yaml_string(options_.user);
   const std::string password = yaml_string(options_.password);
   const std::string database = yaml_string(options_.database);
   std::string y;
   y += fmt::format("# shardline config for the local cluster in {}\n", options_.dir.string());
   y += fmt::format("listen: {{host: 127.0.0.1, port: {}}}\n", proxy_port);
-  y += fmt::format("admin: {{http_port: 0, users: [{}]}}\n", user);
+  y += fmt::format("admin: {{http_port: {}, users: [{}]}}\n", http_port, user);
   y += "users:\n";
   y += fmt::format("  - {{name: {}, password: {}, database: {}}}\n", user, password, database);
   y += fmt::format("backend: {{user: {}, password: {}, database: {}}}\n", user, password, database);
   y += "pool: {mode: transaction, size: 20}\n";
-  y += "sharding: {logical_shards: 1024, key: tenant_id}\n";
+  y += fmt::format("sharding: {{logical_shards: 1024, key: tenant_id{}{}}}\n",
+                   sharding_fields.empty() ? "" : ", ", sharding_fields);
   y += "directory:\n";
   constexpr int kLogicalShards = 1024;
   for (int i = 0; i < options_.shards; ++i) {

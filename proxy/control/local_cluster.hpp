@@ -80,8 +80,11 @@ class LocalCluster {
   /// libpq connection string: the `postgres` superuser over the unix socket in `<dir>/sock`
   /// (trust), on the app database.
   std::string superuser_conninfo(int shard, int replica = -1) const;
-  /// A complete shardline config (SPEC section 3) for this cluster, proxy on 127.0.0.1:proxy_port.
-  std::string config_yaml(std::uint16_t proxy_port) const;
+  /// A complete shardline config (SPEC section 3) for this cluster, proxy on 127.0.0.1:proxy_port,
+  /// admin HTTP on `http_port` (0: off). `sharding_fields` are more `sharding:` flow-map entries
+  /// (e.g. "auto_tables: true, reference_tables: [plans]").
+  std::string config_yaml(std::uint16_t proxy_port, std::uint16_t http_port = 0,
+                          const std::string& sharding_fields = "") const;
 
   /// Stops (immediate mode) every server whose data dir lies directly in `dir`, whatever
   /// object started it. Used to clean up after a process that died without stopping its own.

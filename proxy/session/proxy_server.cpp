@@ -12,6 +12,7 @@
 
 #include "config/loader.hpp"
 #include "proxy/control/catalog.hpp"
+#include "proxy/control/table_learner.hpp"
 #include "proxy/protocol/message_writer.hpp"
 #include "proxy/session/client_session.hpp"
 
@@ -35,15 +36,14 @@ asio::awaitable<void> ProxyServer::relearn_key_types() {
   auto cfg = services_.cluster.config_ptr();
   auto done = std::make_shared<asio::steady_timer>(io_, asio::steady_timer::time_point::max());
   asio::post(control_, [this, cfg, done] {
-    std::optional<std::map<std::string, std::string>> types;
-    std::map<std::string, int> positions;
+    std::optional<router::LearnedTables> learned;
     try {
-      types = control::Catalog::load_key_types(*cfg, &positions);
+      learned = control::learn_tables(*cfg);
     } catch (const std::exception& e) {
       spdlog::warn("learning key types after DDL: {}", e.what());
     }
-    asio::post(io_, [this, cfg, done, types, positions] {
-      if (types) services_.set_schema(router::ShardingSchema::from_config(*cfg, *types, positions));
+    asio::post(io_, [this, cfg, done, learned] {
+      if (learned) services_.set_schema(router::ShardingSchema::from_config(*cfg, *learned));
       done->cancel();
     });
   });
@@ -63,9 +63,7 @@ void ProxyServer::bootstrap_catalog() {
   auto dir = catalog.load_or_seed(*cfg);
   services_.directory = dir;
   try {
-    std::map<std::string, int> positions;
-    auto types = control::Catalog::load_key_types(*cfg, &positions);
-    services_.set_schema(router::ShardingSchema::from_config(*cfg, types, positions));
+    services_.set_schema(router::ShardingSchema::from_config(*cfg, control::learn_tables(*cfg)));
   } catch (const std::exception& e) {
     spdlog::warn("key types: {} (tables not created yet are learned after their DDL)", e.what());
   }

@@ -15,6 +15,15 @@ TableRef split_name(const std::string& n) {
 std::shared_ptr<const ShardingSchema> ShardingSchema::from_config(const config::Config& cfg,
                                                                   const std::map<std::string, std::string>& learned,
                                                                   const std::map<std::string, int>& key_positions) {
+  LearnedTables l;
+  l.key_types = learned;
+  l.key_positions = key_positions;
+  return from_config(cfg, l);
+}
+
+std::shared_ptr<const ShardingSchema> ShardingSchema::from_config(const config::Config& cfg, const LearnedTables& l) {
+  const auto& learned = l.key_types;
+  const auto& key_positions = l.key_positions;
   auto s = std::make_shared<ShardingSchema>();
   s->logical_shards_ = cfg.sharding.logical_shards;
   s->shard_count_ = int(cfg.shards.size());
@@ -37,6 +46,25 @@ std::shared_ptr<const ShardingSchema> ShardingSchema::from_config(const config::
     s->sharded_[qualified(ref)] = info;
   }
   for (const auto& r : cfg.sharding.reference_tables) s->reference_.insert(qualified(split_name(r)));
+  s->auto_tables_ = cfg.sharding.auto_tables;
+  s->default_key_ = cfg.sharding.key;
+  if (s->auto_tables_) {
+    // Explicit `tables` entries win (their own key and type); reference tables never shard.
+    for (const auto& name : l.auto_tables) {
+      const TableRef ref = split_name(name);
+      const std::string q = qualified(ref);
+      if (s->sharded_.count(q) || s->reference_.count(q)) continue;
+      ShardedTableInfo info{ref.schema, ref.name, cfg.sharding.key, std::nullopt, -1};
+      if (auto it = learned.find(name); it != learned.end()) info.type = key_type_from_name(it->second);
+      if (auto it = key_positions.find(name); it != key_positions.end()) info.key_position = it->second;
+      s->sharded_[q] = info;
+    }
+    if (l.relations) {
+      s->relations_ = *l.relations;
+      for (const auto& r : *l.relations) s->relation_names_.insert(split_name(r).name);
+    }
+    s->new_table_overflow_ = ShardedTableInfo{"public", "(a table new to the proxy)", cfg.sharding.key, std::nullopt, -1};
+  }
   for (auto f : cfg.replicas.read_only_functions) {
     for (auto& c : f) c = char(std::tolower(static_cast<unsigned char>(c)));
     s->read_only_functions_.insert(f);
@@ -45,8 +73,22 @@ std::shared_ptr<const ShardingSchema> ShardingSchema::from_config(const config::
 }
 
 const ShardedTableInfo* ShardingSchema::sharded(const TableRef& t) const {
-  auto it = sharded_.find(qualified(t));
-  return it == sharded_.end() ? nullptr : &it->second;
+  const std::string q = qualified(t);
+  auto it = sharded_.find(q);
+  if (it != sharded_.end()) return &it->second;
+  if (!relations_ || known_relation(t) || reference_.count(q)) return nullptr;
+  // A table the shards do not hold yet: sharded by the default key until its DDL is learned.
+  std::lock_guard lock(new_tables_mutex_);
+  if (auto n = new_tables_.find(q); n != new_tables_.end()) return &n->second;
+  if (new_tables_.size() >= kMaxNewTables) return &new_table_overflow_;
+  const TableRef ref = t.schema.empty() ? TableRef{"public", t.name} : t;
+  return &new_tables_.emplace(q, ShardedTableInfo{ref.schema, ref.name, default_key_, std::nullopt, -1}).first->second;
+}
+
+bool ShardingSchema::known_relation(const TableRef& t) const {
+  if (!relations_) return true;
+  if (t.schema.empty()) return relation_names_.count(t.name) > 0;
+  return relations_->count(t.schema + "." + t.name) > 0;
 }
 
 bool ShardingSchema::is_reference(const TableRef& t) const { return reference_.count(qualified(t)) > 0; }

@@ -5,6 +5,7 @@
 
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -12,6 +13,7 @@
 #include "config/config.hpp"
 #include "router/parser/statement.hpp"
 #include "router/sharding/key_type.hpp"
+#include "router/sharding/learned_tables.hpp"
 
 namespace shardline::router {
 
@@ -32,7 +34,14 @@ class ShardingSchema {
   static std::shared_ptr<const ShardingSchema> from_config(const config::Config& cfg,
                                                            const std::map<std::string, std::string>& learned = {},
                                                            const std::map<std::string, int>& key_positions = {});
+  /// The same with everything learned from the shards, auto tables included.
+  static std::shared_ptr<const ShardingSchema> from_config(const config::Config& cfg, const LearnedTables& learned);
 
+  /// The table's sharding, or null for reference and unsharded tables. With
+  /// `sharding.auto_tables`, once the relations are learned, a table the shards do not hold yet
+  /// counts as sharded by `sharding.key` (type unknown): so CREATE TABLE of a new table runs on
+  /// every shard, and the relearning after that DDL decides from its columns whether it stays
+  /// sharded (it has the key) or is unsharded and used on the home shard only.
   const ShardedTableInfo* sharded(const TableRef& t) const;
   bool is_reference(const TableRef& t) const;
   int logical_shards() const { return logical_shards_; }
@@ -45,6 +54,11 @@ class ShardingSchema {
   /// replicas.read_only_functions, lower case.
   bool read_only_function(const std::string& name) const { return read_only_functions_.count(name) > 0; }
   const std::map<std::string, ShardedTableInfo>& tables() const { return sharded_; }
+  /// sharding.auto_tables (whether or not the shards' relations are known yet).
+  bool auto_tables() const { return auto_tables_; }
+  /// Whether the shards hold `t` (a relation of that name in the catalog), as last learned;
+  /// true when not learned. An unqualified name matches a relation of that name in any schema.
+  bool known_relation(const TableRef& t) const;
 
  private:
   static std::string qualified(const TableRef& t) {
@@ -58,6 +72,16 @@ class ShardingSchema {
   bool cross_shard_allowed_ = true;
   bool session_pooling_ = false;
   std::set<std::string> read_only_functions_;
+  bool auto_tables_ = false;
+  std::string default_key_;
+  std::optional<std::set<std::string>> relations_;  ///< "schema.name", auto_tables only
+  std::set<std::string> relation_names_;            ///< bare names of relations_
+  /// Entries for tables new to the proxy (see sharded()), made on first lookup; bounded by
+  /// kMaxNewTables, after which one shared entry stands for the rest.
+  mutable std::mutex new_tables_mutex_;
+  mutable std::map<std::string, ShardedTableInfo> new_tables_;
+  ShardedTableInfo new_table_overflow_;
+  static constexpr std::size_t kMaxNewTables = 1024;
 };
 
 }  // namespace shardline::router

@@ -193,7 +193,7 @@ start_demo() {
   pick_ports "$shards" "$replicas" || exit 2
   echo "# $SL_NAME: shardline demo --shards $shards --replicas $replicas --port $SL_PORT --base-port $SL_BASE_PORT (dir $SL_WORK/cluster)"
   "$SL_BIN" demo --dir "$SL_WORK/cluster" --shards "$shards" --replicas "$replicas" \
-    --port "$SL_PORT" --base-port "$SL_BASE_PORT" >"$SL_WORK/demo.log" 2>&1 </dev/null &
+    --port "$SL_PORT" --base-port "$SL_BASE_PORT" --no-sample --http-port 0 >"$SL_WORK/demo.log" 2>&1 </dev/null &
   SL_DEMO_PID=$!
   deadline=$((SECONDS + 120))
   until (exec 3<>"/dev/tcp/127.0.0.1/$SL_PORT") 2>/dev/null; do

@@ -153,6 +153,11 @@ ProxyConfig& ProxyConfig::sharded_table(ShardedTableSpec table) {
   return *this;
 }
 
+ProxyConfig& ProxyConfig::auto_tables(bool on) {
+  auto_tables_ = on;
+  return *this;
+}
+
 ProxyConfig& ProxyConfig::reference_tables(std::vector<std::string> names) {
   for (const auto& n : names) {
     if (n.empty()) throw std::invalid_argument("ProxyConfig::reference_tables: empty table name");
@@ -223,6 +228,7 @@ std::string ProxyConfig::yaml() const {
   y += fmt::format("sharding:\n  logical_shards: {}\n  key: tenant_id\n  home_shard: s0\n", kLogicalShards);
   if (cross_shard_)
     y += fmt::format("  cross_shard: {}\n", *cross_shard_ == config::CrossShard::Allow ? "allow" : "deny");
+  if (auto_tables_) y += "  auto_tables: true\n";
   if (!sharded_tables_.empty()) {
     y += "  tables:\n";
     for (const auto& t : sharded_tables_) {

@@ -68,6 +68,8 @@ class ProxyConfig {
   /// Replaces the list of reference tables (full copy on every shard).
   ProxyConfig& reference_tables(std::vector<std::string> names);
   ProxyConfig& cross_shard(config::CrossShard policy);
+  /// sharding.auto_tables: every table that has tenant_id on every shard is sharded by it.
+  ProxyConfig& auto_tables(bool on);
   /// Replica eligibility limits, lag poll interval and default read consistency.
   ProxyConfig& replicas(ReplicaSettings settings);
   /// admin.http_port (0, the default, turns the HTTP endpoint off).
@@ -97,6 +99,7 @@ class ProxyConfig {
   std::vector<ShardedTableSpec> sharded_tables_;
   std::vector<std::string> reference_tables_;
   std::optional<config::CrossShard> cross_shard_;
+  bool auto_tables_ = false;
   ReplicaSettings replicas_;
   std::uint16_t http_port_ = 0;
   std::string admin_options_;
