@@ -664,6 +664,7 @@ fmt_tps() {  # key -> cell
 ratio() {  # a b -> a/b with x, or -
   if [[ -n $1 && -n $2 ]]; then awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; else printf -- '-'; fi
 }
+declare -A AB_MEAN_TPS AB_MEAN_CPU  # "PREFIX,TARGET" -> mean over ab_rounds' rounds (when all ran)
 ab_rounds() {  # SETTING LABEL PREFIX ROUNDS_VAR VALUES_VAR A B SUFFIX: two configs run in alternated rounds
   local setting=$1 label=$2 prefix=$3 a=$6 b=$7 suffix=$8 t round k sum_tps sum_cpu n
   local -n ab_rounds_list=$4 ab_values=$5
@@ -686,6 +687,7 @@ ab_rounds() {  # SETTING LABEL PREFIX ROUNDS_VAR VALUES_VAR A B SUFFIX: two conf
       mean_tps[$t]=$(awk -v a="$sum_tps" -v n="$n" 'BEGIN { printf "%.1f", a / n }')
       mean_cpu[$t]=$(awk -v a="$sum_cpu" -v n="$n" 'BEGIN { printf "%.1f", a / n }')
       printf '| %s | mean | %.0f | - | %s |\n' "${ab_values[$t]}" "${mean_tps[$t]}" "${mean_cpu[$t]}"
+      AB_MEAN_TPS[$prefix,$t]=${mean_tps[$t]}; AB_MEAN_CPU[$prefix,$t]=${mean_cpu[$t]}
     fi
   done
   if [[ -n ${mean_tps[$a]:-} && -n ${mean_tps[$b]:-} ]]; then
@@ -960,12 +962,12 @@ REPORT="$TMP/report.md"
       "parser+router per statement on a cache hit: ${MICRO_US[BM_CacheHitExtended]} us (goal <= 5 us; literal key: ${MICRO_US[BM_CacheHitSimple]:--} us; cache miss: ${MICRO_US[BM_CacheMissThroughCache]:--} us)"
   else goal MISS "parser+router per statement on a cache hit (goal <= 5 us): not measured ${MICRO_NOTE:-${MICRO_ERR[BM_CacheHitExtended]:-}}"; fi
   # 9. commit-LSN tracking costs <= 5% TPS on a write-only run
-  a=${WO_MEAN_TPS[rep_session]:-}; b=${WO_MEAN_TPS[rep_notrack]:-}
+  a=${AB_MEAN_TPS[wo,rep_session]:-}; b=${AB_MEAN_TPS[wo,rep_notrack]:-}
   if [[ -n $a && -n $b ]]; then
     goal "$(awk -v a="$a" -v b="$b" 'BEGIN { print (a >= 0.95 * b) ? "PASS" : "MISS" }')" \
       "\`$WO_SCEN\`: commit-LSN tracking costs <= 5% tps: $(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.1f%% loss", 100 * (1 - a / b) }')" \
       "(track_commit_lsn true $(printf '%.0f' "$a") vs false $(printf '%.0f' "$b") tps, mean of ${#WO_ROUNDS[@]} alternated rounds each;" \
-      "proxy CPU ${WO_MEAN_CPU[rep_session]} vs ${WO_MEAN_CPU[rep_notrack]} us/txn)"
+      "proxy CPU ${AB_MEAN_CPU[wo,rep_session]} vs ${AB_MEAN_CPU[wo,rep_notrack]} us/txn)"
   else goal MISS "\`$WO_SCEN\`: commit-LSN tracking costs <= 5% tps: not measured"; fi
   echo
   echo "Latency: p50/p99 from pgbench per-transaction logs (--log); averages from the same logs." \

@@ -130,7 +130,8 @@ std::optional<BytePosition> first_non_text_byte(std::string_view s) {
 /// yaml-cpp 0.7 never returns from LoadAll when a document's root node starts with `,` (or a
 /// root quoted scalar is followed by one), found by fuzz/config_fuzz.cpp. A config's root must
 /// be a mapping anyway, so a document whose first token is `,` or a quoted scalar is refused
-/// before yaml-cpp sees it. Blank lines, comments, directives and `---` / `...` are skipped.
+/// before yaml-cpp sees it. Blank lines, comments, directives, `---` / `...` and the root's tag
+/// or anchor are skipped.
 std::optional<BytePosition> document_start_problem(std::string_view s) {
   bool at_start = true;
   int line = 1;
@@ -140,7 +141,15 @@ std::optional<BytePosition> document_start_problem(std::string_view s) {
     const bool marker = l.substr(0, 3) == "---" || l.substr(0, 3) == "...";
     std::size_t k = marker ? 3 : 0;
     if (marker) at_start = true;
-    while (k < l.size() && (l[k] == ' ' || l[k] == '\t' || l[k] == '\r')) ++k;
+    const auto blank = [&] {
+      while (k < l.size() && (l[k] == ' ' || l[k] == '\t' || l[k] == '\r')) ++k;
+    };
+    blank();
+    // A root node's properties (a tag `!x`, an anchor `&a`) come before it, on its line or above.
+    while (at_start && k < l.size() && (l[k] == '!' || l[k] == '&')) {
+      while (k < l.size() && l[k] != ' ' && l[k] != '\t' && l[k] != '\r') ++k;
+      blank();
+    }
     if (at_start && k < l.size() && l[k] != '#' && !(k == 0 && l[k] == '%')) {
       if (l[k] == ',' || l[k] == '"' || l[k] == '\'') return BytePosition{i + k, line, int(k) + 1};
       at_start = false;

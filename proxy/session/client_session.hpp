@@ -46,6 +46,8 @@ using tcp = asio::ip::tcp;
 /// coroutine frame's (DESIGN.md: never co_spawn a member coroutine of a temporary).
 asio::awaitable<void> run_session(tcp::socket socket, Services& services);
 
+struct MultiParts;
+
 class ClientSession final : private TrackerHooks {
  public:
   ClientSession(tcp::socket socket, Services& services);
@@ -210,6 +212,10 @@ class ClientSession final : private TrackerHooks {
   /// ParseCompletes of an extended request the client asked for (the others were added here).
   asio::awaitable<bool> run_multi(const router::Plan& plan, std::string_view sql, std::string_view request = {},
                                   const std::vector<bool>& keep_parse = {}, exec::ScatterRequest scatter = {});
+  /// Phase 1 of a multi-shard write or broadcast: the statement (or its split parts) on
+  /// every shard of `m`, replies read (multi_shard.cpp).
+  asio::awaitable<void> send_parts(const router::Plan& plan, std::string_view sql, std::string_view request,
+                                   bool writes, MultiParts& m);
   /// A scatter read streamed through exec::run_scatter (multi_shard.cpp). `request`: the
   /// extended unit every shard gets (`scatter` filled by multi_shard_unit); empty for a Query.
   asio::awaitable<bool> run_scatter_read(const router::Plan& plan, std::string_view sql, std::string_view request,

@@ -120,142 +120,84 @@ asio::awaitable<void> ClientSession::learn_commit_positions(std::vector<backend:
   }
 }
 
-asio::awaitable<bool> ClientSession::run_multi(const router::Plan& plan, std::string_view sql, std::string_view request,
-                                              const std::vector<bool>& keep_parse, exec::ScatterRequest scatter) {
-  const auto& names = services_.directory->shard_names();
-  std::string out;
-  protocol::MessageWriter w(out);
-  if (plan.kind == router::RouteKind::Split && plan.parts.empty()) {
-    w.error(SqlError::error(sqlstate::kFeatureNotSupported,
-                            "COPY into a sharded table is not supported yet: insert the rows with INSERT, "
-                            "or COPY per tenant with a /* shardline: tenant=... */ hint or SET shardline.tenant"));
-    w.ready_for_query('I');
-    co_return co_await write_client(out);
-  }
-  if (exec::streams_as_scatter(plan)) co_return co_await run_scatter_read(plan, sql, request, std::move(scatter));
-  const bool writes = plan.writes || plan.kind == router::RouteKind::Broadcast || plan.kind == router::RouteKind::Split;
-  std::vector<int> targets = plan.shards;
-  std::vector<std::string> sqls;
-  for (std::size_t i = 0; i < targets.size(); ++i)
-    sqls.emplace_back(plan.kind == router::RouteKind::Split ? plan.parts[i].sql : std::string(sql));
-
+/// One multi-shard write, broadcast or split on its leased primaries, phase by phase.
+struct MultiParts {
+  std::vector<int> targets;
   std::vector<backend::ServerLease> leases;
-  if (auto err = co_await acquire_primaries(targets, leases)) {
-    w.error(*err);
-    w.ready_for_query('I');
-    co_return co_await write_client(out);
-  }
+  std::vector<std::vector<std::string>> replies;  ///< each shard's reply to the statement
+  std::vector<bool> io_ok, sync_failed;
+  std::vector<std::string> failed, committed, commit_failed;  ///< shard names
+};
 
-  // Phase 1: state, BEGIN for writes, the statement; all shards at once.
-  std::vector<std::vector<std::string>> replies(targets.size());
-  std::vector<bool> io_ok(targets.size(), true), sync_failed(targets.size(), false);
-  {
-    std::vector<int> skips(targets.size());
-    for (std::size_t i = 0; i < targets.size(); ++i) {
-      auto& server = *leases[i];
-      int skip = 0;
-      std::string req = state_prelude(server, skip);
-      if (writes) {
-        req += query_message("BEGIN");
-        ++skip;
-      }
-      req += request.empty() ? query_message(sqls[i]) : std::string(request);
-      skips[i] = skip;
-      boost::system::error_code ec;
-      co_await server.stream().write_all(req, ec);
-      if (ec) io_ok[i] = false;
-      services_.cluster.primary(targets[i]).stats.query_count++;
-      meter_.forwarded_part(targets[i]);
-    }
-    // Read every shard's reply; they were all sent first, so the shards work in parallel.
-    for (std::size_t i = 0; i < targets.size(); ++i) {
-      if (!io_ok[i]) continue;
-      bool f = false;
-      io_ok[i] = co_await read_replies(*leases[i], skips[i] + 1, skips[i], replies[i], f);
-      sync_failed[i] = f;
-    }
-  }
+namespace {
 
-  std::vector<exec::ShardReply> results;
-  std::vector<std::string> failed;
-  for (std::size_t i = 0; i < targets.size(); ++i) {
-    if (!keep_parse.empty()) {  // drop the ParseCompletes of Parses the proxy added
-      std::vector<std::string> kept;
-      std::size_t k = 0;
-      for (auto& m : replies[i]) {
-        if (m[0] == '1' && k < keep_parse.size() && !keep_parse[k++]) continue;
-        kept.push_back(std::move(m));
-      }
-      replies[i] = std::move(kept);
-    }
-    results.push_back(exec::ShardReply{names[std::size_t(targets[i])], replies[i]});
-    if (!io_ok[i] || sync_failed[i] || results.back().error_index() >= 0) failed.push_back(names[std::size_t(targets[i])]);
-  }
+/// "a, b, c".
+std::string name_list(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
 
-  // Phase 2 (writes): commit everywhere only if every part succeeded.
-  std::vector<std::string> committed, commit_failed;
-  if (writes) {
-    const char* finish = failed.empty() ? "COMMIT" : "ROLLBACK";
-    for (std::size_t i = 0; i < targets.size(); ++i) {
-      if (!io_ok[i]) continue;
-      boost::system::error_code ec;
-      co_await leases[i]->stream().write_all(query_message(finish), ec);
-      if (ec) io_ok[i] = false;
-    }
-    for (std::size_t i = 0; i < targets.size(); ++i) {
-      if (!io_ok[i]) {
-        if (failed.empty()) commit_failed.push_back(names[std::size_t(targets[i])]);
-        continue;
-      }
-      std::vector<std::string> msgs;
-      bool f = false;
-      io_ok[i] = co_await read_replies(*leases[i], 1, 0, msgs, f);
-      bool ok = io_ok[i];
-      for (const auto& m : msgs)
-        if (m[0] == 'E' || (m[0] == 'C' && m.find("ROLLBACK") != std::string::npos && failed.empty())) ok = false;
-      if (failed.empty()) (ok ? committed : commit_failed).push_back(names[std::size_t(targets[i])]);
-    }
+/// Phase 2 of a write: COMMIT on every shard if every part succeeded, else ROLLBACK; fills
+/// committed / commit_failed.
+asio::awaitable<void> finish_parts(MultiParts& m, const std::vector<std::string>& names) {
+  const char* finish = m.failed.empty() ? "COMMIT" : "ROLLBACK";
+  for (std::size_t i = 0; i < m.targets.size(); ++i) {
+    if (!m.io_ok[i]) continue;
+    boost::system::error_code ec;
+    co_await m.leases[i]->stream().write_all(query_message(finish), ec);
+    if (ec) m.io_ok[i] = false;
   }
-  for (std::size_t i = 0; i < targets.size(); ++i) {
-    if (!io_ok[i]) leases[i]->broken = true;
-    services_.cluster.primary(targets[i]).stats.xact_count++;
+  for (std::size_t i = 0; i < m.targets.size(); ++i) {
+    const std::string& name = names[std::size_t(m.targets[i])];
+    if (!m.io_ok[i]) {
+      if (m.failed.empty()) m.commit_failed.push_back(name);
+      continue;
+    }
+    std::vector<std::string> msgs;
+    bool f = false;
+    m.io_ok[i] = co_await read_replies(*m.leases[i], 1, 0, msgs, f);
+    bool ok = m.io_ok[i];
+    for (const auto& msg : msgs)
+      if (msg[0] == 'E' || (msg[0] == 'C' && msg.find("ROLLBACK") != std::string::npos && m.failed.empty())) ok = false;
+    if (m.failed.empty()) (ok ? m.committed : m.commit_failed).push_back(name);
   }
-  if (writes && failed.empty()) co_await learn_commit_positions(leases, targets);
-  leases.clear();  // back to their pools
+}
 
-  if (!failed.empty()) {
-    // The first shard error, naming where it happened; writes were rolled back everywhere.
+/// The error a failed multi-shard statement answers: the first shard error, naming where it
+/// happened (writes were rolled back everywhere), or the partial commit.
+std::optional<SqlError> parts_error(const MultiParts& m, const std::vector<exec::ShardReply>& results, bool writes) {
+  if (!m.failed.empty()) {
     SqlError e;
     for (const auto& r : results) {
-      int idx = r.error_index();
+      const int idx = r.error_index();
       if (idx < 0) continue;
-      const std::string& m = r.messages[std::size_t(idx)];
-      e = protocol::parse_error_fields(std::string_view(m).substr(5));
+      e = protocol::parse_error_fields(std::string_view(r.messages[std::size_t(idx)]).substr(5));
       break;
     }
     if (e.sqlstate.empty()) e = SqlError::error(sqlstate::kConnectionFailure, "lost the connection to a shard");
-    std::string failed_list;
-    for (const auto& n : failed) failed_list += (failed_list.empty() ? "" : ", ") + n;
-    std::string where = fmt::format("failed on shard(s) {}", failed_list);
+    const std::string where = fmt::format("failed on shard(s) {}", name_list(m.failed));
     e.detail = e.detail.empty() ? where : e.detail + "; " + where;
     if (writes) e.detail += "; rolled back on every shard";
     e.severity = "ERROR";
-    w.error(e);
-    w.ready_for_query('I');
-    co_return co_await write_client(out);
+    return e;
   }
-  if (!commit_failed.empty()) {
-    std::string c, f;
-    for (const auto& n : committed) c += (c.empty() ? "" : ", ") + n;
-    for (const auto& n : commit_failed) f += (f.empty() ? "" : ", ") + n;
-    w.error(SqlError::error(sqlstate::kConnectionFailure,
-                            fmt::format("commit failed on shard(s) {} after it succeeded on shard(s) {}: the "
-                                        "statement is only partly applied",
-                                        f, c.empty() ? "none" : c)));
-    w.ready_for_query('I');
-    co_return co_await write_client(out);
-  }
+  if (!m.commit_failed.empty())
+    return SqlError::error(sqlstate::kConnectionFailure,
+                           fmt::format("commit failed on shard(s) {} after it succeeded on shard(s) {}: the "
+                                       "statement is only partly applied",
+                                       name_list(m.commit_failed), m.committed.empty() ? "none" : name_list(m.committed)));
+  return std::nullopt;
+}
 
+/// The replies one database would have given; a refusal when aggregates cannot be combined.
+std::vector<std::string> merge_parts(const router::Plan& plan, const std::vector<exec::ShardReply>& results,
+                                     std::string& error) {
+  if (plan.kind == router::RouteKind::Scatter && !plan.aggregates.empty()) {
+    std::vector<exec::AggregateKind> kinds;
+    for (auto a : plan.aggregates) kinds.push_back(exec::AggregateKind(int(a)));
+    return exec::merge_aggregates(results, kinds, &error);
+  }
   exec::MergeMode mode = exec::MergeMode::Concat;
   std::vector<std::vector<int>> origin;
   if (plan.same_rows_everywhere || plan.ddl) mode = exec::MergeMode::SameRows;
@@ -263,21 +205,93 @@ asio::awaitable<bool> ClientSession::run_multi(const router::Plan& plan, std::st
     mode = exec::MergeMode::Reorder;
     for (const auto& p : plan.parts) origin.push_back(p.rows);
   }
-  std::vector<std::string> merged;
-  if (plan.kind == router::RouteKind::Scatter && !plan.aggregates.empty()) {
-    std::vector<exec::AggregateKind> kinds;
-    for (auto a : plan.aggregates) kinds.push_back(exec::AggregateKind(int(a)));
-    std::string error;
-    merged = exec::merge_aggregates(results, kinds, &error);
-    if (!error.empty()) {
-      w.error(SqlError::error(sqlstate::kFeatureNotSupported, error));
-      w.ready_for_query('I');
-      co_return co_await write_client(out);
+  return exec::merge_replies(results, mode, origin);
+}
+
+}  // namespace
+
+asio::awaitable<void> ClientSession::send_parts(const router::Plan& plan, std::string_view sql,
+                                                std::string_view request, bool writes, MultiParts& m) {
+  // State, BEGIN for writes, the statement: to every shard first, then read, so the shards
+  // work in parallel.
+  const std::size_t n = m.targets.size();
+  m.replies.assign(n, {});
+  m.io_ok.assign(n, true);
+  m.sync_failed.assign(n, false);
+  std::vector<int> skips(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    auto& server = *m.leases[i];
+    int skip = 0;
+    std::string req = state_prelude(server, skip);
+    if (writes) {
+      req += query_message("BEGIN");
+      ++skip;
     }
-  } else {
-    merged = exec::merge_replies(results, mode, origin);
+    const std::string_view part = plan.kind == router::RouteKind::Split ? std::string_view(plan.parts[i].sql) : sql;
+    req += request.empty() ? query_message(part) : std::string(request);
+    skips[i] = skip;
+    boost::system::error_code ec;
+    co_await server.stream().write_all(req, ec);
+    if (ec) m.io_ok[i] = false;
+    services_.cluster.primary(m.targets[i]).stats.query_count++;
+    meter_.forwarded_part(m.targets[i]);
   }
-  for (const auto& m : merged) out += m;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!m.io_ok[i]) continue;
+    bool f = false;
+    m.io_ok[i] = co_await read_replies(*m.leases[i], skips[i] + 1, skips[i], m.replies[i], f);
+    m.sync_failed[i] = f;
+  }
+}
+
+asio::awaitable<bool> ClientSession::run_multi(const router::Plan& plan, std::string_view sql, std::string_view request,
+                                              const std::vector<bool>& keep_parse, exec::ScatterRequest scatter) {
+  const auto& names = services_.directory->shard_names();
+  std::string out;
+  protocol::MessageWriter w(out);
+  auto fail = [&](const SqlError& e) -> asio::awaitable<bool> {
+    w.error(e);
+    w.ready_for_query('I');
+    co_return co_await write_client(out);
+  };
+  if (plan.kind == router::RouteKind::Split && plan.parts.empty())
+    co_return co_await fail(SqlError::error(
+        sqlstate::kFeatureNotSupported,
+        "COPY into a sharded table is not supported yet: insert the rows with INSERT, "
+        "or COPY per tenant with a /* shardline: tenant=... */ hint or SET shardline.tenant"));
+  if (exec::streams_as_scatter(plan)) co_return co_await run_scatter_read(plan, sql, request, std::move(scatter));
+  const bool writes = plan.writes || plan.kind == router::RouteKind::Broadcast || plan.kind == router::RouteKind::Split;
+  MultiParts m;
+  m.targets = plan.shards;
+  if (auto err = co_await acquire_primaries(m.targets, m.leases)) co_return co_await fail(*err);
+  co_await send_parts(plan, sql, request, writes, m);
+
+  std::vector<exec::ShardReply> results;
+  for (std::size_t i = 0; i < m.targets.size(); ++i) {
+    auto& replies = m.replies[i];
+    if (!keep_parse.empty()) {  // drop the ParseCompletes of Parses the proxy added
+      std::size_t k = 0;
+      std::erase_if(replies, [&](const std::string& msg) {
+        return msg[0] == '1' && k < keep_parse.size() && !keep_parse[k++];
+      });
+    }
+    results.push_back(exec::ShardReply{names[std::size_t(m.targets[i])], std::move(replies)});
+    if (!m.io_ok[i] || m.sync_failed[i] || results.back().error_index() >= 0)
+      m.failed.push_back(names[std::size_t(m.targets[i])]);
+  }
+  if (writes) co_await finish_parts(m, names);
+  for (std::size_t i = 0; i < m.targets.size(); ++i) {
+    if (!m.io_ok[i]) m.leases[i]->broken = true;
+    services_.cluster.primary(m.targets[i]).stats.xact_count++;
+  }
+  if (writes && m.failed.empty()) co_await learn_commit_positions(m.leases, m.targets);
+  m.leases.clear();  // back to their pools
+
+  if (auto e = parts_error(m, results, writes)) co_return co_await fail(*e);
+  std::string error;
+  const std::vector<std::string> merged = merge_parts(plan, results, error);
+  if (!error.empty()) co_return co_await fail(SqlError::error(sqlstate::kFeatureNotSupported, error));
+  for (const auto& msg : merged) out += msg;
   w.ready_for_query('I');
   if (plan.ddl && services_.relearn_key_types) co_await services_.relearn_key_types();
   co_return co_await write_client(out);

@@ -3,6 +3,7 @@
 // Plans are plain values; the proxy's exec layer carries them out and the admin command
 // SHOW ROUTE prints explain().
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -42,6 +43,9 @@ struct ShardPart {
 struct Plan {
   RouteKind kind = RouteKind::Any;
   std::vector<int> shards;   ///< physical shard indices, ascending
+  /// The directory epoch `shards` were read from: a plan is valid only while the directory is
+  /// (a reshard's cutover moves logical shards to other physical ones at a new epoch).
+  std::uint64_t epoch = 0;
   /// The logical shards a Single plan is confined to by its tenant keys or hint (ascending,
   /// distinct). Empty when the statement is not tenant-routed (unsharded or reference tables,
   /// no table, no key): then it may see, or write, anything on its shard.

@@ -1,3 +1,10 @@
+// The route template of a query string: one parse, one walk of the tree (the Analyzer below)
+// that classifies the tables, finds the tenant keys and their values, the writes, replica
+// safety and set_config calls, and hands top-level cross-shard reads to the merge planner.
+// Longer than our usual ~500 lines because the Analyzer is one recursive walk whose cases share
+// its scope state; the pieces with their own concerns live elsewhere (merge_planner.*,
+// key_resolver.*, parse_tree.hpp).
+
 #include "router/planner/route_template.hpp"
 
 #include <pg_query.h>

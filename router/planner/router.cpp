@@ -327,7 +327,9 @@ Plan route_statement(const RouteTemplate& t, const TemplateStatement& s, const R
 
 }  // namespace
 
-Plan route(const RouteTemplate& t, const RouteContext& ctx) {
+namespace {
+
+Plan route_plan(const RouteTemplate& t, const RouteContext& ctx) {
   if (t.parse_error) {
     Plan p;  // PostgreSQL reports its own syntax error from the home shard
     p.kind = RouteKind::Single;
@@ -374,6 +376,14 @@ Plan route(const RouteTemplate& t, const RouteContext& ctx) {
   if (first.kind == RouteKind::Scatter && routed.size() != plans.size())
     return refuse("0A000", "a cross-shard read cannot share a query string with other statements");
   return first;
+}
+
+}  // namespace
+
+Plan route(const RouteTemplate& t, const RouteContext& ctx) {
+  Plan p = route_plan(t, ctx);
+  p.epoch = ctx.directory.epoch();
+  return p;
 }
 
 }  // namespace shardline::router
