@@ -50,6 +50,21 @@ asio::awaitable<bool> read_replies(backend::ServerConnection& server, int count,
 
 /// Whether every shard's database orders text by bytes (C, POSIX, C.UTF-8); nullopt when a
 /// shard could not be asked (lost connection), so the next scatter asks again.
+/// Whether the session's extra_float_digits (the statement that set it, as replayed on servers:
+/// `SET extra_float_digits = 3`, or a startup parameter) is at least 1, PostgreSQL's default,
+/// under which float text is exact. A form this cannot read counts as below.
+bool exact_float_text(const backend::SessionVars& vars) {
+  const auto it = vars.vars().find("extra_float_digits");
+  if (it == vars.vars().end()) return true;
+  std::string_view s = it->second;
+  while (!s.empty() && (s.back() == ';' || s.back() == ' ' || s.back() == '\'')) s.remove_suffix(1);
+  std::size_t i = s.size();
+  while (i > 0 && s[i - 1] >= '0' && s[i - 1] <= '9') --i;
+  if (i == s.size()) return false;
+  const bool negative = i > 0 && s[i - 1] == '-';
+  return !negative && std::stoi(std::string(s.substr(i))) >= 1;
+}
+
 asio::awaitable<std::optional<bool>> bytewise_collation(std::vector<backend::ServerLease>& leases) {
   bool bytewise = true;
   for (auto& lease : leases) {
@@ -310,6 +325,7 @@ asio::awaitable<bool> ClientSession::run_scatter_read(const router::Plan& plan, 
   }
   if (!services_.bytewise_collation) services_.bytewise_collation = co_await bytewise_collation(leases);
   scatter.context.bytewise_collation = *services_.bytewise_collation;
+  scatter.context.exact_float_text = exact_float_text(vars_);
   std::string statement(request);
   if (request.empty()) {  // a Query: the shard SQL with the client's literals put back
     const auto& lits = scratch().normalized;

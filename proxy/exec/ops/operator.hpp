@@ -83,6 +83,10 @@ struct ParamValues {
 /// text key is refused (0A000) rather than answered in a different order.
 struct MergeContext {
   bool bytewise_collation = false;
+  /// float4/float8 text is PostgreSQL's shortest exact form (extra_float_digits >= 1, the
+  /// default). Below that two different values can print alike, so a merge that orders or groups
+  /// by float text is refused rather than ordered (or grouped) by the rounded text.
+  bool exact_float_text = true;
 };
 
 /// An instantiated MergePlan: the leaf, the operators in plan order, and the sink at the end.

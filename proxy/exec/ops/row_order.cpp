@@ -25,8 +25,17 @@ std::optional<RowOrder> RowOrder::make(const std::vector<router::SortKey>& keys,
   for (auto k : keys) {
     if (!resolve_column(k.column, columns.size(), error)) return std::nullopt;
     const ColumnDesc& c = columns[std::size_t(k.column)];
-    auto type = comparable_type(c.type_oid, equality_only ? MergeContext{true} : ctx, error, construct);
+    MergeContext equality = ctx;
+    equality.bytewise_collation = true;  // equal text is equal bytes under any collation
+    auto type = comparable_type(c.type_oid, equality_only ? equality : ctx, error, construct);
     if (!type) return std::nullopt;
+    if (type->cls == TypeClass::Float && c.format == 0 && !ctx.exact_float_text) {
+      error = protocol::SqlError::error(protocol::sqlstate::kFeatureNotSupported,
+                                        "cross-shard " + std::string(construct) +
+                                            " on a floating-point column in text format is not supported with "
+                                            "extra_float_digits below 1 (different values can print alike)");
+      return std::nullopt;
+    }
     order.keys_.push_back(Key{k, *type, c.format});
   }
   return order;
