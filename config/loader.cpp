@@ -147,7 +147,10 @@ std::optional<BytePosition> document_start_problem(std::string_view s) {
     blank();
     // A root node's properties (a tag `!x`, an anchor `&a`) come before it, on its line or above.
     while (at_start && k < l.size() && (l[k] == '!' || l[k] == '&')) {
-      while (k < l.size() && l[k] != ' ' && l[k] != '\t' && l[k] != '\r') ++k;
+      // A tag or anchor name ends at a blank or a flow indicator (`!,` is the tag `!`, then `,`).
+      while (k < l.size() && l[k] != ' ' && l[k] != '\t' && l[k] != '\r' && l[k] != ',' && l[k] != '[' &&
+             l[k] != ']' && l[k] != '{' && l[k] != '}')
+        ++k;
       blank();
     }
     if (at_start && k < l.size() && l[k] != '#' && !(k == 0 && l[k] == '%')) {
