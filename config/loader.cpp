@@ -140,7 +140,9 @@ std::optional<BytePosition> document_start_problem(std::string_view s) {
     std::string_view l = s.substr(i, eol - i);
     const bool marker = l.substr(0, 3) == "---" || l.substr(0, 3) == "...";
     std::size_t k = marker ? 3 : 0;
-    if (marker) at_start = true;
+    // `---`, `...` and a directive line (`%` in column 1, which yaml-cpp takes as one even
+    // inside a document) start the next document.
+    if (marker || l.substr(0, 1) == "%") at_start = true;
     const auto blank = [&] {
       while (k < l.size() && (l[k] == ' ' || l[k] == '\t' || l[k] == '\r')) ++k;
     };

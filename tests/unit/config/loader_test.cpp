@@ -320,7 +320,7 @@ TEST(ConfigLoader, BytesThatAreNotUtf8TextAreRefusedWithTheirPosition) {
 TEST(ConfigLoader, DocumentsStartingWhereYamlCppWouldHangAreRefused) {
   // Inputs the config fuzzer found: yaml-cpp 0.7's LoadAll never returns on any of them.
   for (std::string_view text : {",", "# c\n  ,", "---\n,", "a: 1\n---\n,", "\"a\" ,", "'a'\n,", "! ,",
-                                 "&a\n,", "--- !!str ,", "! \"a\" ,", "!, ", "&a,"}) {
+                                 "&a\n,", "--- !!str ,", "! \"a\" ,", "!, ", "&a,", "a: 1\n%\n,\nb: 2"}) {
     const LoadResult r = parse(text);
     ASSERT_EQ(r.problems.size(), 1u) << text << list(r);
     EXPECT_NE(r.problems[0].message.find("must be a mapping"), std::string::npos) << text << list(r);
