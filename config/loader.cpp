@@ -116,19 +116,15 @@ void ConfigReader::read_admin(const Value& map) {
          http_port_mark_ = v.mark;
        }},
       {"http_auth", [&](const Value& v) { set_choice(a.http_auth, v, {{"basic", true}, {"none", false}}); }},
-      {"metrics",
-       [&](const Value& v) { set_choice(a.metrics, v, {{"true", true}, {"on", true}, {"false", false}, {"off", false}}); }},
+      {"metrics", [&](const Value& v) { set_bool(a.metrics, v); }},
       {"tenant_top_k", [&](const Value& v) { set_int(a.tenant_top_k, v, 1, 1000000); }},
       {"hot_tenant_percent", [&](const Value& v) { set_int(a.hot_tenant_percent, v, 0, 100); }},
       {"hot_tenant_min_queries", [&](const Value& v) { set_int(a.hot_tenant_min_queries, v, 1); }},
       {"users",
        [&](const Value& v) {
-         if (v.node.IsNull()) return;
-         for_each_item(v, [&](const Value& item) {
-           if (auto name = string(item)) {
-             a.users.push_back(*name);
-             admin_user_marks_.push_back(item.mark);
-           }
+         for_each_string(v, [&](std::string name, const Value& item) {
+           a.users.push_back(std::move(name));
+           admin_user_marks_.push_back(item.mark);
          });
        }},
   });

@@ -43,16 +43,12 @@ void ConfigReader::read_sharding(const Value& map) {
        }},
       {"key", [&](const Value& v) { set_string(s.key, v); }},
       {"tables", [&](const Value& v) { read_tables(v); }},
-      {"auto_tables",
-       [&](const Value& v) { set_choice(s.auto_tables, v, {{"true", true}, {"on", true}, {"false", false}, {"off", false}}); }},
+      {"auto_tables", [&](const Value& v) { set_bool(s.auto_tables, v); }},
       {"reference_tables",
        [&](const Value& v) {
-         if (v.node.IsNull()) return;
-         for_each_item(v, [&](const Value& item) {
-           if (auto name = string(item)) {
-             s.reference_tables.push_back(*name);
-             reference_marks_.push_back(item.mark);
-           }
+         for_each_string(v, [&](std::string name, const Value& item) {
+           s.reference_tables.push_back(std::move(name));
+           reference_marks_.push_back(item.mark);
          });
        }},
       {"home_shard",
@@ -209,19 +205,12 @@ void ConfigReader::read_replicas(const Value& map) {
                      {"eventual", Consistency::Eventual}});
        }},
       {"read_after_wait_ms", [&](const Value& v) { set_int(r.read_after_wait_ms, v, 0); }},
-      {"report_lsn",
-       [&](const Value& v) { set_choice(r.report_lsn, v, {{"true", true}, {"on", true}, {"false", false}, {"off", false}}); }},
+      {"report_lsn", [&](const Value& v) { set_bool(r.report_lsn, v); }},
       {"read_only_functions",
        [&](const Value& v) {
-         if (v.node.IsNull()) return;
-         for_each_item(v, [&](const Value& item) {
-           if (auto name = string(item)) r.read_only_functions.push_back(*name);
-         });
+         for_each_string(v, [&](std::string name, const Value&) { r.read_only_functions.push_back(std::move(name)); });
        }},
-      {"track_commit_lsn",
-       [&](const Value& v) {
-         set_choice(r.track_commit_lsn, v, {{"true", true}, {"on", true}, {"false", false}, {"off", false}});
-       }},
+      {"track_commit_lsn", [&](const Value& v) { set_bool(r.track_commit_lsn, v); }},
   });
 }
 

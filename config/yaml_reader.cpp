@@ -143,5 +143,9 @@ void YamlReader::set_string(std::string& out, const Value& v, bool allow_empty) 
   if (auto s = string(v, allow_empty)) out = std::move(*s);
 }
 
+void YamlReader::set_bool(bool& out, const Value& v) {
+  set_choice(out, v, {{"true", true}, {"on", true}, {"false", false}, {"off", false}});
+}
+
 }  // namespace detail
 }  // namespace shardline::config

@@ -105,6 +105,16 @@ class YamlReader {
     }
   }
 
+  /// An optional list of strings (nothing under the key is an empty list): `fn(name, item)` for
+  /// each item that is a non-empty string; the others are reported.
+  template <class Fn>
+  void for_each_string(const Value& seq, Fn&& fn) {
+    if (seq.node.IsNull()) return;
+    for_each_item(seq, [&](const Value& item) {
+      if (auto name = string(item)) fn(std::move(*name), item);
+    });
+  }
+
   // ---- scalars ----------------------------------------------------------------------------
   std::optional<std::string> string(const Value& v, bool allow_empty = false);
   std::optional<std::int64_t> integer(const Value& v, std::int64_t min, std::int64_t max);
@@ -132,6 +142,9 @@ class YamlReader {
   void set_choice(E& out, const Value& v, std::initializer_list<std::pair<std::string_view, E>> options) {
     if (auto e = choice(v, options)) out = *e;
   }
+
+  /// A switch: true/on or false/off.
+  void set_bool(bool& out, const Value& v);
 
   std::string file_;
   std::vector<Diagnostic> problems_;
