@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "config/config_reader.hpp"
+#include "config/yaml_parse_probe.hpp"
 #include "config/yaml_text_checks.hpp"
 
 namespace shardline::config {
@@ -32,6 +33,12 @@ LoadResult ConfigReader::read(std::string_view text) {
                          fmt::format("the configuration must be a mapping of `key: value` lines; a document "
                                      "starting with `{}` is not one",
                                      text[bad->offset])});
+    return finish();
+  }
+  if (probe_yaml_parse(text) == ParseProbe::Runaway) {
+    problems_.push_back({file_, 1, 1,
+                         "the YAML parser (yaml-cpp) does not finish on this text: it is not a configuration "
+                         "(check its syntax: a mapping of `key: value` lines)"});
     return finish();
   }
   std::vector<YAML::Node> docs;

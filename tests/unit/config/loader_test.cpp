@@ -331,6 +331,21 @@ TEST(ConfigLoader, DocumentsStartingWhereYamlCppWouldHangAreRefused) {
     EXPECT_EQ(d.message.find("must be a mapping"), std::string::npos) << d.str();
 }
 
+TEST(ConfigLoader, AnyOtherTextYamlCppCannotFinishIsRefusedNotHung) {
+  // An indented root mapping then `,` in column 1 (and its variants, found by mutating the
+  // fuzz corpus): no text guard knows this shape; the parse in a limited child process does.
+  for (std::string_view text : {"  a: 1\n,", "  pool: {size: 3}\n,\n"}) {
+    const LoadResult r = parse(text);
+    ASSERT_EQ(r.problems.size(), 1u) << text << list(r);
+    EXPECT_NE(r.problems[0].message.find("does not finish"), std::string::npos) << text << list(r);
+  }
+  // Ordinary text still parses (and a syntax error keeps its position: it finishes).
+  const LoadResult syntax = parse("a: [1,\n");
+  ASSERT_EQ(syntax.problems.size(), 1u) << list(syntax);
+  EXPECT_NE(syntax.problems[0].message.find("YAML syntax error"), std::string::npos) << list(syntax);
+  EXPECT_GT(syntax.problems[0].line, 0) << list(syntax);
+}
+
 TEST(ConfigLoader, YamlSyntaxErrorHasPosition) {
   const LoadResult r = parse("listen: {host: a, port: 1\nusers: [\n");
   ASSERT_FALSE(r.problems.empty());
