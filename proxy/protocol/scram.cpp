@@ -440,6 +440,10 @@ Result<std::string> ScramClient::on_server_first(std::string_view server_first) 
   if (!is_valid_nonce(nonce)) {
     return malformed(kWhat, "nonce must be non-empty printable ASCII without ','");
   }
+  if (nonce.size() > kMaxScramNonce) {
+    return malformed(kWhat, "the nonce is " + std::to_string(nonce.size()) + " characters long, more than the " +
+                                std::to_string(kMaxScramNonce) + " the proxy accepts");
+  }
   if (nonce.size() <= client_nonce_.size() || !nonce.starts_with(client_nonce_)) {
     return Error{"SCRAM nonce mismatch: the server nonce does not extend the client nonce"};
   }
@@ -447,6 +451,11 @@ Result<std::string> ScramClient::on_server_first(std::string_view server_first) 
   if (!salt || salt->empty()) return malformed(kWhat, "s= must be a non-empty base64 salt");
   const std::optional<int> iterations = parse_positive_int(attrs[2].value);
   if (!iterations) return malformed(kWhat, "i= must be an iteration count of at least 1");
+  if (*iterations > kMaxScramIterations) {
+    return malformed(kWhat, "the server asks for " + std::to_string(*iterations) +
+                                " iterations, more than the " + std::to_string(kMaxScramIterations) +
+                                " the proxy computes");
+  }
 
   DerivedKeys keys;
   if (!derive_keys(password_, *salt, *iterations, keys)) {
