@@ -85,7 +85,15 @@ asio::awaitable<bool> ClientSession::ensure_server(int shard, int replica) {
 asio::awaitable<bool> ClientSession::release_idle_server() {
   if (!server_) co_return true;
   co_await flush_to_server();
-  while (server_ && !tracker_.empty()) co_await pump_state_.wait();
+  // A server that never answers (it ignores everything up to a Sync the client did not send)
+  // must not keep a client that left: its end is checked while waiting.
+  while (server_ && !tracker_.empty()) {
+    if (co_await pump_state_.wait_until(backend::Clock::now() + std::chrono::milliseconds(200))) continue;
+    if (stream_.peer_closed()) {
+      client_gone_ = true;
+      co_return false;
+    }
+  }
   if (!server_) co_return true;
   if (tx_.server_status() != 'I' || unit_open_) co_return false;  // a transaction or unit is open on it
   if (services_.cluster.config().pool.mode == config::PoolMode::Session) co_return false;

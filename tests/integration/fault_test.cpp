@@ -73,7 +73,8 @@ Fixture& fixture() {
     if (!c.ok()) throw std::runtime_error(c.error());
     for (int k = 1; fx.tenants[0].size() < 4 || fx.tenants[1].size() < 4; ++k) {
       const int port = std::stoi(c.value(fmt::format("/* shardline: tenant={} */ SELECT inet_server_port()", k)));
-      const int shard = port == cluster().primary_port(0) ? 0 : 1;
+      // A read: s0's primary or its replica may answer.
+      const int shard = port == cluster().primary_port(0) || port == cluster().replica_port(0, 0) ? 0 : 1;
       if (fx.tenants[shard].size() < 4) fx.tenants[shard].push_back(k);
     }
     return fx;

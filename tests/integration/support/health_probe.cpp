@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <stdexcept>
 
 #include "tests/integration/support/pg_connection.hpp"
@@ -50,6 +52,19 @@ void HealthyClient::run() {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
+}
+
+double allowed_delay_ms(double alone_ms) {
+  if (alone_ms * 2 > 100.0)
+    std::printf("health probe: the machine alone delays a client %.1f ms; allowing %.1f ms\n", alone_ms, alone_ms * 2);
+  return std::max(100.0, alone_ms * 2);
+}
+
+double worst_delay_alone_ms(const std::string& conninfo, const std::string& sql, std::chrono::milliseconds how_long) {
+  HealthyClient alone(conninfo, sql);
+  std::this_thread::sleep_for(how_long);
+  alone.stop();
+  return alone.worst_ms();
 }
 
 std::string PoolUsage::text() const {

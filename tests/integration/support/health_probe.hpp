@@ -38,6 +38,13 @@ class HealthyClient {
   std::thread thread_;
 };
 
+/// The delay a healthy client may see: 100 ms (the proxy's promise), or on a machine so loaded
+/// that the same client alone already waited longer (`alone_ms`, measured before the test's
+/// load), twice that: the test then says so instead of blaming the proxy for the scheduler.
+double allowed_delay_ms(double alone_ms);
+/// The worst delay of a HealthyClient running `sql` alone for `how_long`.
+double worst_delay_alone_ms(const std::string& conninfo, const std::string& sql, std::chrono::milliseconds how_long);
+
 /// Totals over SHOW POOLS and the number of SHOW CLIENTS rows.
 struct PoolUsage {
   int cl_active = 0;
