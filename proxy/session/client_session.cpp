@@ -130,15 +130,38 @@ asio::awaitable<void> cancel_on_server(backend::Pool* pool, std::uint64_t server
 }  // namespace
 
 asio::awaitable<void> ClientSession::cancel_running_query() {
+  // A CancelRequest goes on a new connection to the server that runs the query, with that
+  // server's own key (never another client's: the lease is this session's).
+  if (running_parts_) {
+    // A multi-shard statement: every part's server; they are closed when it ends (parts_ended).
+    parts_cancelled_ = true;
+    for (const auto& lease : *running_parts_)
+      if (lease)
+        asio::co_spawn(services_.ex,
+                       exec::send_cancel_request(lease->endpoint(), lease->backend_pid(), lease->backend_secret()),
+                       asio::detached);
+    co_return;
+  }
   // Only while this session's request is in flight on its server: a session waiting for a
   // server, or idle, holds none, and the server it used last runs someone else's query now.
+  // The server is parked by its pool when released before the cancel is delivered.
   if (!server_ || waiting_for_server_ || tracker_.empty()) co_return;
-  // A CancelRequest goes on a new connection to the server that runs the query, with that
-  // server's own key (never another client's: the lease is this session's). The server is
-  // parked by its pool when released before the cancel is delivered.
   backend::ServerConnection& s = *server_;
   ++s.cancels_in_flight;
   co_await cancel_on_server(s.pool, s.id(), s.endpoint(), s.backend_pid(), s.backend_secret());
+}
+
+void ClientSession::parts_started(std::vector<backend::ServerLease>& leases) {
+  running_parts_ = &leases;
+  parts_cancelled_ = false;
+}
+
+void ClientSession::parts_ended() {
+  if (running_parts_ && parts_cancelled_)
+    for (auto& lease : *running_parts_)
+      if (lease) lease->broken = true;
+  running_parts_ = nullptr;
+  parts_cancelled_ = false;
 }
 
 void ClientSession::shutdown_when_idle() {

@@ -241,10 +241,10 @@ TEST(ProxyFuzz, MalformedClientsHurtNobody) {
     for (auto& t : threads) t.join();
     healthy.stop();
     std::printf("fuzz: %d cases (%d pre-auth, %d post-auth, %d vanished) in %.0f s; %d hung; healthy client: %d "
-                "statements, worst %.1f ms (alone before: %.1f ms)\n",
+                "statements, worst %.1f ms, %d over 100 ms (alone before: %.1f ms)\n",
                 fig.cases.load(), fig.pre_auth.load(), fig.post_auth.load(), fig.vanished.load(),
                 std::chrono::duration<double>(Clock::now() - started).count(), fig.hung.load(), healthy.statements(),
-                healthy.worst_ms(), alone_ms);
+                healthy.worst_ms(), healthy.slow(), alone_ms);
     EXPECT_TRUE(healthy.errors().empty()) << healthy.errors().front();
     EXPECT_LE(healthy.worst_ms(), shardline::testing::allowed_delay_ms(alone_ms));
     EXPECT_GT(healthy.statements(), 10);

@@ -47,6 +47,7 @@ void HealthyClient::run() {
       ++statements_;
     }
     const long us = long(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count());
+    if (us > 100000) ++slow_;
     long seen = worst_us_.load();
     while (us > seen && !worst_us_.compare_exchange_weak(seen, us)) {
     }

@@ -23,6 +23,8 @@ class HealthyClient {
   /// The longest a statement (or a reconnect) took, in ms.
   double worst_ms() const { return worst_us_.load() / 1000.0; }
   int statements() const { return statements_.load(); }
+  /// How many statements (or reconnects) took over 100 ms.
+  int slow() const { return slow_.load(); }
   /// Errors seen (statement failures, lost connections), first ones kept.
   std::vector<std::string> errors() const;
 
@@ -33,6 +35,7 @@ class HealthyClient {
   std::atomic<bool> running_{true};
   std::atomic<long> worst_us_{0};
   std::atomic<int> statements_{0};
+  std::atomic<int> slow_{0};
   mutable std::mutex mu_;
   std::vector<std::string> errors_;
   std::thread thread_;
