@@ -241,7 +241,9 @@ TEST(Fault, PrimaryKilledUnderWritesLosesNoAcknowledgedWrite) {
         if (!present.count(seq)) ++lost;
         else if (present[seq] > 1) ++duplicated;
       }
-      if (shard == 1) EXPECT_GT(w.acked_after_restart, 0) << "writer " << w.id << " never wrote again after the restart";
+      if (shard == 1) {
+        EXPECT_GT(w.acked_after_restart, 0) << "writer " << w.id << " never wrote again after the restart";
+      }
     }
   }
   std::printf("primary kill: %d lost, %d duplicated\n", lost, duplicated);
