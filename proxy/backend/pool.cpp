@@ -1,5 +1,7 @@
 #include "proxy/backend/pool.hpp"
 
+#include <algorithm>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -62,6 +64,7 @@ boost::asio::awaitable<ServerLease> Pool::acquire(Clock::time_point deadline, pr
       if (!r.ok()) {
         --total_;
         ++stats.connect_failures;
+        note_failure();
         wake_one_for_slot();
         err = protocol::SqlError::error(
             sqlstate::kConnectionFailure,
@@ -114,6 +117,10 @@ void Pool::release(std::unique_ptr<ServerConnection> conn) {
     wake_one_for_slot();
     return;
   }
+  if (conn->cancels_in_flight > 0) {
+    cancelling_.push_back(std::move(conn));
+    return;
+  }
   conn->touch();
   if (!waiters_.empty()) {
     Waiter* w = waiters_.front();
@@ -123,6 +130,21 @@ void Pool::release(std::unique_ptr<ServerConnection> conn) {
     return;
   }
   idle_.push_back(std::move(conn));
+}
+
+void Pool::cancel_finished(std::uint64_t server_id, bool delivered) {
+  auto conn = std::find_if(all_.begin(), all_.end(), [&](const ServerConnection* c) { return c->id() == server_id; });
+  if (conn == all_.end()) return;  // closed meanwhile
+  --(*conn)->cancels_in_flight;
+  if (!delivered) (*conn)->broken = true;
+  if ((*conn)->cancels_in_flight > 0) return;
+  auto parked = std::find_if(cancelling_.begin(), cancelling_.end(),
+                             [&](const auto& c) { return c->id() == server_id; });
+  if (parked == cancelling_.end()) return;  // still lent: its lease brings it back
+  auto c = std::move(*parked);
+  cancelling_.erase(parked);
+  ++active_;  // release() counts it out again
+  release(std::move(c));
 }
 
 void Pool::wake_one_for_slot() {

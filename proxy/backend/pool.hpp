@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_set>
 #include <vector>
@@ -64,10 +65,21 @@ class Pool {
   /// when the server cannot be reached.
   boost::asio::awaitable<ServerLease> acquire(Clock::time_point deadline, protocol::SqlError& err);
   void release(std::unique_ptr<ServerConnection> conn);
+  /// A CancelRequest for server `server_id` ended: `delivered` when the server confirmed it
+  /// (closed the cancel connection), else the signal may still come and the connection is not
+  /// reused. A connection parked by release() for its cancels goes back once none is left.
+  void cancel_finished(std::uint64_t server_id, bool delivered);
   /// Closes idle connections past the idle timeout or their lifetime.
   void sweep(Clock::time_point now);
   /// Closes every idle connection (shutdown, RELOAD of endpoints).
   void close_idle();
+  /// A connection of this pool could not be opened or died under a client: reads avoid it
+  /// for kFailureQuarantine, long before the lag monitor's next round notices.
+  void note_failure() { failed_at_ = Clock::now(); }
+  bool failed_recently(Clock::time_point now) const {
+    return failed_at_ && now - *failed_at_ < kFailureQuarantine;
+  }
+  static constexpr std::chrono::milliseconds kFailureQuarantine{2000};
 
   const std::string& shard() const { return shard_; }
   int replica() const { return replica_; }
@@ -82,7 +94,7 @@ class Pool {
   Clock::duration longest_wait(Clock::time_point now) const;
   PoolStats stats;
   /// Every connection this pool owns, idle or lent (for SHOW SERVERS).
-  const std::unordered_set<const ServerConnection*>& servers() const { return all_; }
+  const std::unordered_set<ServerConnection*>& servers() const { return all_; }
 
  private:
   struct Waiter {
@@ -102,7 +114,10 @@ class Pool {
   std::deque<Waiter*> waiters_;
   int active_ = 0;
   int total_ = 0;  ///< idle + active + connecting
-  std::unordered_set<const ServerConnection*> all_;
+  std::unordered_set<ServerConnection*> all_;
+  std::optional<Clock::time_point> failed_at_;
+  /// Released while a cancel for them was in flight: lent to nobody until it is delivered.
+  std::vector<std::unique_ptr<ServerConnection>> cancelling_;
 };
 
 }  // namespace shardline::proxy::backend

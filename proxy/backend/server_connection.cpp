@@ -117,7 +117,7 @@ asio::awaitable<Result<void>> ServerConnection::handshake(const config::Backend&
   std::unique_ptr<protocol::ScramClient> scram;
   for (;;) {
     protocol::Frame f;
-    auto st = protocol::decode_frame(input_.readable(), f);
+    auto st = protocol::decode_backend_frame(input_.readable(), f);
     if (st == protocol::DecodeStatus::Malformed) co_return Error{"malformed message from server"};
     if (st == protocol::DecodeStatus::NeedMoreData) {
       auto span = input_.prepare(4096);

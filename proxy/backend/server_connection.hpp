@@ -58,6 +58,10 @@ class ServerConnection {
   std::unordered_set<std::uint64_t> prepared;
   /// Set once the connection is known unusable; the pool then closes it instead of reusing it.
   bool broken = false;
+  /// CancelRequests sent for this connection's query whose delivery the server has not yet
+  /// confirmed (closed the cancel connection). Until then the connection serves no other client:
+  /// a late signal would cancel that client's query (Pool::release parks it).
+  int cancels_in_flight = 0;
   /// Session using it right now (0 when idle), for SHOW SERVERS.
   std::uint64_t client_id = 0;
   Pool* pool = nullptr;

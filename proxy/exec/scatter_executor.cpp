@@ -456,7 +456,7 @@ asio::awaitable<ScatterOutcome> run_scatter(asio::any_io_executor ex, ScatterReq
   co_return co_await scatter.run();
 }
 
-asio::awaitable<void> send_cancel_request(config::Endpoint endpoint, std::int32_t backend_pid,
+asio::awaitable<bool> send_cancel_request(config::Endpoint endpoint, std::int32_t backend_pid,
                                           std::int32_t backend_secret) {
   auto ex = co_await asio::this_coro::executor;
   asio::ip::tcp::socket sock(ex);
@@ -467,6 +467,7 @@ asio::awaitable<void> send_cancel_request(config::Endpoint endpoint, std::int32_
     if (!ec) sock.close(ignored);
   });
   asio::ip::tcp::resolver resolver(ex);
+  bool delivered = false;
   auto [rerr, results] = co_await resolver.async_resolve(endpoint.host, std::to_string(endpoint.port),
                                                          asio::as_tuple(asio::use_awaitable));
   if (!rerr) {
@@ -477,10 +478,14 @@ asio::awaitable<void> send_cancel_request(config::Endpoint endpoint, std::int32_
       auto [werr, wn] = co_await asio::async_write(sock, asio::buffer(out), asio::as_tuple(asio::use_awaitable));
       char c;
       // The server closes the connection once it has signalled the backend.
-      if (!werr) (void)co_await sock.async_read_some(asio::buffer(&c, 1), asio::as_tuple(asio::use_awaitable));
+      if (!werr) {
+        auto [rderr, rn] = co_await sock.async_read_some(asio::buffer(&c, 1), asio::as_tuple(asio::use_awaitable));
+        delivered = rderr == asio::error::eof;
+      }
     }
   }
   timer.cancel();
+  co_return delivered;
 }
 
 int shard_column_count(const router::MergePlan& plan) {

@@ -15,7 +15,7 @@ boost::asio::awaitable<std::optional<std::string>> next_message(backend::ServerC
   auto& in = server.input();
   for (;;) {
     protocol::Frame f;
-    auto st = protocol::decode_frame(in.readable(), f);
+    auto st = protocol::decode_backend_frame(in.readable(), f);
     if (st == protocol::DecodeStatus::Malformed) co_return std::nullopt;
     if (st == protocol::DecodeStatus::Ok) {
       std::string msg(in.readable().data(), f.total_size);

@@ -86,6 +86,25 @@ inline DecodeStatus decode_client_frame(std::span<const char> in, Frame& out, co
   return decode_frame(in, out);
 }
 
+/// Whether a backend (PostgreSQL server) sends messages of this type.
+constexpr bool is_backend_message_type(char tag) {
+  switch (tag) {
+    case 'R': case 'K': case '1': case '2': case '3': case 'C': case 'd': case 'c': case 'G': case 'H':
+    case 'W': case 'D': case 'I': case 'E': case 'V': case 'v': case 'n': case 'N': case 'A': case 't':
+    case 'S': case 's': case 'Z': case 'T':
+      return true;
+    default:
+      return false;
+  }
+}
+
+/// Decodes one backend message; an unknown type is malformed on its first byte (a server, or
+/// whatever poses as one, sending garbage is noticed at once, not after 1 GB arrived).
+inline DecodeStatus decode_backend_frame(std::span<const char> in, Frame& out) {
+  if (!in.empty() && !is_backend_message_type(in[0])) return DecodeStatus::Malformed;
+  return decode_frame(in, out);
+}
+
 /// Decodes the untagged startup-phase packet (StartupMessage, SSLRequest, CancelRequest...).
 inline DecodeStatus decode_startup(std::span<const char> in, Frame& out) {
   if (in.size() < 4) return DecodeStatus::NeedMoreData;

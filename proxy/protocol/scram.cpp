@@ -76,6 +76,38 @@ struct DerivedKeys {
   return ok;
 }
 
+/// derive_keys for the proxy's logins to its backends, remembered: a server keeps one salt and
+/// iteration count per role, so only the first login to it pays the PBKDF2 (thousands of
+/// HMACs on the I/O thread) and every reconnect after it costs two HMACs (as PgBouncer does).
+/// A few entries per thread; holding them is no worse than holding the password itself.
+[[nodiscard]] bool derive_keys_cached(std::string_view password, std::string_view salt, int iterations,
+                                      DerivedKeys& out) {
+  struct Entry {
+    std::string password, salt;
+    int iterations = 0;
+    DerivedKeys keys;
+  };
+  thread_local std::vector<Entry> cache;
+  for (const Entry& e : cache) {
+    if (e.iterations == iterations && e.salt == salt && e.password == password) {
+      out.client_key = e.keys.client_key;
+      out.stored_key = e.keys.stored_key;
+      out.server_key = e.keys.server_key;
+      return true;
+    }
+  }
+  if (!derive_keys(password, salt, iterations, out)) return false;
+  if (cache.size() >= 16) cache.erase(cache.begin());
+  Entry& e = cache.emplace_back();
+  e.password = std::string(password);
+  e.salt = std::string(salt);
+  e.iterations = iterations;
+  e.keys.client_key = out.client_key;
+  e.keys.stored_key = out.stored_key;
+  e.keys.server_key = out.server_key;
+  return true;
+}
+
 std::optional<std::string> random_base64(std::size_t byte_count) {
   std::vector<unsigned char> bytes(byte_count);
   if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) return std::nullopt;
@@ -440,6 +472,10 @@ Result<std::string> ScramClient::on_server_first(std::string_view server_first) 
   if (!is_valid_nonce(nonce)) {
     return malformed(kWhat, "nonce must be non-empty printable ASCII without ','");
   }
+  if (nonce.size() > kMaxScramNonce) {
+    return malformed(kWhat, "the nonce is " + std::to_string(nonce.size()) + " characters long, more than the " +
+                                std::to_string(kMaxScramNonce) + " the proxy accepts");
+  }
   if (nonce.size() <= client_nonce_.size() || !nonce.starts_with(client_nonce_)) {
     return Error{"SCRAM nonce mismatch: the server nonce does not extend the client nonce"};
   }
@@ -447,9 +483,14 @@ Result<std::string> ScramClient::on_server_first(std::string_view server_first) 
   if (!salt || salt->empty()) return malformed(kWhat, "s= must be a non-empty base64 salt");
   const std::optional<int> iterations = parse_positive_int(attrs[2].value);
   if (!iterations) return malformed(kWhat, "i= must be an iteration count of at least 1");
+  if (*iterations > kMaxScramIterations) {
+    return malformed(kWhat, "the server asks for " + std::to_string(*iterations) +
+                                " iterations, more than the " + std::to_string(kMaxScramIterations) +
+                                " the proxy computes");
+  }
 
   DerivedKeys keys;
-  if (!derive_keys(password_, *salt, *iterations, keys)) {
+  if (!derive_keys_cached(password_, *salt, *iterations, keys)) {
     return Error{"SCRAM key derivation failed inside OpenSSL"};
   }
   // No channel binding: c= is base64("n,,").

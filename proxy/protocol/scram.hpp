@@ -72,6 +72,13 @@ class ScramServer {
   std::string nonce_;                ///< client nonce + server nonce
 };
 
+/// What the proxy accepts from a backend's server-first-message. The key derivation runs on the
+/// I/O thread, so a server (or something posing as one) asking for more iterations would stall
+/// every client of the proxy: PostgreSQL's default is 4096 (scram_iterations), 100,000 is
+/// ~25 times that and costs tens of milliseconds. PostgreSQL's own nonces are under 64 chars.
+inline constexpr int kMaxScramIterations = 100000;
+inline constexpr std::size_t kMaxScramNonce = 256;
+
 /// Client side: the proxy authenticating to a PostgreSQL backend.
 /// One instance per authentication exchange; call client_first, on_server_first, on_server_final
 /// in that order. After any error the exchange is over and later calls fail too.

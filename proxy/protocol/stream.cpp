@@ -96,6 +96,13 @@ bool Stream::unusable_when_idle() {
   return true;  // EOF, or unsolicited bytes (e.g. a FATAL before the server closes)
 }
 
+bool Stream::peer_closed() {
+  char c;
+  const ssize_t r = ::recv(socket_.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (r < 0) return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+  return r == 0;
+}
+
 void Stream::close() {
   boost::system::error_code ec;
   socket_.shutdown(tcp::socket::shutdown_both, ec);

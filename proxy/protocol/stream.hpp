@@ -43,6 +43,9 @@ class Stream {
   bool has_pending_input();
   /// True when an idle connection must not be reused: the peer closed it, or sent something
   /// nobody asked for (one recv with MSG_PEEK).
+  /// The peer has closed or reset the connection (a non-blocking peek; bytes waiting to be
+  /// read are not an end).
+  bool peer_closed();
   bool unusable_when_idle();
   void close();
 

@@ -68,11 +68,11 @@ asio::awaitable<void> ClientSession::run() {
       co_await client_loop();
     }
   }
-  // Teardown: a server mid-transaction cannot be reused (its state is unknown); an idle one
-  // goes back to its pool.
+  // Teardown: a server that is not idle at a ReadyForQuery cannot be reused (a reply still due,
+  // a transaction, an extended unit without its Sync); an idle one goes back to its pool.
+  if (server_ && !server_idle()) server_->broken = true;
   if (pump_running_) {
     stop_pump_ = true;
-    if (server_ && (!tracker_.empty() || tx_.server_status() != 'I')) server_->broken = true;
     boost::system::error_code ec;
     server_->stream().socket().cancel(ec);
     while (pump_running_) co_await pump_state_.wait();
@@ -119,20 +119,36 @@ asio::awaitable<bool> ClientSession::login() {
   co_return ok;
 }
 
-void ClientSession::cancel_running_query() {
+namespace {
+/// The cancel of `server`'s query, reported to its pool when it ends. A free coroutine: the
+/// session that asked may be gone by then.
+asio::awaitable<void> cancel_on_server(backend::Pool* pool, std::uint64_t server_id, config::Endpoint endpoint,
+                                       std::int32_t pid, std::int32_t secret) {
+  const bool delivered = co_await exec::send_cancel_request(std::move(endpoint), pid, secret);
+  pool->cancel_finished(server_id, delivered);
+}
+}  // namespace
+
+asio::awaitable<void> ClientSession::cancel_running_query() {
   // A CancelRequest goes on a new connection to the server that runs the query, with that
   // server's own key (never another client's: the lease is this session's).
-  auto cancel = [this](const backend::ServerConnection& s) {
-    asio::co_spawn(services_.ex, exec::send_cancel_request(s.endpoint(), s.backend_pid(), s.backend_secret()),
-                   asio::detached);
-  };
   if (running_parts_) {
+    // A multi-shard statement: every part's server; they are closed when it ends (parts_ended).
     parts_cancelled_ = true;
     for (const auto& lease : *running_parts_)
-      if (lease) cancel(*lease);
-    return;
+      if (lease)
+        asio::co_spawn(services_.ex,
+                       exec::send_cancel_request(lease->endpoint(), lease->backend_pid(), lease->backend_secret()),
+                       asio::detached);
+    co_return;
   }
-  if (server_) cancel(*server_);
+  // Only while this session's request is in flight on its server: a session waiting for a
+  // server, or idle, holds none, and the server it used last runs someone else's query now.
+  // The server is parked by its pool when released before the cancel is delivered.
+  if (!server_ || waiting_for_server_ || tracker_.empty()) co_return;
+  backend::ServerConnection& s = *server_;
+  ++s.cancels_in_flight;
+  co_await cancel_on_server(s.pool, s.id(), s.endpoint(), s.backend_pid(), s.backend_secret());
 }
 
 void ClientSession::parts_started(std::vector<backend::ServerLease>& leases) {
@@ -245,17 +261,17 @@ asio::awaitable<bool> ClientSession::reply_local(std::string bytes) {
 asio::awaitable<bool> ClientSession::read_client(bool& retry) {
   retry = false;
   boost::system::error_code ec;
+  reading_client_ = true;
   if (in_.empty()) {
     in_.release_if_empty();
     co_await stream_.wait_readable(ec);
-    if (ec) {
-      retry = ec == asio::error::operation_aborted && closing_;
-      co_return false;
-    }
   }
-  auto n = co_await stream_.read_some(in_.prepare(4096), ec);
+  std::size_t n = 0;
+  if (!ec) n = co_await stream_.read_some(in_.prepare(4096), ec);
+  reading_client_ = false;
   if (ec) {
-    retry = ec == asio::error::operation_aborted && closing_;
+    // Aborted by shutdown_when_idle, or by the pump to resend a Query whose replica died.
+    retry = ec == asio::error::operation_aborted && (closing_ || resend_);
     co_return false;
   }
   in_.commit(n);
@@ -264,6 +280,10 @@ asio::awaitable<bool> ClientSession::read_client(bool& retry) {
 
 asio::awaitable<void> ClientSession::client_loop() {
   for (;;) {
+    if (resend_) {
+      if (!co_await run_again()) co_return;
+      continue;
+    }
     Frame f;
     const char* why = "invalid message";
     auto st = protocol::decode_client_frame(in_.readable(), f, &why);
@@ -308,6 +328,16 @@ asio::awaitable<void> ClientSession::client_loop() {
       co_return;
     }
   }
+}
+
+asio::awaitable<bool> ClientSession::run_again() {
+  const std::string request = std::move(*resend_);
+  resend_.reset();
+  Frame f;
+  if (protocol::decode_client_frame(request, f) != protocol::DecodeStatus::Ok) co_return false;
+  const bool keep = co_await handle(f);
+  co_await flush_to_server();  // the request's bytes are referenced until sent
+  co_return keep;
 }
 
 asio::awaitable<bool> ClientSession::handle(const Frame& f) {

@@ -8,6 +8,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <span>
 #include <string>
@@ -66,8 +67,10 @@ class ClientSession final : private TrackerHooks {
   std::chrono::system_clock::time_point connected_at() const { return connected_at_; }
   const char* state() const;
   const backend::ServerConnection* server() const { return server_.get(); }
-  /// Forwards a CancelRequest to the server(s) running this client's query, if any.
-  void cancel_running_query();
+  /// Forwards a CancelRequest to the server(s) running this client's query, if any (a client
+  /// that waits for a server, or has no request in flight, has nothing to cancel); completes
+  /// when the server has taken it. Until then that server goes to no other client.
+  asio::awaitable<void> cancel_running_query();
   /// SIGTERM: close now if idle, else after the running transaction.
   void shutdown_when_idle();
 
@@ -102,6 +105,8 @@ class ClientSession final : private TrackerHooks {
   /// Reads more client input; false when the client is gone (or `closing_` ends an idle wait).
   asio::awaitable<bool> read_client(bool& retry);
   asio::awaitable<bool> handle(const protocol::Frame& f);
+  /// Handles `resend_` as if the client had sent it again.
+  asio::awaitable<bool> run_again();
   asio::awaitable<bool> write_client(std::string_view bytes);
   asio::awaitable<bool> write_client(OutBatch& batch);
   /// An error for a request the proxy does not send anywhere: ReadyForQuery follows (simple), or
@@ -145,6 +150,11 @@ class ClientSession final : private TrackerHooks {
   /// (or session pooling) keeps it.
   asio::awaitable<bool> release_idle_server();
   void detach_server(bool broken);
+  /// `server_` is where the next client could use it: no reply due, no transaction, no extended
+  /// unit open (after an error the server ignores everything up to Sync; a unit that ran an
+  /// Execute is an implicit transaction the next client's statement would commit). A server
+  /// left otherwise by a vanished client is closed: PostgreSQL, too, aborts a dead client's work.
+  bool server_idle() const { return tracker_.empty() && tx_.server_status() == 'I' && !unit_open_; }
   bool filter_parameter_status(std::string_view body);
   void wake_client_loop() { pump_state_.notify(); }
 
@@ -351,6 +361,13 @@ class ClientSession final : private TrackerHooks {
   bool skip_until_sync_ = false;       ///< an extended batch failed in the proxy: drop to Sync
   bool waiting_for_server_ = false;
   bool stop_pump_ = false;             ///< the client left: the pump ends without blaming the server
+  bool reading_client_ = false;        ///< the client loop waits for client input (read_client)
+  /// The Query sent to a replica, while none of its reply has reached the client.
+  std::optional<std::string> replica_retry_;
+  /// That Query, its replica lost: the client loop runs it again (the primary answers it).
+  std::optional<std::string> resend_;
+  /// Server errors given a SQLSTATE by relay_server_input, referenced by to_client_.
+  std::deque<std::string> patched_errors_;
 
   backend::SessionVars vars_;                   ///< committed SET state
   backend::SessionVars startup_vars_;           ///< what RESET returns to (startup packet)

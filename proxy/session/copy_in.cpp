@@ -59,6 +59,16 @@ struct ClientSession::CopyIn {
   std::int64_t line = 0;
   bool client_failed = false;
   std::string client_fail_message;
+  bool started = false;  ///< BEGIN and the COPY were sent to the shards
+
+  /// Leases still held when the COPY ends some other way than end_copy_transactions (the client
+  /// vanished, sent a malformed frame, a reply could not be written) are mid-transaction or
+  /// mid-COPY: the pool must close them, not lend them to the next client.
+  ~CopyIn() {
+    if (started)
+      for (auto& l : leases)
+        if (l) l->broken = true;
+  }
 
   /// The error reply, the servers marked broken (mid-COPY state: never reuse these).
   std::string fail(const SqlError& e) {
@@ -183,6 +193,7 @@ asio::awaitable<std::optional<SqlError>> ClientSession::start_copy(CopyIn& c, st
   // Start the COPY everywhere, in a transaction.
   const auto& names = services_.directory->shard_names();
   std::string start = query_message("BEGIN") + query_message(sql);
+  c.started = true;
   for (int i = 0; i < c.nshards; ++i) {
     auto& server = *c.leases[std::size_t(i)];
     std::string req;

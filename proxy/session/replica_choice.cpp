@@ -69,7 +69,9 @@ int ClientSession::pick_replica(int shard, const router::RouteTemplate& t, std::
   const auto& limits = services_.cluster.config().replicas;
   int best = -1;
   int best_load = 0;
+  const auto now = backend::Clock::now();
   for (std::size_t r = 0; r < pools.size(); ++r) {
+    if (pools[r]->failed_recently(now)) continue;
     const auto* st = snapshot->find(name, int(r));
     if (!st || !st->healthy() || st->lag_bytes > limits.max_lag_bytes || st->lag_ms > limits.max_lag_ms) continue;
     if (st->replayed_lsn.value() < required) {

@@ -1,24 +1,13 @@
 #include "proxy/session/response_tracker.hpp"
 
+#include "proxy/protocol/error_fields.hpp"
 #include "proxy/protocol/frame_reader.hpp"
 
 namespace shardline::proxy::session {
 
-namespace {
+using protocol::error_sqlstate;
 
-/// The SQLSTATE (field 'C') of an ErrorResponse body; empty if it has none.
-/// https://www.postgresql.org/docs/current/protocol-error-fields.html
-std::string_view error_sqlstate(std::string_view body) {
-  std::size_t i = 0;
-  while (i < body.size() && body[i] != '\0') {
-    const char field = body[i++];
-    const std::size_t end = body.find('\0', i);
-    if (end == std::string_view::npos) break;
-    if (field == 'C') return body.substr(i, end - i);
-    i = end + 1;
-  }
-  return {};
-}
+namespace {
 
 /// The transaction status of a ReadyForQuery body.
 char status_of(std::string_view body) { return body.empty() ? 'I' : body[0]; }

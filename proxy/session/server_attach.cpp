@@ -8,6 +8,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 
+#include "proxy/protocol/error_fields.hpp"
 #include "proxy/protocol/message_writer.hpp"
 #include "proxy/session/client_session.hpp"
 
@@ -84,7 +85,15 @@ asio::awaitable<bool> ClientSession::ensure_server(int shard, int replica) {
 asio::awaitable<bool> ClientSession::release_idle_server() {
   if (!server_) co_return true;
   co_await flush_to_server();
-  while (server_ && !tracker_.empty()) co_await pump_state_.wait();
+  // A server that never answers (it ignores everything up to a Sync the client did not send)
+  // must not keep a client that left: its end is checked while waiting.
+  while (server_ && !tracker_.empty()) {
+    if (co_await pump_state_.wait_until(backend::Clock::now() + std::chrono::milliseconds(200))) continue;
+    if (stream_.peer_closed()) {
+      client_gone_ = true;
+      co_return false;
+    }
+  }
   if (!server_) co_return true;
   if (tx_.server_status() != 'I' || unit_open_) co_return false;  // a transaction or unit is open on it
   if (services_.cluster.config().pool.mode == config::PoolMode::Session) co_return false;
@@ -204,6 +213,7 @@ asio::awaitable<void> ClientSession::pump() {
   auto& in = server->input();
   const bool transaction_mode = services_.cluster.config().pool.mode == config::PoolMode::Transaction;
   bool lost = false;
+  bool malformed = false;  ///< lost because the server sent something that is not the protocol
   for (;;) {
     boost::system::error_code ec;
     if (in.empty()) {
@@ -223,23 +233,26 @@ asio::awaitable<void> ClientSession::pump() {
     if (!relay_server_input(*server, used)) {
       spdlog::warn("server {} sent a malformed message; closing it", pool_->name());
       lost = true;
+      malformed = true;
       break;
     }
     if (!to_client_.empty()) {
+      replica_retry_.reset();  // the client has seen part of the reply
       pool_->stats.bytes_sent += to_client_.bytes();
       bool ok = co_await write_client(to_client_);
       to_client_.clear();
+      patched_errors_.clear();
       if (!ok) {
         // The client is gone; finish this exchange only if the server is idle now.
         in.consume(used);
-        if (!(tracker_.empty() && tx_.server_status() == 'I')) server->broken = true;
+        if (!server_idle()) server->broken = true;
         stream_.socket().cancel(ec);
         break;
       }
     }
     in.consume(used);
     if (stop_pump_) break;
-    if (tracker_.empty() && tx_.server_status() == 'I' && in.empty() && !unit_open_ && (transaction_mode || closing_)) {
+    if (server_idle() && in.empty() && (transaction_mode || closing_)) {
       detach_server(false);
       if (closing_) {
         boost::system::error_code ignored;
@@ -248,14 +261,26 @@ asio::awaitable<void> ClientSession::pump() {
       break;
     }
   }
-  if (lost && server_) {
+  if (lost && server_ && replica_ >= 0) pool_->note_failure();
+  if (lost && server_ && replica_retry_ && reading_client_ && !client_gone_) {
+    // Nothing of the reply reached the client and it waits for it: the client loop runs the
+    // read again, and the replica is avoided meanwhile.
+    spdlog::info("client {}: server {} was lost before replying; the read goes to the primary", peer_,
+                 pool_->name());
+    resend_ = std::move(replica_retry_);
+    replica_retry_.reset();
+    detach_server(true);
+    boost::system::error_code ignored;
+    stream_.socket().cancel(ignored);
+  } else if (lost && server_) {
     server->broken = true;
     if (!client_gone_) {
       to_client_.clear();
-      SqlError e = SqlError::fatal(sqlstate::kConnectionFailure,
-                                   fmt::format("server connection to shard {} {} ({}:{}) was lost",
-                                               pool_->shard(), pool_->role(), server->endpoint().host,
-                                               server->endpoint().port));
+      SqlError e = SqlError::fatal(
+          malformed ? sqlstate::kProtocolViolation : sqlstate::kConnectionFailure,
+          fmt::format("server connection to shard {} {} ({}:{}) {}", pool_->shard(), pool_->role(),
+                      server->endpoint().host, server->endpoint().port,
+                      malformed ? "sent a message that is not PostgreSQL's protocol; it was closed" : "was lost"));
       std::string out;
       protocol::MessageWriter(out).error(e);
       co_await write_client(out);
@@ -283,13 +308,20 @@ bool ClientSession::relay_server_input(backend::ServerConnection& server, std::s
   auto data = server.input().readable();
   for (;;) {
     Frame f;
-    auto st = protocol::decode_frame(data.subspan(used), f);
+    auto st = protocol::decode_backend_frame(data.subspan(used), f);
     if (st == protocol::DecodeStatus::NeedMoreData) return true;
     if (st == protocol::DecodeStatus::Malformed) return false;
     std::string_view whole(data.data() + used, f.total_size);
     std::string_view body(f.body.data(), f.body.size());
     used += f.total_size;
     if (f.tag == 'S' && !filter_parameter_status(body)) continue;
+    if (f.tag == 'E' && protocol::error_sqlstate(body).empty()) {
+      // A server error without a SQLSTATE (not PostgreSQL, or a broken one): the client gets
+      // XX000 with the server's fields, kept until to_client_ is written.
+      spdlog::warn("server {} sent an ErrorResponse without a SQLSTATE; passed on as XX000", pool_->name());
+      whole = patched_errors_.emplace_back(protocol::error_with_sqlstate(body, sqlstate::kInternalError));
+      body = whole.substr(5);
+    }
     tracker_.on_server_message(f.tag, whole, body, to_client_, *this);
   }
 }

@@ -159,6 +159,11 @@ asio::awaitable<bool> ClientSession::forward_query(const router::RouteTemplate& 
   if (plan.kind == router::RouteKind::Refuse)
     co_return co_await refuse(SqlError::error(plan.error.sqlstate, plan.error.message), false);
   if (!co_await attach(target, true, replica)) co_return co_await refuse(unit_extras().last_error, false);
+  // A read on a replica that dies before the first byte of its reply is run again on the
+  // primary (SPEC section 7: a replica's failure is never the client's error); only when no
+  // earlier reply is still due, so the client cannot have seen any part of this one.
+  if (replica_ >= 0 && tracker_.empty()) replica_retry_ = std::string(whole);
+  else replica_retry_.reset();
   // A statement without tables only matters to the transaction's scope if it writes.
   if ((was_in_tx || effects.begins) && (plan.kind != router::RouteKind::Any || plan.writes)) tx_.touch(plan.logical);
   sync_server_state();

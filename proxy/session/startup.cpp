@@ -97,7 +97,7 @@ asio::awaitable<bool> ClientSession::read_startup_packet(std::unordered_map<std:
         // Constant-time comparison of the secret; a wrong key is silently ignored, as in PostgreSQL.
         if (it != services_.sessions.end() &&
             CRYPTO_memcmp(&it->second->secret_, &*secret, sizeof(std::int32_t)) == 0)
-          it->second->cancel_running_query();
+          co_await it->second->cancel_running_query();
       }
       co_return false;
     }

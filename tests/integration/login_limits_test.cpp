@@ -25,6 +25,7 @@
 #include "tests/integration/support/cluster_fixture.hpp"
 #include "tests/integration/support/pg_connection.hpp"
 #include "tests/integration/support/proxy_config.hpp"
+#include "tests/integration/support/raw_client.hpp"
 
 namespace {
 
@@ -54,17 +55,7 @@ class RawSocket {
   void send(const std::string& bytes) const { (void)!::write(fd_, bytes.data(), bytes.size()); }
   /// Reads until the peer closes (true) or `limit` passes (false); what arrived goes to `got`.
   bool closed_within(std::chrono::milliseconds limit, std::string* got = nullptr) const {
-    const auto until = Clock::now() + limit;
-    char buf[4096];
-    while (Clock::now() < until) {
-      pollfd p{fd_, POLLIN, 0};
-      const int left = int(std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()).count());
-      if (::poll(&p, 1, std::max(1, left)) <= 0) continue;
-      const ssize_t n = ::read(fd_, buf, sizeof buf);
-      if (n <= 0) return true;
-      if (got) got->append(buf, std::size_t(n));
-    }
-    return false;
+    return shardline::testing::peer_closed_within(fd_, limit, got);
   }
 
  private:

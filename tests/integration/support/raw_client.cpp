@@ -4,6 +4,8 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include <cerrno>
@@ -177,6 +179,12 @@ std::string close(char kind, std::string_view name) {
 
 std::string flush() { return frame('H', {}); }
 std::string sync() { return frame('S', {}); }
+std::string message(char tag, std::string_view body) { return frame(tag, body); }
+std::string be32(std::uint32_t v) {
+  std::string s;
+  put_u32(s, v);
+  return s;
+}
 
 }  // namespace raw
 
@@ -232,6 +240,25 @@ RawMessage RawClient::read() {
     if (n == 0) throw std::runtime_error(fmt::format("raw client: the server closed the connection (unread: {} bytes)", in_.size()));
     in_.append(buf, std::size_t(n));
   }
+}
+
+bool peer_closed_within(int fd, std::chrono::milliseconds limit, std::string* got) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  char buf[65536];
+  while (std::chrono::steady_clock::now() < until) {
+    pollfd p{fd, POLLIN, 0};
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+    if (::poll(&p, 1, std::max(1, int(left.count()))) <= 0) continue;
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) return true;
+    if (got) got->append(buf, std::size_t(n));
+  }
+  return false;
+}
+
+void RawClient::vanish() {
+  ::shutdown(fd_, SHUT_RDWR);
+  // PQfinish would try to send Terminate on the shut socket: let it fail quietly.
 }
 
 std::vector<RawMessage> RawClient::read_until(char tag) {

@@ -53,7 +53,15 @@ std::string execute(std::string_view portal, std::int32_t max_rows = 0);
 std::string close(char kind, std::string_view name);
 std::string flush();
 std::string sync();
+/// Any message: tag, length word, body (for bytes no builder above makes).
+std::string message(char tag, std::string_view body);
+/// A big-endian int32, as the protocol writes it.
+std::string be32(std::uint32_t v);
 }  // namespace raw
+
+/// Reads and drops what arrives on `fd` until the peer closes (true) or `limit` passes (false);
+/// what arrived is appended to `got` if given.
+bool peer_closed_within(int fd, std::chrono::milliseconds limit, std::string* got = nullptr);
 
 class RawClient {
  public:
@@ -74,6 +82,11 @@ class RawClient {
   std::vector<RawMessage> round_trip(std::string_view bytes);
   /// A simple Query that must succeed; returns its rows' first values.
   std::vector<std::optional<std::string>> query_values(std::string_view sql);
+  /// The client disappears without a Terminate message, as a killed process or a lost network
+  /// does (both directions of the socket are shut; nothing is sent after this).
+  void vanish();
+  /// The socket, for tests that send bytes no builder makes.
+  int socket_fd() const { return fd_; }
 
   /// Summaries joined by spaces. ParameterStatus of the proxy's own `shardline.*` settings
   /// (its version cookies) are left out, so a proxy's sequence compares equal to PostgreSQL's.

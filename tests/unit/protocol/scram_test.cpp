@@ -421,6 +421,10 @@ TEST(ScramClientRejects, MalformedServerFirst) {
       {"r=" + n + "," + s + ",i=40x", "i= must be an iteration count of at least 1"},
       {"r=" + n + "," + s + ",i=4096 ", "i= must be an iteration count of at least 1"},
       {"r=" + n + "," + s + ",i=99999999999", "i= must be an iteration count of at least 1"},
+      // A hostile server stalling the proxy's I/O thread with key derivation, or its memory.
+      {"r=" + n + "," + s + ",i=2000000000", "more than the 100000 the proxy computes"},
+      {"r=" + n + "," + s + ",i=100001", "more than the 100000 the proxy computes"},
+      {"r=" + n + std::string(300, 'x') + "," + s + ",i=4096", "more than the 256 the proxy accepts"},
   };
   for (const BadMessage& c : cases) {
     ScramClient client("pencil", std::string(kRfcClientNonce), "user");
