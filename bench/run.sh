@@ -20,6 +20,8 @@
 # per replica config on it: a 90% read / 10% write script with session consistency (reads may go
 # to the replica) vs strong (primary only) vs eventual, and pgbench -N with the commit-LSN probe
 # on vs off (replicas.track_commit_lsn), alternated A B A B.
+# Proxy ceiling (bench/null_ceiling.sh): shardline and PgBouncer in front of build/null_backend,
+# a server that answers at once, so the proxies' own CPU per transaction and tps per core show.
 set -euo pipefail
 
 BUILD_ARG=${1:-build}
@@ -43,6 +45,7 @@ BIN=$BUILD/shardline
 [[ -x $BIN ]] || die "$BIN not found or not executable (run make build first)"
 MICRO=$BUILD/micro_bench
 [[ -x $MICRO ]] || die "$MICRO not found or not executable (run make build first)"
+[[ -x $BUILD/null_backend ]] || die "$BUILD/null_backend not found or not executable (run make build first)"
 [[ -x $PGBOUNCER ]] || die "$PGBOUNCER not found: apt-get install pgbouncer"
 [[ -x $PY ]] || die "$PY not found: apt-get install python3"
 for tool in pgbench psql getconf awk sort timeout; do
@@ -168,6 +171,11 @@ pick_port SL3_PORT      # that demo's own proxy (unused: the scenarios run their
 REP_TARGETS=(rep_session rep_strong rep_eventual rep_notrack)
 declare -A REP_PORT=()
 for t in "${REP_TARGETS[@]}"; do pick_port "REP_PORT[$t]"; done
+# Proxy ceiling (bench/null_ceiling.sh): the null backend, a shardline and a PgBouncer in front of it.
+NB_PORT="" NBSL_PORT="" NBPGB_PORT=""
+pick_port NB_PORT
+pick_port NBSL_PORT
+pick_port NBPGB_PORT
 # Metrics cost: two `shardline serve` on the first demo's server, admin.metrics true vs false.
 MET_TARGETS=(met_on met_off)
 declare -A MET_PORT=() MET_PID=()
@@ -626,6 +634,11 @@ idle_test() {
 idle_test shardline
 idle_test pgbouncer
 
+# ---- 5a. proxy ceiling: both proxies in front of the null backend (PostgreSQL out of the picture) --
+echo "bench: proxy ceiling: shardline and PgBouncer in front of null_backend"
+NULL_REPORT=$(bash "$HERE/null_ceiling.sh" "$BUILD" "$TMP/cluster/shardline.yaml" "$TMP/pgbouncer/userlist.txt" \
+  "$NB_PORT" "$NBSL_PORT" "$NBPGB_PORT" "$TMP/null" "$SECS" 2>&1) || NULL_REPORT="- null_ceiling.sh failed: $NULL_REPORT"
+
 # ---- 5b. parser + router CPU per statement (bench/*_bench.cpp, Google Benchmark) ---------------
 # Last, when no pgbench runs, so that the single-threaded figures are not shared with a load.
 echo "bench: micro_bench (parser + router CPU per statement)"
@@ -870,6 +883,10 @@ REPORT="$TMP/report.md"
   echo
   ab_rounds admin.metrics metrics met MET_ROUNDS MET_VALUE met_on met_off "; target: under 2%"
   echo
+  echo "## Proxy ceiling: null backend (bench/null_ceiling.sh)"
+  echo
+  grep -v '^GOAL ' <<<"$NULL_REPORT"
+  echo
   echo "## Parser + router CPU per statement (micro_bench, bench/router_bench.cpp)"
   echo
   if [[ -n $MICRO_NOTE ]]; then
@@ -969,6 +986,10 @@ REPORT="$TMP/report.md"
       "(track_commit_lsn true $(printf '%.0f' "$a") vs false $(printf '%.0f' "$b") tps, mean of ${#WO_ROUNDS[@]} alternated rounds each;" \
       "proxy CPU ${AB_MEAN_CPU[wo,rep_session]} vs ${AB_MEAN_CPU[wo,rep_notrack]} us/txn)"
   else goal MISS "\`$WO_SCEN\`: commit-LSN tracking costs <= 5% tps: not measured"; fi
+  # 11. the proxy's own ceiling: tps per CPU core in front of the null backend, vs PgBouncer's
+  null_goal=$(sed -n 's/^GOAL \(PASS\|MISS\) /\1\t/p' <<<"$NULL_REPORT")
+  if [[ -n $null_goal ]]; then goal "${null_goal%%$'\t'*}" "${null_goal#*$'\t'}"
+  else goal MISS "null backend: shardline tps per core >= PgBouncer's: not measured"; fi
   echo
   echo "Latency: p50/p99 from pgbench per-transaction logs (--log); averages from the same logs." \
        "CPU: utime+stime of the proxy process from /proc/PID/stat over the run / transactions." \
