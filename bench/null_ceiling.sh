@@ -19,6 +19,7 @@ PGBOUNCER=/usr/sbin/pgbouncer
 mkdir -p "$WORK"
 NB_PID="" SL_PID="" PGB_PID=""
 cleanup() {
+  set +e
   local p
   for p in "$PGB_PID" "$SL_PID" "$NB_PID"; do
     [[ -n $p ]] && kill -TERM "$p" 2>/dev/null && wait "$p" 2>/dev/null
@@ -72,16 +73,26 @@ fi
 PGB_PID=$!
 declare -A PORT=([shardline]=$SL_PORT [pgbouncer]=$PGB_PORT) PID=([shardline]=$SL_PID [pgbouncer]=$PGB_PID)
 for t in shardline pgbouncer; do
-  wait_port "${PORT[$t]}" || { echo "- null backend: $t on port ${PORT[$t]} does not answer SELECT 1 (logs in $WORK)"; exit 0; }
+  if ! wait_port "${PORT[$t]}" || ! kill -0 "${PID[$t]}" 2>/dev/null; then
+    echo "- null backend: $t on port ${PORT[$t]} does not answer SELECT 1 (logs in $WORK)"
+    exit 0
+  fi
 done
 
 # A custom script: pgbench's built-in ones first read the pgbench tables' sizes and partitions.
 printf '%s\n' '\set aid random(1, 1000000)' 'SELECT abalance FROM pgbench_accounts WHERE aid = :aid;' >"$WORK/select.sql"
 MODES=(simple extended prepared)
 declare -A TPS CPU PERCORE NOTE
+# PgBouncer before 1.21 has no prepared statements in transaction mode (run.sh reports n/a too).
+PGB_VERSION=$("$PGBOUNCER" --version | awk 'NR == 1 { print $2 }')
+PGB_PREPARED=$(awk -v v="$PGB_VERSION" 'BEGIN { split(v, p, "."); print (p[1] > 1 || (p[1] == 1 && p[2] >= 21)) ? 1 : 0 }')
 for mode in "${MODES[@]}"; do
   for t in pgbouncer shardline; do
     k="$mode,$t" out="$WORK/$mode.$t.txt"
+    if [[ $t == pgbouncer && $mode == prepared && $PGB_PREPARED == 0 ]]; then
+      NOTE[$k]="n/a: PgBouncer $PGB_VERSION has no prepared statement support in transaction mode"
+      continue
+    fi
     c0=$(cpu_ticks "${PID[$t]}")
     PGPASSWORD=$DB_PASSWORD timeout $(( SECS + 60 )) pgbench -n -h 127.0.0.1 -p "${PORT[$t]}" -U "$DB_USER" \
       -f "$WORK/select.sql" -M "$mode" -c 16 -j 2 -T "$SECS" "$DB_NAME" >"$out" 2>&1 || true
@@ -98,8 +109,12 @@ for mode in "${MODES[@]}"; do
   done
 done
 
-cell() { [[ -n ${TPS[$1]:-} ]] && printf '%.0f | %s | %s' "${TPS[$1]}" "${CPU[$1]}" "${PERCORE[$1]}" || printf 'ERROR | - | -'; }
-echo "Both proxies in front of \`null_backend\` (bench/null_backend.cpp: trust auth, every statement answered at once" \
+cell() {
+  if [[ -n ${TPS[$1]:-} ]]; then printf '%.0f | %s | %s' "${TPS[$1]}" "${CPU[$1]}" "${PERCORE[$1]}"
+  elif [[ ${NOTE[$1]:-} == n/a* ]]; then printf 'n/a | - | -'
+  else printf 'ERROR | - | -'; fi
+}
+echo "PgBouncer $PGB_VERSION and shardline in front of \`null_backend\` (bench/null_backend.cpp: trust auth, every statement answered at once" \
      "with one row), pool size $POOL, transaction mode, SCRAM from the clients; \`pgbench -f select.sql -c 16 -j 2\`" \
      "(the -S statement as a custom script), ${SECS} s per run. *tps per core*: transactions / proxy CPU seconds."
 echo

@@ -20,7 +20,7 @@ export PGPASSWORD="$SL_PASSWORD"
 NB_PID="" NSL_PID=""
 stop_extra() {
   local p
-  for p in "$NSL_PID" "$NB_PID"; do [ -n "$p" ] && kill -TERM "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+  for p in "$NSL_PID" "$NB_PID"; do [ -n "$p" ] && kill -TERM "$p" 2>/dev/null && wait "$p" 2>/dev/null || true; done
   NSL_PID="" NB_PID=""
 }
 trap 'stop_extra; cleanup' EXIT
