@@ -36,7 +36,7 @@ class ByteBuffer {
       } else {
         std::size_t cap = cap_ ? cap_ : kInitial;
         while (cap - used < min_free) cap *= 2;
-        auto fresh = std::make_unique<char[]>(cap);
+        auto fresh = std::make_unique_for_overwrite<char[]>(cap);
         if (used) std::memcpy(fresh.get(), data_.get() + head_, used);
         data_ = std::move(fresh);
         cap_ = cap;

@@ -2,8 +2,8 @@
 // A connection that is plain TCP or TLS over TCP, decided during the startup handshake
 // (SSLRequest). Both the client side and the server side of the proxy use it.
 //
-// Plain reads wait for readability and then read without blocking: a proxy's peers answer
-// after a round trip, so a speculative read would almost always be a wasted EAGAIN syscall.
+// Plain reads are asio reads on the reactor (see read_some in stream.cpp for why not a wait
+// for readability and then a read); idle clients wait for readability with no buffer held.
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -33,7 +33,8 @@ class Stream {
 
   /// Reads at least one byte; 0 with `ec` set on EOF or error. Never throws.
   asio::awaitable<std::size_t> read_some(std::span<char> into, boost::system::error_code& ec);
-  /// Waits until a read would not block (idle clients hold no read buffer meanwhile).
+  /// Waits until a read would not block (idle clients hold no read buffer meanwhile); costs an
+  /// epoll_ctl, which read_some does not.
   asio::awaitable<void> wait_readable(boost::system::error_code& ec);
   /// Writes everything (gathered buffers: one writev on plain TCP). Never throws.
   asio::awaitable<void> write_all(std::span<const asio::const_buffer> bufs, boost::system::error_code& ec);

@@ -216,13 +216,6 @@ asio::awaitable<void> ClientSession::pump() {
   bool malformed = false;  ///< lost because the server sent something that is not the protocol
   for (;;) {
     boost::system::error_code ec;
-    if (in.empty()) {
-      co_await server->stream().wait_readable(ec);
-      if (ec) {
-        lost = !stop_pump_;
-        break;
-      }
-    }
     auto n = co_await server->stream().read_some(in.prepare(8192), ec);
     if (ec) {
       lost = !stop_pump_;

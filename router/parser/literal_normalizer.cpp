@@ -1,6 +1,8 @@
 #include "router/parser/literal_normalizer.hpp"
 
 #include <cctype>
+#include <cstdint>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -8,6 +10,43 @@ namespace shardline::router {
 
 namespace {
 bool ident_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '$' || (c & 0x80); }
+
+/// A word of the text, lower-cased, held without allocating: only keywords (all short) are
+/// compared with it, so a longer word is kept as "long" and equals none of them.
+class Word {
+ public:
+  void assign(std::string_view w) {
+    n_ = w.size() < sizeof s_ ? w.size() : sizeof s_;
+    if (n_ == sizeof s_) return;
+    for (std::size_t i = 0; i < n_; ++i) s_[i] = char(std::tolower(static_cast<unsigned char>(w[i])));
+  }
+  bool operator==(std::string_view k) const { return n_ == k.size() && std::string_view(s_, n_) == k; }
+
+ private:
+  char s_[16];
+  std::size_t n_ = 0;
+};
+
+/// by_list[depth] of normalize_literals as bits, so that no call allocates; a text nested deeper
+/// than 63 parentheses is not normalized (push fails).
+class ByList {
+ public:
+  bool back() const { return (bits_ >> depth_) & 1u; }
+  void set_back(bool v) { bits_ = v ? bits_ | (std::uint64_t(1) << depth_) : bits_ & ~(std::uint64_t(1) << depth_); }
+  bool push() {
+    if (depth_ == 63) return false;
+    ++depth_;
+    set_back(false);
+    return true;
+  }
+  void pop() {
+    if (depth_ > 0) --depth_;
+  }
+
+ private:
+  std::uint64_t bits_ = 0;
+  int depth_ = 0;
+};
 }  // namespace
 
 bool normalize_literals(std::string_view sql, NormalizedQuery& out) {
@@ -27,8 +66,8 @@ bool normalize_literals(std::string_view sql, NormalizedQuery& out) {
   // ORDER BY 2 and GROUP BY 2 are output positions, not constants: they stay in the text (a $n
   // there would sort by a parameter). by_list[depth]: inside an ORDER/GROUP BY list at that
   // parenthesis depth; after_by: the last word was that BY (or a ',' followed it in the list).
-  std::vector<bool> by_list{false};
-  std::string last_word, word_before;
+  ByList by_list;
+  Word last_word, word_before;
   auto position_context = [&] {
     std::size_t b = out.text.size();
     while (b > 0 && std::isspace(static_cast<unsigned char>(out.text[b - 1]))) --b;
@@ -46,21 +85,20 @@ bool normalize_literals(std::string_view sql, NormalizedQuery& out) {
         i = j;
         continue;
       }
-      std::string w(sql.substr(i, j - i));
-      for (auto& ch : w) ch = char(std::tolower(static_cast<unsigned char>(ch)));
-      word_before = std::move(last_word);
-      last_word = w;
-      if (w == "by" && (word_before == "order" || word_before == "group")) by_list.back() = true;
+      word_before = last_word;
+      last_word.assign(sql.substr(i, j - i));
+      const Word& w = last_word;
+      if (w == "by" && (word_before == "order" || word_before == "group")) by_list.set_back(true);
       static const char* const kEnds[] = {"limit", "offset", "having", "window", "fetch", "for", "union", "intersect",
                                           "except", "returning", "select", "from", "where", "into", "on"};
       for (const char* k : kEnds)
-        if (w == k) by_list.back() = false;
+        if (w == k) by_list.set_back(false);
       out.text.append(sql.substr(i, j - i));
       i = j;
       continue;
     }
-    if (c == '(') by_list.push_back(false);
-    if (c == ')' && by_list.size() > 1) by_list.pop_back();
+    if (c == '(' && !by_list.push()) return false;
+    if (c == ')') by_list.pop();
     if (c == '-' && i + 1 < n && sql[i + 1] == '-') {  // line comment
       std::size_t e = sql.find('\n', i);
       e = e == std::string_view::npos ? n : e + 1;
