@@ -46,15 +46,15 @@ std::pair<std::optional<std::uint64_t>, std::vector<DirectoryRow>> read_director
   std::optional<std::uint64_t> epoch;
   std::vector<DirectoryRow> rows;
   for (const auto& row : r) {
-    epoch = row[0].as<std::uint64_t>();
-    if (!row[1].is_null()) rows.push_back({row[1].as<int>(), row[2].as<std::string>()});
+    epoch = row.at(0).as<std::uint64_t>();
+    if (!row.at(1).is_null()) rows.push_back({row.at(1).as<int>(), row.at(2).as<std::string>()});
   }
   return {epoch, std::move(rows)};
 }
 
 void require_schema(pqxx::transaction_base& tx) {
   if (tx.exec("SELECT to_regclass('shardline.directory') IS NOT NULL AND "
-              "to_regclass('shardline.directory_epoch') IS NOT NULL")[0][0]
+              "to_regclass('shardline.directory_epoch') IS NOT NULL").at(0).at(0)
           .as<bool>())
     return;
   throw CatalogError("the catalog schema shardline is missing; run the catalog migrations first");
@@ -83,9 +83,9 @@ void Catalog::migrate() {
     tx.exec_params("SELECT pg_advisory_xact_lock($1)", kMigrationLockKey);
 
     std::map<int, std::pair<std::string, std::string>> applied;  // version -> (name, checksum)
-    if (tx.exec("SELECT to_regclass('shardline.schema_migrations') IS NOT NULL")[0][0].as<bool>()) {
+    if (tx.exec("SELECT to_regclass('shardline.schema_migrations') IS NOT NULL").at(0).at(0).as<bool>()) {
       for (const auto& row : tx.exec("SELECT version, name, checksum FROM shardline.schema_migrations"))
-        applied[row[0].as<int>()] = {row[1].as<std::string>(), row[2].as<std::string>()};
+        applied[row.at(0).as<int>()] = {row.at(1).as<std::string>(), row.at(2).as<std::string>()};
     }
     const auto& migrations = catalog_migrations();
     // Refuse before applying anything: a catalog built from other SQL than ours is not ours.
@@ -187,21 +187,21 @@ std::map<std::string, std::string> Catalog::load_key_types(const config::Config&
           "WHERE t.table_schema = $1 AND t.table_name = $2",
           q.schema, q.table, key);
       if (r.empty()) continue;  // not created yet: the router learns it on a later load
-      if (r[0][0].is_null()) {
+      if (r.at(0).at(0).is_null()) {
         problems.push_back(fmt::format("sharded table {}.{} has no key column {}", q.schema, q.table, key));
         continue;
       }
-      const auto data_type = r[0][0].as<std::string>();
+      const auto data_type = r.at(0).at(0).as<std::string>();
       // information_schema.columns leaves dropped columns out: the count is the position an
       // INSERT without a column list gives the key.
-      if (key_positions) (*key_positions)[table.name] = r[0][2].as<int>();
+      if (key_positions) (*key_positions)[table.name] = r.at(0).at(2).as<int>();
       const auto normalized = normalize_key_type(data_type);
       if (!normalized) {
         problems.push_back(fmt::format(
             "sharded table {}.{}: key column {} has type {}{}; shardline shards by smallint, integer, "
             "bigint, text, varchar or uuid",
             q.schema, q.table, key, data_type,
-            data_type == r[0][1].as<std::string>() ? "" : fmt::format(" ({})", r[0][1].as<std::string>())));
+            data_type == r.at(0).at(1).as<std::string>() ? "" : fmt::format(" ({})", r.at(0).at(1).as<std::string>())));
         continue;
       }
       if (table.type && key_type_family(*table.type) != key_type_family(*normalized)) {

@@ -116,7 +116,7 @@ MigrateError apply_app_migrations(const config::Config& cfg, const std::vector<A
         }
         if (nt.exec1("SELECT to_regclass('shardline.app_migrations') IS NOT NULL")[0].as<bool>()) {
           for (const auto& row : nt.exec("SELECT version, name, checksum FROM shardline.app_migrations"))
-            run.applied[row[0].as<int>()] = Applied{row[1].as<std::string>(), row[2].as<std::string>()};
+            run.applied[row.at(0).as<int>()] = Applied{row.at(1).as<std::string>(), row.at(2).as<std::string>()};
         }
       }
     } catch (const std::exception& e) {

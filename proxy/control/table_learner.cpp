@@ -108,11 +108,11 @@ router::LearnedTables learn_tables(const config::Config& cfg) {
       pqxx::connection conn(conninfo);
       pqxx::read_transaction tx(conn);
       for (const auto& row : tx.exec_params(kKeyColumnsSql, cfg.sharding.key))
-        columns[row[0].as<std::string>() + "." + row[1].as<std::string>()] =
-            KeyColumn{row[2].as<std::string>(), row[3].as<int>()};
+        columns[row.at(0).as<std::string>() + "." + row.at(1).as<std::string>()] =
+            KeyColumn{row.at(2).as<std::string>(), row.at(3).as<int>()};
       if (shard.name == home_name)
         for (const auto& row : tx.exec(kRelationsSql))
-          relations.insert(row[0].as<std::string>() + "." + row[1].as<std::string>());
+          relations.insert(row.at(0).as<std::string>() + "." + row.at(1).as<std::string>());
     } catch (const std::exception& e) {
       throw CatalogError(fmt::format("shard {} ({}): reading the tables that have the key column {}: {}", shard.name,
                                      describe_conninfo(conninfo), cfg.sharding.key, e.what()));
