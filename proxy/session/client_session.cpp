@@ -78,6 +78,7 @@ asio::awaitable<void> ClientSession::run() {
     while (pump_running_) co_await pump_state_.wait();
   }
   if (server_) detach_server(services_.cluster.config().pool.mode == config::PoolMode::Session);
+  drop_participants();
   stream_.close();
 }
 

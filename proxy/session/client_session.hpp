@@ -148,6 +148,31 @@ class ClientSession final : private TrackerHooks {
   bool filter_parameter_status(std::string_view body);
   void wake_client_loop() { pump_state_.notify(); }
 
+  // participants.cpp: a transaction on several shards (cross_shard_transactions: 2pc)
+  /// Transactions may span shards: 2pc configured and transaction pooling.
+  bool twopc() const;
+  /// Inside the open transaction, makes `server_` its participant on `shard`: the current one
+  /// is parked (kept, in its transaction) and `shard`'s is taken back, or joined (a new server,
+  /// the transaction's BEGIN replayed there).
+  asio::awaitable<bool> join_shard(int shard);
+  /// Stops the pump of `server_` (idle, its replies relayed) and keeps it in `parked_`.
+  asio::awaitable<void> park_server();
+  void start_pump();
+  /// The leases of the participants on `shards` (ascending) for a statement run on several of
+  /// them by the proxy, joining shards the transaction has not touched; the error if one fails.
+  asio::awaitable<std::optional<protocol::SqlError>> take_participants(const std::vector<int>& shards,
+                                                                      std::vector<backend::ServerLease>& leases);
+  /// Puts them back after the statement; `failed`: it failed on the shard at that index (-1:
+  /// none), which becomes `server_` and makes the transaction failed (25P02 until its end).
+  void return_participants(const std::vector<int>& shards, std::vector<backend::ServerLease>& leases, int failed);
+  /// A Query with transaction control while the transaction spans shards: COMMIT (two-phase
+  /// commit), ROLLBACK, or a refusal; nullopt if `t` has none.
+  asio::awaitable<std::optional<bool>> distributed_control(const router::RouteTemplate& t);
+  /// COMMIT or ROLLBACK on every participant, answered to the client.
+  asio::awaitable<bool> end_distributed(bool commit);
+  /// The client left: the parked participants' transactions are rolled back (connections closed).
+  void drop_participants();
+
   // simple_query.cpp
   asio::awaitable<bool> handle_query(const protocol::Frame& f, std::string_view whole);
   /// The template of a simple query, by its shape (literals as $n, bound in `literal_bind`).
@@ -332,6 +357,13 @@ class ClientSession final : private TrackerHooks {
 
   backend::ServerLease server_;
   backend::Pool* pool_ = nullptr;
+  /// The open transaction's participants other than `server_` (2pc), idle in their transaction.
+  /// Empty for a transaction on one shard: no allocation on the single-shard path.
+  struct Parked {
+    int shard = -1;
+    backend::ServerLease lease;
+  };
+  std::vector<Parked> parked_;
   ResponseTracker tracker_;
   admin::QueryMeter meter_;             ///< this session's side of the metrics registry
   bool pump_running_ = false;

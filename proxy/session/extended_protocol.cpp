@@ -46,6 +46,15 @@ asio::awaitable<std::optional<bool>> ClientSession::route_unit() {
   unit_routed_ = true;
   unit_undecided_ = !u.executes && !u.decided.has_value();
   if (answer_unit_locally(u)) co_return true;
+  if (!parked_.empty() && unit_effects_.tx_control) {
+    if (!server_) tx_.fail_distributed();
+    co_await refuse(SqlError::error(sqlstate::kFeatureNotSupported,
+                                    "in a transaction that spans several shards, send COMMIT or ROLLBACK through the "
+                                    "simple query protocol (savepoints are not supported there); the transaction "
+                                    "is aborted"),
+                    true);
+    co_return true;
+  }
   if (tx_.aborted_while_held() && u.binds > 0) {
     co_await refuse(Transaction::aborted_error(), true);  // as the simple protocol answers
     co_return true;
@@ -243,8 +252,11 @@ asio::awaitable<std::string> ClientSession::prepare_multi_unit(router::Plan& pla
   if (plan.kind == router::RouteKind::Split)
     co_return "a multi-row INSERT across shards through the extended query protocol is not supported yet; "
               "send one INSERT per tenant or use the simple query protocol";
-  if (in_transaction() || !u.complete_with_sync)
-    co_return "this statement spans several shards, which is not possible inside a transaction";
+  const bool in_tx = in_transaction();  // 2pc: runs on the transaction's participants
+  if (in_tx && !twopc())
+    co_return "this statement spans several shards, which is not possible inside a transaction "
+              "(cross_shard_transactions is deny)";
+  if (!u.complete_with_sync) co_return "a statement on several shards must end its unit with Sync";
   std::vector<bool> keep;
   exec::ScatterRequest scatter;
   std::string why;
@@ -253,8 +265,8 @@ asio::awaitable<std::string> ClientSession::prepare_multi_unit(router::Plan& pla
   if (!why.empty()) co_return why;
   if (!request) co_return "this extended-protocol request cannot be sent to several shards";
   if (server_ && server_provisional_) leave_provisional_server();
-  if (!co_await release_idle_server())
-    co_return "this statement spans several shards, which is not possible inside a transaction";
+  if (!in_tx && !co_await release_idle_server())
+    co_return "this statement spans several shards, which is not possible on a session-pooled connection";
   unit_extras().multi = std::move(plan);
   unit_extras().multi_request = std::move(*request);
   unit_extras().multi_keep_parse = std::move(keep);
