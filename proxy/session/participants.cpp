@@ -101,7 +101,10 @@ asio::awaitable<std::optional<SqlError>> ClientSession::take_participants(const 
     int skip = 0;
     std::string sql = state_prelude(*one[0], skip);
     std::optional<SqlError> err;
-    (void)co_await exec::query_column(*one[0], sql.empty() ? join : sql.substr(5, sql.size() - 6) + ";" + join, err);
+    // (Built before the co_await: GCC evaluates both arms of a ?: inside one.)
+    std::string start = join;
+    if (!sql.empty()) start = sql.substr(5, sql.size() - 6) + ";" + join;
+    (void)co_await exec::query_column(*one[0], start, err);
     if (err) {
       one[0]->broken = true;
       err->detail = (err->detail.empty() ? "" : err->detail + "; ") + "starting the transaction on shard " +
