@@ -364,6 +364,7 @@ class ClientSession final : private TrackerHooks {
     backend::ServerLease lease;
   };
   std::vector<Parked> parked_;
+  bool tx_ran_ddl_ = false;  ///< DDL on several shards inside it: key types are learned at its commit
   ResponseTracker tracker_;
   admin::QueryMeter meter_;             ///< this session's side of the metrics registry
   bool pump_running_ = false;

@@ -317,6 +317,7 @@ asio::awaitable<bool> ClientSession::run_multi(const router::Plan& plan, std::st
   }
   if (in_tx) {
     if (writes) tx_.wrote(plan.logical);
+    tx_ran_ddl_ = tx_ran_ddl_ || plan.ddl;
     int failed = -1;
     for (std::size_t i = 0; i < m.targets.size() && failed < 0; ++i)
       if (!m.io_ok[i] || m.sync_failed[i] || results[i].error_index() >= 0) failed = int(i);
@@ -332,7 +333,7 @@ asio::awaitable<bool> ClientSession::run_multi(const router::Plan& plan, std::st
   if (!error.empty()) co_return co_await fail(SqlError::error(sqlstate::kFeatureNotSupported, error));
   for (const auto& msg : merged) out += msg;
   w.ready_for_query(tx_.status());
-  if (plan.ddl && services_.relearn_key_types) co_await services_.relearn_key_types();
+  if (plan.ddl && !in_tx && services_.relearn_key_types) co_await services_.relearn_key_types();
   co_return co_await write_client(out);
 }
 

@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <utility>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 
@@ -163,8 +164,11 @@ asio::awaitable<std::optional<bool>> ClientSession::distributed_control(const ro
 }
 
 asio::awaitable<bool> ClientSession::end_distributed(bool commit) {
-  const bool failed = tx_.failed();
+  bool failed = tx_.failed();
   if (server_) co_await park_server();
+  // A participant lost meanwhile (its transaction is gone with its connection) fails it all.
+  failed = failed || client_gone_ || parked_.size() < tx_.participants().size();
+  for (const auto& p : parked_) failed = failed || !p.lease || p.lease->broken;
   std::sort(parked_.begin(), parked_.end(), [](const Parked& a, const Parked& b) { return a.shard < b.shard; });
   const auto& names = services_.directory->shard_names();
   std::vector<exec::TwopcBranch> branches;
@@ -198,6 +202,8 @@ asio::awaitable<bool> ClientSession::end_distributed(bool commit) {
   apply_sets(tx_.end_distributed(committed, written));
   if (committed && written) co_await learn_commit_positions(leases, shards);
   leases.clear();  // back to their pools
+  if (std::exchange(tx_ran_ddl_, false) && committed && services_.relearn_key_types)
+    co_await services_.relearn_key_types();  // the tables it created are visible now
   std::string out;
   protocol::MessageWriter w(out);
   if (err) {
