@@ -295,6 +295,7 @@ asio::awaitable<bool> ClientSession::run_multi(const router::Plan& plan, std::st
   m.targets = plan.shards;
   if (auto err = in_tx ? co_await take_participants(m.targets, m.leases) : co_await acquire_primaries(m.targets, m.leases))
     co_return co_await fail(*err);
+  parts_started(m.leases);
   co_await send_parts(plan, sql, request, writes && !in_tx, m);
 
   std::vector<exec::ShardReply> results;
@@ -321,9 +322,11 @@ asio::awaitable<bool> ClientSession::run_multi(const router::Plan& plan, std::st
     int failed = -1;
     for (std::size_t i = 0; i < m.targets.size() && failed < 0; ++i)
       if (!m.io_ok[i] || m.sync_failed[i] || results[i].error_index() >= 0) failed = int(i);
+    parts_ended();  // (a cancelled statement's servers are broken: the transaction rolls back)
     return_participants(m.targets, m.leases, failed);
-  } else if (writes && m.failed.empty()) {
-    co_await learn_commit_positions(m.leases, m.targets);
+  } else {
+    if (writes && m.failed.empty()) co_await learn_commit_positions(m.leases, m.targets);
+    parts_ended();
   }
   m.leases.clear();  // back to their pools
 
@@ -374,11 +377,13 @@ asio::awaitable<bool> ClientSession::run_scatter_read(const router::Plan& plan, 
     meter_.forwarded_part(plan.shards[i]);
   }
   exec::ClientWrite write = [this](std::string_view bytes) { return write_client(bytes); };
+  parts_started(leases);
   auto outcome = co_await exec::run_scatter(services_.ex, scatter, std::move(write));
   for (std::size_t i = 0; i < leases.size(); ++i) {
     if (outcome.broken[i]) leases[i]->broken = true;
     if (!in_tx) services_.cluster.primary(plan.shards[i]).stats.xact_count++;
   }
+  parts_ended();  // before the leases move back to the transaction (or to their pools)
   if (in_tx) {
     // A failed read fails the transaction (its shards may have been cancelled mid-statement):
     // the proxy answers 25P02 until its end.
