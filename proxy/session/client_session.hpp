@@ -115,6 +115,9 @@ class ClientSession final : private TrackerHooks {
   asio::awaitable<void> send_fatal(const protocol::SqlError& e);
   /// A reply made by the proxy, in its turn after the server replies still due.
   asio::awaitable<bool> reply_local(std::string bytes);
+  /// A Parse the proxy answers without sending it on: the client's statement is recorded (named:
+  /// for its later Binds; unnamed: re-parsed where its Bind goes).
+  void note_unsent_parse(const protocol::Frame& f);
   /// A unit routed to several shards collects its messages and runs them at its Sync.
   asio::awaitable<bool> handle_multi_unit(const protocol::Frame& f);
   /// After a proxy-side failure in an extended unit: drops messages up to its Sync.
@@ -168,8 +171,15 @@ class ClientSession final : private TrackerHooks {
   /// A Query with transaction control while the transaction spans shards: COMMIT (two-phase
   /// commit), ROLLBACK, or a refusal; nullopt if `t` has none.
   asio::awaitable<std::optional<bool>> distributed_control(const router::RouteTemplate& t);
-  /// COMMIT or ROLLBACK on every participant, answered to the client.
+  /// COMMIT or ROLLBACK on every participant, answered to the client (a Query's reply).
   asio::awaitable<bool> end_distributed(bool commit);
+  /// The same work without the reply: the error, or the command tag in `tag`.
+  asio::awaitable<std::optional<protocol::SqlError>> finish_distributed(bool commit, std::string& tag);
+  struct UnitScan;
+  /// An extended-protocol unit that is only a COMMIT or ROLLBACK (Parse? Bind Describe? Execute
+  /// Sync) while the transaction spans shards: run and answered here, its messages consumed.
+  /// False (nothing done) for any other unit.
+  asio::awaitable<bool> distributed_control_unit(UnitScan& u);
   /// The client left: the parked participants' transactions are rolled back (connections closed).
   void drop_participants();
 
@@ -196,7 +206,6 @@ class ClientSession final : private TrackerHooks {
   void track_simple_query(const router::RouteTemplate& t, const router::BindValues* bind, Pending& p);
 
   // extended_protocol.cpp: routing a unit (Parse ... Sync) and the units the proxy answers
-  struct UnitScan;
   /// Decides where the extended-protocol unit starting at the head of the input goes, looking
   /// ahead to its first routable Bind; false when more input is needed first.
   asio::awaitable<std::optional<bool>> route_unit();

@@ -164,6 +164,17 @@ asio::awaitable<std::optional<bool>> ClientSession::distributed_control(const ro
 }
 
 asio::awaitable<bool> ClientSession::end_distributed(bool commit) {
+  std::string tag;
+  auto err = co_await finish_distributed(commit, tag);
+  std::string out;
+  protocol::MessageWriter w(out);
+  if (err) w.error(*err);
+  else w.command_complete(tag);
+  w.ready_for_query('I');
+  co_return co_await reply_local(std::move(out));
+}
+
+asio::awaitable<std::optional<SqlError>> ClientSession::finish_distributed(bool commit, std::string& tag) {
   bool failed = tx_.failed();
   if (server_) co_await park_server();
   // A participant lost meanwhile (its transaction is gone with its connection) fails it all.
@@ -204,16 +215,9 @@ asio::awaitable<bool> ClientSession::end_distributed(bool commit) {
   leases.clear();  // back to their pools
   if (std::exchange(tx_ran_ddl_, false) && committed && services_.relearn_key_types)
     co_await services_.relearn_key_types();  // the tables it created are visible now
-  std::string out;
-  protocol::MessageWriter w(out);
-  if (err) {
-    meter_.error(err->sqlstate);
-    w.error(*err);
-  } else {
-    w.command_complete(commit && !failed ? "COMMIT" : "ROLLBACK");
-  }
-  w.ready_for_query('I');
-  co_return co_await reply_local(std::move(out));
+  if (err) meter_.error(err->sqlstate);
+  tag = commit && !failed ? "COMMIT" : "ROLLBACK";
+  co_return err;
 }
 
 void ClientSession::drop_participants() {

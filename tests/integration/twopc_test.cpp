@@ -19,6 +19,7 @@
 #include "tests/integration/support/cluster_fixture.hpp"
 #include "tests/integration/support/pg_connection.hpp"
 #include "tests/integration/support/proxy_config.hpp"
+#include "tests/integration/support/raw_client.hpp"
 
 namespace {
 
@@ -31,6 +32,8 @@ using shardline::testing::PgConnection;
 using shardline::testing::PgResult;
 using shardline::testing::ProxyConfig;
 using shardline::testing::ProxyProcess;
+using shardline::testing::RawClient;
+namespace raw = shardline::testing::raw;
 using shardline::testing::ShardedTableSpec;
 using Clock = std::chrono::steady_clock;
 
@@ -87,6 +90,11 @@ int rows_on(int i, std::int64_t txn) {
 
 int prepared_on(int i) {
   return std::stoi(connect_shard(i).value("SELECT count(*) FROM pg_prepared_xacts WHERE gid LIKE 'shardline:%'"));
+}
+
+/// One multi-row INSERT of a row on each shard (split by the proxy).
+std::string insert_both(std::int64_t txn) {
+  return fmt::format("INSERT INTO tp_rows VALUES ({}, {}, 'a'), ({}, {}, 'b')", tenant_on(0), txn, tenant_on(1), txn);
 }
 
 std::int64_t next_txn() {
@@ -213,7 +221,7 @@ TEST_F(TwoPhaseCommit, DroppedClientLeavesNeither) {
   // The shards' locks went with the transactions: the same keys insert at once.
   PgConnection c = connect();
   must(c, "SET statement_timeout = '5s'");
-  must(c, fmt::format("INSERT INTO tp_rows VALUES ({}, {}, 'a'), ({}, {}, 'b')", tenant_on(0), txn, tenant_on(1), txn));
+  must(c, insert_both(txn));
   EXPECT_EQ(rows_on(0, txn) + rows_on(1, txn), 2);
 }
 
@@ -222,7 +230,7 @@ TEST_F(TwoPhaseCommit, MultiShardStatementsInsideTheTransaction) {
   const auto txn = next_txn();
   must(c, "BEGIN");
   // A split INSERT and a scatter read inside the transaction, then ROLLBACK: nothing stays.
-  must(c, fmt::format("INSERT INTO tp_rows VALUES ({}, {}, 'a'), ({}, {}, 'b')", tenant_on(0), txn, tenant_on(1), txn));
+  must(c, insert_both(txn));
   EXPECT_EQ(c.value(fmt::format("SELECT count(*) FROM tp_rows WHERE txn = {}", txn)), "2");
   must(c, fmt::format("INSERT INTO tp_rows VALUES ({}, {}, 'c')", tenant_on(1, 1), txn));
   EXPECT_EQ(c.value(fmt::format("SELECT count(*) FROM tp_rows WHERE txn = {}", txn)), "3");
@@ -230,10 +238,39 @@ TEST_F(TwoPhaseCommit, MultiShardStatementsInsideTheTransaction) {
   EXPECT_EQ(rows_on(0, txn) + rows_on(1, txn), 0);
   // The same as a committed transaction.
   must(c, "BEGIN");
-  must(c, fmt::format("INSERT INTO tp_rows VALUES ({}, {}, 'a'), ({}, {}, 'b')", tenant_on(0), txn, tenant_on(1), txn));
+  must(c, insert_both(txn));
   must(c, "COMMIT");
   EXPECT_EQ(rows_on(0, txn), 1);
   EXPECT_EQ(rows_on(1, txn), 1);
+}
+
+TEST_F(TwoPhaseCommit, ExtendedProtocolCommitAnswersAsPostgres) {
+  // JDBC's way: COMMIT as Parse/Bind/Describe/Execute/Sync. PostgreSQL (a shard, directly) is
+  // the oracle for the replies; through the proxy the transaction spans both shards.
+  const std::string commit = raw::parse("", "COMMIT") + raw::bind("", "") + raw::describe('P', "") + raw::execute("") +
+                             raw::sync();
+  auto run = [&](RawClient& c, bool two_shards) {
+    const auto txn = next_txn();
+    c.round_trip(raw::query("BEGIN"));
+    c.round_trip(raw::query(fmt::format("INSERT INTO tp_rows VALUES ({}, {}, 'a')", tenant_on(0), txn)));
+    if (two_shards) c.round_trip(raw::query(fmt::format("INSERT INTO tp_rows VALUES ({}, {}, 'b')", tenant_on(1), txn)));
+    const std::string got = RawClient::summary(c.round_trip(commit));
+    EXPECT_EQ(rows_on(0, txn), 1);
+    if (two_shards) EXPECT_EQ(rows_on(1, txn), 1);
+    return got;
+  };
+  RawClient direct(cluster().conninfo(0));
+  RawClient through(proxy().conninfo("app", "secret", "app"));
+  const std::string want = run(direct, false);
+  EXPECT_EQ(run(through, true), want);
+  // ROLLBACK the same way leaves neither row.
+  const auto txn = next_txn();
+  through.round_trip(raw::query("BEGIN"));
+  through.round_trip(raw::query(insert_both(txn)));
+  const std::string rb = RawClient::summary(
+      through.round_trip(raw::parse("", "ROLLBACK") + raw::bind("", "") + raw::execute("") + raw::sync()));
+  EXPECT_NE(rb.find("ROLLBACK"), std::string::npos) << rb;
+  EXPECT_EQ(rows_on(0, txn) + rows_on(1, txn), 0);
 }
 
 TEST_F(TwoPhaseCommit, AutocommitMultiShardWriteIsAtomic) {
@@ -243,7 +280,7 @@ TEST_F(TwoPhaseCommit, AutocommitMultiShardWriteIsAtomic) {
                                         tenant_on(0), txn, tenant_on(1), txn));
   EXPECT_EQ(sqlstate(r), "P0001") << r.describe();
   EXPECT_EQ(rows_on(0, txn) + rows_on(1, txn), 0);
-  must(c, fmt::format("INSERT INTO tp_rows VALUES ({}, {}, 'a'), ({}, {}, 'b')", tenant_on(0), txn, tenant_on(1), txn));
+  must(c, insert_both(txn));
   EXPECT_EQ(rows_on(0, txn) + rows_on(1, txn), 2);
 }
 
