@@ -104,6 +104,7 @@ cleanup() {
     kill -TERM "$PGB_PID"; wait "$PGB_PID" 2>/dev/null
   fi
   stop_proc "$ROUTED_PID" TERM "shardline serve (routed)"
+  stop_proc "$TWOPC_PID" TERM "shardline serve (routed2pc)"
   local t
   for t in "${!REP_PID[@]}"; do stop_proc "${REP_PID[$t]}" TERM "shardline serve ($t)"; done
   for t in "${!MET_PID[@]}"; do stop_proc "${MET_PID[$t]}" TERM "shardline serve ($t)"; done
@@ -164,6 +165,8 @@ pick_port PGB_PORT
 pick_port PG2_PORT 10   # the 2-shard demo: s0 on PG2_PORT, s1 on PG2_PORT + 10
 pick_port SL2_PORT      # that demo's own proxy (unused: it shards no pgbench table)
 pick_port ROUTED_PORT   # `shardline serve` sharding the pgbench tables over those 2 shards
+TWOPC_PORT="" TWOPC_PID=""
+pick_port TWOPC_PORT    # the same with cross_shard_transactions: 2pc (section 2b)
 PG3_PORT="" SL3_PORT=""
 pick_port PG3_PORT 1    # the replica demo: primary on PG3_PORT, its streaming replica on PG3_PORT + 1
 pick_port SL3_PORT      # that demo's own proxy (unused: the scenarios run their own configs)
@@ -346,6 +349,14 @@ done
   || die "the shards hold ${ROUTED_ROWS[0]} + ${ROUTED_ROWS[1]} accounts, not $(( 100000 * SCALE ))"
 LOAD_SECS=$(( $(date +%s) - T_LOAD ))
 echo "bench: loaded in ${LOAD_SECS} s: s0 holds ${ROUTED_ROWS[0]} accounts, s1 ${ROUTED_ROWS[1]}"
+# routed2pc: the routing config with cross_shard_transactions: 2pc, on the same two shards.
+sed -e "s/^listen: .*/listen: {host: 127.0.0.1, port: $TWOPC_PORT}/" \
+  -e 's/^  key: tenant_id$/  key: tenant_id\
+  cross_shard_transactions: 2pc/' "$TMP/routed.yaml" >"$TMP/routed2pc.yaml"
+grep -q '^  cross_shard_transactions: 2pc$' "$TMP/routed2pc.yaml" || die "could not set cross_shard_transactions in $TMP/routed2pc.yaml"
+"$BIN" serve --config "$TMP/routed2pc.yaml" >"$TMP/routed2pc.log" 2>&1 </dev/null &
+TWOPC_PID=$!
+wait_sql "$TWOPC_PORT" 60 || { tail -n 30 "$TMP/routed2pc.log" >&2; die "shardline serve (routed2pc) on port $TWOPC_PORT does not answer SELECT 1"; }
 
 # ---- 2c. replicas: 1 shard + 1 streaming replica, one proxy per replica config -----------------
 # The demo's config lists the replica; each proxy gets that file with its own listen port and
@@ -415,9 +426,10 @@ SCENARIOS=("-S -M simple -c 16" "-S -M extended -c 16" "-S -M prepared -c 16" "-
 TARGETS=(direct pgbouncer shardline)
 # routed: the proxy sharding the pgbench tables over the 2-shard demo (section 2b); it only
 # runs the routed scenarios below, not SCENARIOS.
-declare -A PORT=([direct]=$PG_PORT [pgbouncer]=$PGB_PORT [shardline]=$SL_PORT [routed]=$ROUTED_PORT)
-declare -A PROXY_PID=([direct]="" [pgbouncer]=$PGB_PID [shardline]=$DEMO_PID [routed]=$ROUTED_PID)
-declare -A PROXY_LOG=([pgbouncer]=$TMP/pgbouncer/pgbouncer.log [shardline]=$TMP/demo.log [routed]=$TMP/routed.log)
+declare -A PORT=([direct]=$PG_PORT [pgbouncer]=$PGB_PORT [shardline]=$SL_PORT [routed]=$ROUTED_PORT [routed2pc]=$TWOPC_PORT)
+declare -A PROXY_PID=([direct]="" [pgbouncer]=$PGB_PID [shardline]=$DEMO_PID [routed]=$ROUTED_PID [routed2pc]=$TWOPC_PID)
+declare -A PROXY_LOG=([pgbouncer]=$TMP/pgbouncer/pgbouncer.log [shardline]=$TMP/demo.log [routed]=$TMP/routed.log
+                      [routed2pc]=$TMP/routed2pc.log)
 for t in "${REP_TARGETS[@]}"; do
   PORT[$t]=${REP_PORT[$t]}; PROXY_PID[$t]=${REP_PID[$t]}; PROXY_LOG[$t]=$TMP/$t.log
 done
@@ -490,7 +502,7 @@ run_one() {
 }
 
 # Warm-up: caches, and each proxy's server pool, before anything is measured.
-for target in "${TARGETS[@]}" routed "${REP_TARGETS[@]}" "${MET_TARGETS[@]}"; do
+for target in "${TARGETS[@]}" routed routed2pc "${REP_TARGETS[@]}" "${MET_TARGETS[@]}"; do
   PGPASSWORD=$DB_PASSWORD pgbench -n -h 127.0.0.1 -p "${PORT[$target]}" -U "$DB_USER" -S -c 4 -j 2 -T 1 \
     "$DB_NAME" >"$TMP/out/warmup.$target.txt" 2>&1 || true
 done
@@ -581,6 +593,34 @@ for round in "${MET_ROUNDS[@]}"; do
     run_one "met$round" "$t" "$MET_SCEN"
   done
 done
+
+# Two-phase commit (routed2pc): a transaction of two INSERTs on one shard vs one on each shard
+# (its COMMIT is PREPARE, the decision in the catalog, COMMIT PREPARED), and the one-shard
+# transaction with 2pc on (routed2pc) vs off (routed), alternated. INSERTs into pgbench_history
+# (sharded by aid) of two aids that live on s0 and s1: no row contention between clients.
+TX_A0=$(shard_sql 0 "SELECT min(aid) FROM pgbench_accounts")
+TX_A1=$(shard_sql 1 "SELECT min(aid) FROM pgbench_accounts")
+cat >"$TMP/tx1.sql" <<'EOF'
+BEGIN;
+INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (1, 1, :a0, 1, now());
+INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (1, 1, :a0, 2, now());
+END;
+EOF
+sed 's/:a0, 2,/:a1, 2,/' "$TMP/tx1.sql" >"$TMP/tx2.sql"
+TX_OPTS="-M simple -c 4 -D a0=$TX_A0 -D a1=$TX_A1"
+for tx in tx1 tx2; do
+  echo "bench: pgbench $TX_OPTS -f $tx.sql -j 2 -T $SECS against routed2pc"
+  run_one "$tx" routed2pc "$TX_OPTS -f $TMP/$tx.sql"
+done
+declare -A TP_VALUE=([routed2pc]=2pc [routed]=deny)
+TP_ROUNDS=(1 2 3)
+for round in "${TP_ROUNDS[@]}"; do
+  for t in routed2pc routed; do
+    echo "bench: pgbench $TX_OPTS -f tx1.sql -j 2 -T $SECS against $t (cross_shard_transactions ${TP_VALUE[$t]}, round $round)"
+    run_one "tp$round" "$t" "$TX_OPTS -f $TMP/tx1.sql"
+  done
+done
+TX_PREPARED=$(( $(shard_sql 0 "SELECT count(*) FROM pg_prepared_xacts") + $(shard_sql 1 "SELECT count(*) FROM pg_prepared_xacts") ))
 
 # Both shards must have served the routed runs, or they measured a one-shard path.
 ROUTED_XACTS=$(PGPASSWORD=$DB_PASSWORD psql -X -h 127.0.0.1 -p "$ROUTED_PORT" -U "$DB_USER" -d shardline -A -F'|' \
@@ -874,6 +914,31 @@ REPORT="$TMP/report.md"
        "the rounds' tps and of their CPU us/txn."
   echo
   ab_rounds track_commit_lsn tracking wo WO_ROUNDS REP_TRACK rep_session rep_notrack ""
+  echo
+  echo "## Two-phase commit (\`cross_shard_transactions: 2pc\`, 2 shards)"
+  echo
+  echo "\`pgbench $TX_OPTS -j 2\`: BEGIN; two INSERTs into pgbench_history; END. *one shard*: both rows on s0 (aid $TX_A0);" \
+       "*two shards*: one on s0, one on s1 (aid $TX_A1), so COMMIT is PREPARE TRANSACTION on both, the decision written to" \
+       "shardline.twopc_log, COMMIT PREPARED on both. Prepared transactions left on the shards after the runs: $TX_PREPARED."
+  echo
+  echo "| transaction | tps | p50/p99 ms | proxy CPU us/txn |"
+  echo "|---|---:|---:|---:|"
+  for tx in tx1 tx2; do
+    k="$tx,routed2pc"
+    printf '| %s | %s | %s | %s |\n' "$( [[ $tx == tx1 ]] && echo "one shard" || echo "two shards (2PC)")" "$(fmt_tps "$k")" \
+      "$(lat "$k")" "$( [[ ${STATUS[$k]:-} == ok ]] && echo "${CPU[$k]}" || echo -)"
+    [[ ${STATUS[$k]:-} == ok ]] || echo "- $tx: ${STATUS[$k]:-error}: ${NOTE[$k]:-}"
+  done
+  if [[ ${STATUS[tx1,routed2pc]:-} == ok && ${STATUS[tx2,routed2pc]:-} == ok ]]; then
+    echo
+    echo "- two-shard / one-shard transaction: mean latency $(ratio "${AVG[tx2,routed2pc]}" "${AVG[tx1,routed2pc]}")," \
+         "tps $(ratio "${TPS[tx2,routed2pc]}" "${TPS[tx1,routed2pc]}")"
+  fi
+  echo
+  echo "One-shard transaction (tx1 above) through two proxies on the same shards whose configs differ only in" \
+       "\`cross_shard_transactions\`; alternated 2pc, deny, ...; goal: no measurable difference."
+  echo
+  ab_rounds cross_shard_transactions "2pc (one-shard transactions)" tp TP_ROUNDS TP_VALUE routed2pc routed "; goal: no difference"
   echo
   echo "## Metrics cost (single shard, \`pgbench $MET_SCEN -j 2\`)"
   echo

@@ -3,6 +3,7 @@
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
+#include "proxy/admin/admin_transactions.hpp"
 #include "proxy/protocol/message_writer.hpp"
 #include "proxy/session/client_session.hpp"
 #include "router/planner/router.hpp"
@@ -84,6 +85,8 @@ boost::asio::awaitable<void> AdminConsole::execute(std::string_view command, std
     write_table(show_shards(services_), "SHOW", out);
   } else if (cmd == "SHOW TENANTS") {
     write_table(show_tenants(services_), "SHOW", out);
+  } else if (cmd == "SHOW TRANSACTIONS") {
+    write_table(show_transactions(services_), "SHOW", out);
   } else if (cmd == "SHOW RESHARDS") {
     write_table(show_reshards(services_), "SHOW", out);
   } else if (cmd == "SHOW DIRECTORY") {
@@ -130,7 +133,7 @@ boost::asio::awaitable<void> AdminConsole::execute(std::string_view command, std
   } else {
     w.error(SqlError::error(sqlstate::kSyntaxError,
                             fmt::format("unknown admin command \"{}\"; try SHOW SHARDS, SHOW POOLS, SHOW CLIENTS, SHOW SERVERS, "
-                                        "SHOW STATS, SHOW TENANTS, SHOW RESHARDS, SHOW REPLICAS, SHOW DIRECTORY, SHOW ROUTE <sql>, SHOW CONFIG, PAUSE, RESUME, RELOAD",
+                                        "SHOW STATS, SHOW TENANTS, SHOW RESHARDS, SHOW TRANSACTIONS, SHOW REPLICAS, SHOW DIRECTORY, SHOW ROUTE <sql>, SHOW CONFIG, PAUSE, RESUME, RELOAD",
                                         std::string(command.substr(0, 80)))));
   }
 }

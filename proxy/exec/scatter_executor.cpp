@@ -375,7 +375,7 @@ class Scatter {
     if (failed_ && !client_gone_) {
       protocol::MessageWriter w(sink_.out);
       w.error(error_);
-      w.ready_for_query('I');
+      w.ready_for_query(req_.failed_status);
       co_await flush();
     }
     sink_.out.clear();

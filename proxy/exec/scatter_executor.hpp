@@ -79,6 +79,7 @@ struct ScatterRequest {
   ops::MergeContext context;
   std::size_t batch_bytes = 64 * 1024;   ///< output written when this much is ready
   std::size_t shard_buffer = 64 * 1024;  ///< a reader stops reading past this many unmerged bytes
+  char failed_status = 'I';  ///< the ReadyForQuery after an error ('E' inside a transaction)
 };
 
 struct ScatterOutcome {

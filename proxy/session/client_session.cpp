@@ -78,6 +78,7 @@ asio::awaitable<void> ClientSession::run() {
     while (pump_running_) co_await pump_state_.wait();
   }
   if (server_) detach_server(services_.cluster.config().pool.mode == config::PoolMode::Session);
+  drop_participants();
   stream_.close();
 }
 
@@ -377,16 +378,18 @@ asio::awaitable<bool> ClientSession::handle(const Frame& f) {
   co_return co_await forward_message(f, whole, extended);
 }
 
+void ClientSession::note_unsent_parse(const Frame& f) {
+  protocol::BodyReader r(f.body);
+  auto name = r.cstr();
+  auto query = r.cstr();
+  if (name && query && !name->empty())
+    statements_[std::string(*name)] = services_.statements.intern(*query, std::string_view(r.pos(), r.remaining()));
+  else if (name && query)
+    remember_unnamed(*query, std::string_view(r.pos(), r.remaining()), 0);
+}
+
 asio::awaitable<bool> ClientSession::handle_multi_unit(const Frame& f) {
-  if (f.tag == 'P') {  // a named statement the client prepares must exist for its later Binds
-    protocol::BodyReader r(f.body);
-    auto name = r.cstr();
-    auto query = r.cstr();
-    if (name && query && !name->empty())
-      statements_[std::string(*name)] = services_.statements.intern(*query, std::string_view(r.pos(), r.remaining()));
-    else if (name && query)
-      remember_unnamed(*query, std::string_view(r.pos(), r.remaining()), 0);
-  }
+  if (f.tag == 'P') note_unsent_parse(f);  // a named statement must exist for its later Binds
   if (f.tag != 'S') co_return true;
   router::Plan plan = std::move(*unit_extras().multi);
   unit_extras().multi.reset();

@@ -120,6 +120,9 @@ class ClientSession final : private TrackerHooks {
   asio::awaitable<void> send_fatal(const protocol::SqlError& e);
   /// A reply made by the proxy, in its turn after the server replies still due.
   asio::awaitable<bool> reply_local(std::string bytes);
+  /// A Parse the proxy answers without sending it on: the client's statement is recorded (named:
+  /// for its later Binds; unnamed: re-parsed where its Bind goes).
+  void note_unsent_parse(const protocol::Frame& f);
   /// A unit routed to several shards collects its messages and runs them at its Sync.
   asio::awaitable<bool> handle_multi_unit(const protocol::Frame& f);
   /// After a proxy-side failure in an extended unit: drops messages up to its Sync.
@@ -158,6 +161,38 @@ class ClientSession final : private TrackerHooks {
   bool filter_parameter_status(std::string_view body);
   void wake_client_loop() { pump_state_.notify(); }
 
+  // participants.cpp: a transaction on several shards (cross_shard_transactions: 2pc)
+  /// Transactions may span shards: 2pc configured and transaction pooling.
+  bool twopc() const;
+  /// Inside the open transaction, makes `server_` its participant on `shard`: the current one
+  /// is parked (kept, in its transaction) and `shard`'s is taken back, or joined (a new server,
+  /// the transaction's BEGIN replayed there).
+  asio::awaitable<bool> join_shard(int shard);
+  /// Stops the pump of `server_` (idle, its replies relayed) and keeps it in `parked_`.
+  asio::awaitable<void> park_server();
+  void start_pump();
+  /// The leases of the participants on `shards` (ascending) for a statement run on several of
+  /// them by the proxy, joining shards the transaction has not touched; the error if one fails.
+  asio::awaitable<std::optional<protocol::SqlError>> take_participants(const std::vector<int>& shards,
+                                                                      std::vector<backend::ServerLease>& leases);
+  /// Puts them back after the statement; `failed`: it failed on the shard at that index (-1:
+  /// none), which becomes `server_` and makes the transaction failed (25P02 until its end).
+  void return_participants(const std::vector<int>& shards, std::vector<backend::ServerLease>& leases, int failed);
+  /// A Query with transaction control while the transaction spans shards: COMMIT (two-phase
+  /// commit), ROLLBACK, or a refusal; nullopt if `t` has none.
+  asio::awaitable<std::optional<bool>> distributed_control(const router::RouteTemplate& t);
+  /// COMMIT or ROLLBACK on every participant, answered to the client (a Query's reply).
+  asio::awaitable<bool> end_distributed(bool commit);
+  /// The same work without the reply: the error, or the command tag in `tag`.
+  asio::awaitable<std::optional<protocol::SqlError>> finish_distributed(bool commit, std::string& tag);
+  struct UnitScan;
+  /// An extended-protocol unit that is only a COMMIT or ROLLBACK (Parse? Bind Describe? Execute
+  /// Sync) while the transaction spans shards: run and answered here, its messages consumed.
+  /// False (nothing done) for any other unit.
+  asio::awaitable<bool> distributed_control_unit(UnitScan& u);
+  /// The client left: the parked participants' transactions are rolled back (connections closed).
+  void drop_participants();
+
   // simple_query.cpp
   asio::awaitable<bool> handle_query(const protocol::Frame& f, std::string_view whole);
   /// The template of a simple query, by its shape (literals as $n, bound in `literal_bind`).
@@ -181,7 +216,6 @@ class ClientSession final : private TrackerHooks {
   void track_simple_query(const router::RouteTemplate& t, const router::BindValues* bind, Pending& p);
 
   // extended_protocol.cpp: routing a unit (Parse ... Sync) and the units the proxy answers
-  struct UnitScan;
   /// Decides where the extended-protocol unit starting at the head of the input goes, looking
   /// ahead to its first routable Bind; false when more input is needed first.
   asio::awaitable<std::optional<bool>> route_unit();
@@ -351,6 +385,14 @@ class ClientSession final : private TrackerHooks {
   /// would hit the next client's query).
   bool parts_cancelled_ = false;
   backend::Pool* pool_ = nullptr;
+  /// The open transaction's participants other than `server_` (2pc), idle in their transaction.
+  /// Empty for a transaction on one shard: no allocation on the single-shard path.
+  struct Parked {
+    int shard = -1;
+    backend::ServerLease lease;
+  };
+  std::vector<Parked> parked_;
+  bool tx_ran_ddl_ = false;  ///< DDL on several shards inside it: key types are learned at its commit
   ResponseTracker tracker_;
   admin::QueryMeter meter_;             ///< this session's side of the metrics registry
   bool pump_running_ = false;

@@ -46,6 +46,16 @@ asio::awaitable<std::optional<bool>> ClientSession::route_unit() {
   unit_routed_ = true;
   unit_undecided_ = !u.executes && !u.decided.has_value();
   if (answer_unit_locally(u)) co_return true;
+  if (!parked_.empty() && unit_effects_.tx_control) {
+    if (co_await distributed_control_unit(u)) co_return true;
+    if (!server_) tx_.fail_distributed();
+    co_await refuse(SqlError::error(sqlstate::kFeatureNotSupported,
+                                    "in a transaction that spans several shards, send COMMIT or ROLLBACK through the "
+                                    "simple query protocol (savepoints are not supported there); the transaction "
+                                    "is aborted"),
+                    true);
+    co_return true;
+  }
   if (tx_.aborted_while_held() && u.binds > 0) {
     co_await refuse(Transaction::aborted_error(), true);  // as the simple protocol answers
     co_return true;
@@ -238,13 +248,60 @@ bool ClientSession::execute_local_unit(protocol::MessageWriter& w) {
   return true;
 }
 
+asio::awaitable<bool> ClientSession::distributed_control_unit(UnitScan& u) {
+  if (!u.complete_with_sync || u.binds != 1 || !u.last || u.last->statements.size() != 1) co_return false;
+  const router::TxCommand cmd = u.last->statements[0].info.tx;
+  if (cmd != router::TxCommand::Commit && cmd != router::TxCommand::Rollback) co_return false;
+  // The unit's bytes leave the input first: the commit awaits, and `u` views into the input.
+  const std::string unit(u.data.data(), u.pos);
+  in_.consume(u.pos);
+  unit_routed_ = false;
+  std::string out;
+  protocol::MessageWriter w(out);
+  bool failed = false;
+  std::span<const char> rest(unit.data(), unit.size());
+  for (Frame g; !rest.empty() && protocol::decode_frame(rest, g) == protocol::DecodeStatus::Ok;
+       rest = rest.subspan(g.total_size)) {
+    if (failed && g.tag != 'S') continue;  // after an error PostgreSQL skips to Sync
+    protocol::BodyReader r(g.body);
+    if (g.tag == 'P') {
+      note_unsent_parse(g);
+      w.begin('1').end();
+    } else if (g.tag == 'B') {
+      w.begin('2').end();
+    } else if (g.tag == 'D') {
+      if (r.byte() == 'S') w.begin('t').i16(0).end();  // no parameters
+      w.begin('n').end();
+    } else if (g.tag == 'C') {
+      w.begin('3').end();
+    } else if (g.tag == 'E' && !parked_.empty()) {
+      std::string tag;
+      if (auto err = co_await finish_distributed(cmd == router::TxCommand::Commit, tag)) {
+        w.error(*err);
+        failed = true;
+      } else {
+        w.command_complete(tag);
+      }
+    } else if (g.tag == 'E') {
+      w.command_complete(cmd == router::TxCommand::Commit ? "COMMIT" : "ROLLBACK");  // a second Execute
+    } else if (g.tag == 'S') {
+      w.ready_for_query(tx_.status());
+    }
+  }
+  co_await reply_local(std::move(out));
+  co_return true;
+}
+
 asio::awaitable<std::string> ClientSession::prepare_multi_unit(router::Plan& plan, UnitScan& u) {
   // Several shards: the whole unit (up to Sync) runs on each, outside any transaction.
   if (plan.kind == router::RouteKind::Split)
     co_return "a multi-row INSERT across shards through the extended query protocol is not supported yet; "
               "send one INSERT per tenant or use the simple query protocol";
-  if (in_transaction() || !u.complete_with_sync)
-    co_return "this statement spans several shards, which is not possible inside a transaction";
+  const bool in_tx = in_transaction();  // 2pc: runs on the transaction's participants
+  if (in_tx && !twopc())
+    co_return "this statement spans several shards, which is not possible inside a transaction "
+              "(cross_shard_transactions is deny)";
+  if (!u.complete_with_sync) co_return "a statement on several shards must end its unit with Sync";
   std::vector<bool> keep;
   exec::ScatterRequest scatter;
   std::string why;
@@ -253,8 +310,8 @@ asio::awaitable<std::string> ClientSession::prepare_multi_unit(router::Plan& pla
   if (!why.empty()) co_return why;
   if (!request) co_return "this extended-protocol request cannot be sent to several shards";
   if (server_ && server_provisional_) leave_provisional_server();
-  if (!co_await release_idle_server())
-    co_return "this statement spans several shards, which is not possible inside a transaction";
+  if (!in_tx && !co_await release_idle_server())
+    co_return "this statement spans several shards, which is not possible on a session-pooled connection";
   unit_extras().multi = std::move(plan);
   unit_extras().multi_request = std::move(*request);
   unit_extras().multi_keep_parse = std::move(keep);

@@ -142,6 +142,7 @@ struct MultiParts {
   std::vector<std::vector<std::string>> replies;  ///< each shard's reply to the statement
   std::vector<bool> io_ok, sync_failed;
   std::vector<std::string> failed, committed, commit_failed;  ///< shard names
+  std::optional<SqlError> twopc_error;  ///< the two-phase commit failed (rolled back everywhere)
 };
 
 namespace {
@@ -153,9 +154,20 @@ std::string name_list(const std::vector<std::string>& names) {
   return out;
 }
 
-/// Phase 2 of a write: COMMIT on every shard if every part succeeded, else ROLLBACK; fills
-/// committed / commit_failed.
-asio::awaitable<void> finish_parts(MultiParts& m, const std::vector<std::string>& names) {
+/// Phase 2 of a write: COMMIT on every shard if every part succeeded (with `twopc`, a two-phase
+/// commit: all or nothing), else ROLLBACK; fills committed / commit_failed.
+asio::awaitable<void> finish_parts(MultiParts& m, const std::vector<std::string>& names, exec::TwopcCoordinator* twopc) {
+  if (twopc && m.failed.empty() && m.targets.size() > 1) {
+    std::vector<exec::TwopcBranch> branches;
+    for (std::size_t i = 0; i < m.targets.size(); ++i)
+      branches.push_back({m.leases[i].get(), names[std::size_t(m.targets[i])]});
+    if (auto err = co_await twopc->commit(branches)) {
+      m.twopc_error = std::move(err);
+    } else {
+      for (const auto& b : branches) m.committed.push_back(b.shard);
+    }
+    co_return;
+  }
   const char* finish = m.failed.empty() ? "COMMIT" : "ROLLBACK";
   for (std::size_t i = 0; i < m.targets.size(); ++i) {
     if (!m.io_ok[i]) continue;
@@ -182,6 +194,7 @@ asio::awaitable<void> finish_parts(MultiParts& m, const std::vector<std::string>
 /// The error a failed multi-shard statement answers: the first shard error, naming where it
 /// happened (writes were rolled back everywhere), or the partial commit.
 std::optional<SqlError> parts_error(const MultiParts& m, const std::vector<exec::ShardReply>& results, bool writes) {
+  if (m.twopc_error) return m.twopc_error;
   if (!m.failed.empty()) {
     SqlError e;
     for (const auto& r : results) {
@@ -264,9 +277,11 @@ asio::awaitable<bool> ClientSession::run_multi(const router::Plan& plan, std::st
   const auto& names = services_.directory->shard_names();
   std::string out;
   protocol::MessageWriter w(out);
+  // Inside a transaction (2pc) the statement runs on its participants and commits with it.
+  const bool in_tx = in_transaction();
   auto fail = [&](const SqlError& e) -> asio::awaitable<bool> {
     w.error(e);
-    w.ready_for_query('I');
+    w.ready_for_query(tx_.status());
     co_return co_await write_client(out);
   };
   if (plan.kind == router::RouteKind::Split && plan.parts.empty())
@@ -278,9 +293,10 @@ asio::awaitable<bool> ClientSession::run_multi(const router::Plan& plan, std::st
   const bool writes = plan.writes || plan.kind == router::RouteKind::Broadcast || plan.kind == router::RouteKind::Split;
   MultiParts m;
   m.targets = plan.shards;
-  if (auto err = co_await acquire_primaries(m.targets, m.leases)) co_return co_await fail(*err);
+  if (auto err = in_tx ? co_await take_participants(m.targets, m.leases) : co_await acquire_primaries(m.targets, m.leases))
+    co_return co_await fail(*err);
   parts_started(m.leases);
-  co_await send_parts(plan, sql, request, writes, m);
+  co_await send_parts(plan, sql, request, writes && !in_tx, m);
 
   std::vector<exec::ShardReply> results;
   for (std::size_t i = 0; i < m.targets.size(); ++i) {
@@ -295,22 +311,32 @@ asio::awaitable<bool> ClientSession::run_multi(const router::Plan& plan, std::st
     if (!m.io_ok[i] || m.sync_failed[i] || results.back().error_index() >= 0)
       m.failed.push_back(names[std::size_t(m.targets[i])]);
   }
-  if (writes) co_await finish_parts(m, names);
+  if (writes && !in_tx) co_await finish_parts(m, names, services_.twopc.get());
   for (std::size_t i = 0; i < m.targets.size(); ++i) {
     if (!m.io_ok[i]) m.leases[i]->broken = true;
-    services_.cluster.primary(m.targets[i]).stats.xact_count++;
+    if (!in_tx) services_.cluster.primary(m.targets[i]).stats.xact_count++;
   }
-  if (writes && m.failed.empty()) co_await learn_commit_positions(m.leases, m.targets);
-  parts_ended();
+  if (in_tx) {
+    if (writes) tx_.wrote(plan.logical);
+    tx_ran_ddl_ = tx_ran_ddl_ || plan.ddl;
+    int failed = -1;
+    for (std::size_t i = 0; i < m.targets.size() && failed < 0; ++i)
+      if (!m.io_ok[i] || m.sync_failed[i] || results[i].error_index() >= 0) failed = int(i);
+    parts_ended();  // (a cancelled statement's servers are broken: the transaction rolls back)
+    return_participants(m.targets, m.leases, failed);
+  } else {
+    if (writes && m.failed.empty()) co_await learn_commit_positions(m.leases, m.targets);
+    parts_ended();
+  }
   m.leases.clear();  // back to their pools
 
-  if (auto e = parts_error(m, results, writes)) co_return co_await fail(*e);
+  if (auto e = parts_error(m, results, writes && !in_tx)) co_return co_await fail(*e);
   std::string error;
   const std::vector<std::string> merged = merge_parts(plan, results, error);
   if (!error.empty()) co_return co_await fail(SqlError::error(sqlstate::kFeatureNotSupported, error));
   for (const auto& msg : merged) out += msg;
-  w.ready_for_query('I');
-  if (plan.ddl && services_.relearn_key_types) co_await services_.relearn_key_types();
+  w.ready_for_query(tx_.status());
+  if (plan.ddl && !in_tx && services_.relearn_key_types) co_await services_.relearn_key_types();
   co_return co_await write_client(out);
 }
 
@@ -318,13 +344,15 @@ asio::awaitable<bool> ClientSession::run_scatter_read(const router::Plan& plan, 
                                                      std::string_view request, exec::ScatterRequest scatter) {
   const auto& names = services_.directory->shard_names();
   std::vector<backend::ServerLease> leases;
-  if (auto err = co_await acquire_primaries(plan.shards, leases)) {
+  const bool in_tx = in_transaction();  // 2pc: read on the transaction's participants
+  if (auto err = in_tx ? co_await take_participants(plan.shards, leases) : co_await acquire_primaries(plan.shards, leases)) {
     std::string out;
     protocol::MessageWriter w(out);
     w.error(*err);
-    w.ready_for_query('I');
+    w.ready_for_query(tx_.status());
     co_return co_await write_client(out);
   }
+  scatter.failed_status = in_tx ? 'E' : 'I';
   if (!services_.bytewise_collation) services_.bytewise_collation = co_await bytewise_collation(leases);
   scatter.context.bytewise_collation = *services_.bytewise_collation;
   scatter.context.exact_float_text = exact_float_text(vars_);
@@ -353,9 +381,15 @@ asio::awaitable<bool> ClientSession::run_scatter_read(const router::Plan& plan, 
   auto outcome = co_await exec::run_scatter(services_.ex, scatter, std::move(write));
   for (std::size_t i = 0; i < leases.size(); ++i) {
     if (outcome.broken[i]) leases[i]->broken = true;
-    services_.cluster.primary(plan.shards[i]).stats.xact_count++;
+    if (!in_tx) services_.cluster.primary(plan.shards[i]).stats.xact_count++;
   }
-  parts_ended();
+  parts_ended();  // before the leases move back to the transaction (or to their pools)
+  if (in_tx) {
+    // A failed read fails the transaction (its shards may have been cancelled mid-statement):
+    // the proxy answers 25P02 until its end.
+    return_participants(plan.shards, leases, -1);
+    if (outcome.failed) tx_.fail_distributed();
+  }
   co_return !outcome.client_gone;
 }
 

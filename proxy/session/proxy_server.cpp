@@ -51,6 +51,7 @@ asio::awaitable<void> ProxyServer::relearn_key_types() {
 }
 
 ProxyServer::~ProxyServer() {
+  if (resolver_) resolver_->stop();
   if (lag_monitor_) lag_monitor_->stop();
   if (watcher_) watcher_->stop();
   control_.join();
@@ -68,6 +69,18 @@ void ProxyServer::bootstrap_catalog() {
     spdlog::warn("key types: {} (tables not created yet are learned after their DDL)", e.what());
   }
   spdlog::info("directory epoch {} loaded from the catalog at {}", dir->epoch(), catalog.where());
+  if (cfg->sharding.cross_shard_transactions == config::CrossShardTransactions::TwoPhaseCommit) {
+    // The first resolver round runs now: this instance's heartbeat exists before its first
+    // commit, and what a crash left prepared is resolved before clients come.
+    const std::string owner = control::twopc_instance_name(*cfg);
+    resolver_ = std::make_unique<control::TwopcResolver>(*cfg, owner, [this](auto seen) {
+      asio::post(io_, [this, seen] { services_.in_doubt = seen; });
+    });
+    resolver_->round();
+    services_.twopc = std::make_unique<exec::TwopcCoordinator>(owner, services_.cluster.primary(0),
+                                                               cfg->pool.query_wait_timeout_ms);
+    spdlog::info("two-phase commit on: gids shardline:{}:<n>", owner);
+  }
   watcher_ = std::make_unique<control::DirectoryWatcher>(
       catalog.conninfo(), *cfg, dir->epoch(),
       [this](std::shared_ptr<const router::DirectorySnapshot> snap) {
@@ -95,6 +108,7 @@ void ProxyServer::start() {
                cfg.shards.size(), cfg.pool.mode == config::PoolMode::Transaction ? "transaction" : "session",
                cfg.pool.size);
   services_.cluster.start_maintenance();
+  if (resolver_) resolver_->start();
   bool any_replica = false;
   for (const auto& sh : cfg.shards) any_replica = any_replica || !sh.replicas.empty();
   if (any_replica) {

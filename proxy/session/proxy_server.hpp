@@ -17,6 +17,7 @@
 #include "proxy/admin/http_server.hpp"
 #include "proxy/control/directory_watcher.hpp"
 #include "proxy/control/lag_monitor.hpp"
+#include "proxy/control/twopc_resolver.hpp"
 #include "proxy/session/services.hpp"
 
 namespace shardline::proxy::session {
@@ -54,6 +55,7 @@ class ProxyServer {
   boost::asio::thread_pool control_{1};
   std::unique_ptr<control::DirectoryWatcher> watcher_;
   std::unique_ptr<control::LagMonitor> lag_monitor_;
+  std::unique_ptr<control::TwopcResolver> resolver_;  ///< cross_shard_transactions: 2pc
   std::unique_ptr<admin::HttpServer> http_;
 };
 

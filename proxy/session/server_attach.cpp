@@ -75,10 +75,7 @@ asio::awaitable<bool> ClientSession::ensure_server(int shard, int replica) {
   server_ = std::move(lease);
   shard_ = shard;
   replica_ = replica;
-  server_->client_id = std::uint64_t(pid_);
-  pump_running_ = true;
-  stop_pump_ = false;
-  asio::co_spawn(services_.ex, pump(), asio::detached);
+  start_pump();
   co_return true;
 }
 
@@ -113,6 +110,9 @@ asio::awaitable<bool> ClientSession::attach(int shard, bool binds, int replica) 
   if (server_ && (tx_.server_status() == 'E' || (unit_open_ && tx_.error_since_ready()))) {
     shard = shard_;
     replica = replica_;
+  } else if (!server_ && !parked_.empty() && tx_.failed()) {
+    unit_extras().last_error = Transaction::aborted_error();  // failed in a statement on several shards
+    co_return false;
   }
   if (server_ && server_provisional_ && binds && (shard_ != shard || replica_ != replica)) leave_provisional_server();
   const bool switching = !server_ || shard_ != shard || replica_ != replica;
@@ -158,14 +158,19 @@ void ClientSession::leave_provisional_server() {
 }
 
 asio::awaitable<bool> ClientSession::switch_server(int shard, int replica) {
+  // A transaction spanning shards (2pc) keeps its server here and takes or joins `shard`'s.
+  if (!tx_.held() && tx_.server_status() != 'I' && replica < 0 && twopc()) co_return co_await join_shard(shard);
   if (server_ && !co_await release_idle_server()) {
     const auto& names = services_.directory->shard_names();
     if (tx_.server_status() != 'I') {
+      const bool twopc_set = services_.cluster.config().sharding.cross_shard_transactions ==
+                             config::CrossShardTransactions::TwoPhaseCommit;
       unit_extras().last_error = SqlError::error(
           sqlstate::kFeatureNotSupported,
-          fmt::format("transaction is bound to shard {}; this statement needs shard {} (cross-shard "
-                      "transactions are disabled: cross_shard_transactions is deny)",
-                      names[std::size_t(shard_)], names[std::size_t(shard)]));
+          fmt::format("transaction is bound to shard {}; this statement needs shard {} ({})", names[std::size_t(shard_)],
+                      names[std::size_t(shard)],
+                      twopc_set ? "transactions across shards need transaction pooling (pool.mode: transaction)"
+                                : "cross-shard transactions are disabled: cross_shard_transactions is deny"));
       co_return false;
     }
     unit_extras().last_error = SqlError::error(

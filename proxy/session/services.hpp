@@ -17,6 +17,8 @@
 #include "proxy/admin/metrics_registry.hpp"
 #include "proxy/backend/cluster.hpp"
 #include "proxy/control/replica_state.hpp"
+#include "proxy/control/twopc_resolution.hpp"
+#include "proxy/exec/twopc_commit.hpp"
 #include "proxy/protocol/scram.hpp"
 #include "proxy/session/commit_positions.hpp"
 #include "proxy/session/prepared_statements.hpp"
@@ -95,6 +97,11 @@ struct Services {
   /// The shards' database collation orders text by bytes (C, POSIX, C.UTF-8), so scatter merges
   /// may compare text keys: learned at the first scatter read, then kept.
   std::optional<bool> bytewise_collation;
+  /// Two-phase commit of transactions on several shards (cross_shard_transactions: 2pc; null
+  /// otherwise). Set by the ProxyServer, which names the instance.
+  std::unique_ptr<exec::TwopcCoordinator> twopc;
+  /// What the resolver's last round saw prepared on the shards (SHOW TRANSACTIONS).
+  std::shared_ptr<const std::vector<control::InDoubt>> in_doubt;
 };
 
 }  // namespace shardline::proxy::session

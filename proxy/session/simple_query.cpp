@@ -29,6 +29,8 @@ asio::awaitable<bool> ClientSession::handle_query(const Frame& f, std::string_vi
   for (const auto& ts : tmpl->statements)
     if (ts.info.kind == router::StatementKind::Ddl) services_.statements.invalidate_all();
   if (auto reply = local_query_reply(*tmpl)) co_return co_await reply_local(std::move(*reply));
+  if (!parked_.empty())  // a transaction on several shards: COMMIT is a two-phase commit
+    if (auto done = co_await distributed_control(*tmpl)) co_return *done;
   if (tx_.aborted_while_held()) co_return co_await refuse(Transaction::aborted_error(), false);
 
   router::Plan plan = plan_query(tmpl, sql, literal_bind);
@@ -123,10 +125,18 @@ router::Plan ClientSession::plan_query(std::shared_ptr<const router::RouteTempla
 asio::awaitable<std::optional<bool>> ClientSession::run_query_on_shards(router::Plan& plan, const router::RouteTemplate& t,
                                                                         std::string_view sql) {
   std::string why;
-  if (in_transaction())
-    why = "this statement spans several shards, which is not possible inside a transaction "
-          "(cross_shard_transactions is deny)";
-  else if (!co_await release_idle_server())
+  const bool in_tx = in_transaction();
+  const auto& stmts = t.statements;
+  if (in_tx && !twopc())
+    why = services_.cluster.config().sharding.cross_shard_transactions == config::CrossShardTransactions::TwoPhaseCommit
+              ? "this statement spans several shards, which inside a transaction needs transaction pooling "
+                "(pool.mode: transaction)"
+              : "this statement spans several shards, which is not possible inside a transaction "
+                "(cross_shard_transactions is deny)";
+  else if (in_tx && stmts.size() == 1 && stmts[0].copy_from_sharded)
+    why = "COPY into a sharded table cannot run inside a transaction; COPY per tenant with a "
+          "/* shardline: tenant=... */ hint, or outside the transaction";
+  else if (!in_tx && !co_await release_idle_server())
     why = "this statement spans several shards, which is not possible inside a transaction "
           "or on a session-pooled connection";
   if (!why.empty()) {
@@ -134,7 +144,6 @@ asio::awaitable<std::optional<bool>> ClientSession::run_query_on_shards(router::
     plan.error = {sqlstate::kFeatureNotSupported, std::move(why)};
     co_return std::nullopt;
   }
-  const auto& stmts = t.statements;
   if (plan.kind == router::RouteKind::Split && plan.parts.empty() && stmts.size() == 1 && stmts[0].copy_from_sharded) {
     std::string copy_sql(sql);  // the input buffer is reused while the COPY data streams in
     co_return co_await run_copy_in(stmts[0], copy_sql);
@@ -164,6 +173,9 @@ asio::awaitable<bool> ClientSession::forward_query(const router::RouteTemplate& 
   // earlier reply is still due, so the client cannot have seen any part of this one.
   if (replica_ >= 0 && tracker_.empty()) replica_retry_ = std::string(whole);
   else replica_retry_.reset();
+  if (effects.begins && !was_in_tx)  // shards this transaction joins later replay its BEGIN
+    for (const auto& ts : t.statements)
+      if (ts.info.tx == router::TxCommand::Begin || ts.info.tx == router::TxCommand::Start) tx_.note_begin(ts.info.text);
   // A statement without tables only matters to the transaction's scope if it writes.
   if ((was_in_tx || effects.begins) && (plan.kind != router::RouteKind::Any || plan.writes)) tx_.touch(plan.logical);
   sync_server_state();
@@ -218,6 +230,12 @@ void ClientSession::track_simple_query(const router::RouteTemplate& t, const rou
 
 std::string ClientSession::pooling_refusal(const router::RouteTemplate& t) const {
   if (services_.cluster.config().pool.mode != config::PoolMode::Transaction) return {};
+  for (const auto& ts : t.statements)
+    if (ts.info.tx == router::TxCommand::Prepare || ts.info.tx == router::TxCommand::CommitPrepared ||
+        ts.info.tx == router::TxCommand::RollbackPrepared)
+      return "PREPARE TRANSACTION, COMMIT PREPARED and ROLLBACK PREPARED are not supported in transaction pooling "
+             "(pool.mode: transaction): the prepared transaction would outlive this client's use of the server "
+             "connection; shardline runs two-phase commit itself (cross_shard_transactions: 2pc)";
   for (const auto& ts : t.statements)
     if (ts.info.kind == router::StatementKind::Listen && !ts.info.unlisten)
       return "LISTEN is not supported in transaction pooling (pool.mode: transaction): the server connection "

@@ -18,6 +18,7 @@ void StatementEffects::add(const router::RouteTemplate& t) {
     begins = begins || s.tx == TxCommand::Begin || s.tx == TxCommand::Start;
     commits = commits || s.tx == TxCommand::Commit;
     copy_in = copy_in || (s.kind == StatementKind::Copy && s.copy_direction == "from");
+    tx_control = tx_control || (s.tx != TxCommand::None && s.tx != TxCommand::Begin && s.tx != TxCommand::Start);
   }
 }
 
@@ -80,6 +81,7 @@ void Transaction::start_held(const router::Statement& st, std::uint64_t epoch) {
   read_only_ = st.read_only_tx;
   held_sql_.assign(st.text);
   held_sql_ += ';';
+  begin_sql_ = held_sql_;
   epoch_ = epoch;
   participants_.clear();
   touched_any_ = false;
@@ -99,6 +101,36 @@ void Transaction::unbind() {
   held_ = true;  // held_sql_ was kept by bind(p, true)
   held_failed_ = false;
   participants_.clear();
+}
+
+void Transaction::join(Participant p) {
+  if (held_) {  // its first statement runs on several shards: each one got held_sql()
+    held_ = false;
+    held_sql_.clear();
+    server_status_ = 'T';
+  }
+  for (const auto& q : participants_)
+    if (q == p) return;
+  participants_.push_back(p);
+}
+
+std::vector<SetChange> Transaction::end_distributed(bool committed, std::optional<std::vector<int>>& written) {
+  std::vector<SetChange> apply;
+  if (committed) apply.swap(sets_);
+  sets_.clear();
+  written.reset();
+  if (wrote_ && committed) written = scope_.take();
+  else scope_.take();
+  wrote_ = false;
+  server_status_ = 'I';
+  error_since_ready_ = false;
+  participants_.clear();
+  read_only_ = false;
+  touched_any_ = false;
+  touched_.clear();
+  begin_sql_.clear();
+  end_savepoints();
+  return apply;
 }
 
 void Transaction::add_sets(std::span<const SetChange> sets) {
@@ -146,6 +178,7 @@ std::vector<SetChange> Transaction::ready_for_query(char status, Participant on,
     end_savepoints();
     participants_.clear();
     if (!held_) {  // (not a late reply of a statement before a held BEGIN)
+      begin_sql_.clear();
       read_only_ = false;
       touched_any_ = false;
       touched_.clear();

@@ -34,6 +34,7 @@ struct StatementEffects {
   bool begins = false;           ///< BEGIN / START TRANSACTION
   bool commits = false;          ///< COMMIT
   bool copy_in = false;          ///< COPY ... FROM (its data follows the Query)
+  bool tx_control = false;       ///< COMMIT, ROLLBACK, savepoints, PREPARE TRANSACTION ...
 
   void add(const router::RouteTemplate& t);
   /// A replica may answer: there are statements and all of them are replica-safe.
@@ -41,7 +42,7 @@ struct StatementEffects {
 };
 
 /// One shard taking part in the transaction. The session owns the ServerLease; this says which
-/// one it is (one today; several once two-phase commit lands).
+/// one it is (several under cross_shard_transactions: 2pc).
 struct Participant {
   int shard = -1;
   int replica = -1;  ///< -1: the primary
@@ -109,6 +110,23 @@ class Transaction {
   /// kept by bind(..., true)), to start on the server its first routable statement needs.
   void unbind();
 
+  // ---- several participants (cross_shard_transactions: 2pc) --------------------------------
+  /// What opens the transaction on a shard it joins later: the client's BEGIN (with its
+  /// isolation level, READ ONLY, DEFERRABLE), or plain BEGIN when it opened on a server itself.
+  std::string_view join_sql() const { return begin_sql_.empty() ? std::string_view("BEGIN;") : begin_sql_; }
+  /// A BEGIN that went to the server itself (not held): kept for the shards joined later.
+  void note_begin(std::string_view text) {
+    begin_sql_.assign(text);
+    begin_sql_ += ';';
+  }
+  /// The transaction opened on `p` too (its BEGIN was replayed there).
+  void join(Participant p);
+  /// A statement run by the proxy on several participants failed: the transaction is failed.
+  void fail_distributed() { server_status_ = 'E'; }
+  /// The proxy committed (`committed`) or rolled back the transaction on every participant:
+  /// the SETs to apply now; the writes' scope in `written` (nullopt: it wrote nothing).
+  std::vector<SetChange> end_distributed(bool committed, std::optional<std::vector<int>>& written);
+
   // ---- what the server answered -------------------------------------------------------------
   /// An ErrorResponse reached the client.
   void error_seen() { error_since_ready_ = true; }
@@ -164,6 +182,7 @@ class Transaction {
   bool held_failed_ = false;
   bool read_only_ = false;
   std::string held_sql_;  ///< BEGIN and savepoints, each with its ';'
+  std::string begin_sql_; ///< the transaction's BEGIN, replayed on shards joined later
   bool error_since_ready_ = false;
   std::vector<SetChange> sets_;
   /// Open savepoints, oldest first: name and how many of sets_ came before it.

@@ -413,7 +413,8 @@ start_tenant_crud_cluster() {
 #   direct        s0's primary, database app_one (PostgreSQL itself: every check must pass;
 #                 not database app, whose tables must stay alike on both shards)
 #   proxy-1shard  127.0.0.1:SL_ONE_PORT, database app_one
-#   proxy-2shard  127.0.0.1:SL_SHARDED_PORT, database app
+#   proxy-2shard  127.0.0.1:SL_SHARDED_PORT, database app (cross_shard_transactions: 2pc, so
+#                 a driver's transaction may span the shards)
 start_driver_cluster() {
   local out
   start_demo 2 0
@@ -427,6 +428,7 @@ start_driver_cluster() {
   start_sharded_proxy "sharding:
   logical_shards: 1024
   key: tenant_id
+  cross_shard_transactions: 2pc
   tables: $1"
 }
 

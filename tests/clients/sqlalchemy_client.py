@@ -21,13 +21,7 @@ from driver_harness import Harness
 
 # Scenario -> the proxy bug it hits ("TARGET:scenario" for one target only). Each entry must
 # fail where listed; one that passes is reported, so fixed bugs get their entry removed.
-KNOWN_FAILURES = {
-    "proxy-2shard:several_tenants_in_one_session": "a read of a second shard's tenant in a transaction "
-                                                   "is refused: 0A000 transaction is bound to shard s1; this "
-                                                   "statement needs shard s0",
-    "proxy-2shard:create_all_in_transaction": "DDL on sharded tables inside a transaction is refused: "
-                                              "0A000 this statement spans several shards",
-}
+KNOWN_FAILURES = {}  # (the proxy-2shard target runs cross_shard_transactions: 2pc)
 
 TARGET, HOST, PORT, USER, PASSWORD, DATABASE = sys.argv[1], sys.argv[2], int(sys.argv[3]), *sys.argv[4:7]
 SHARD_PORTS = (int(sys.argv[7]), int(sys.argv[8]))

@@ -172,6 +172,11 @@ ProxyConfig& ProxyConfig::reference_tables(std::vector<std::string> names) {
   return *this;
 }
 
+ProxyConfig& ProxyConfig::cross_shard_transactions(config::CrossShardTransactions policy) {
+  cross_shard_transactions_ = policy;
+  return *this;
+}
+
 ProxyConfig& ProxyConfig::cross_shard(config::CrossShard policy) {
   cross_shard_ = policy;
   return *this;
@@ -228,6 +233,9 @@ std::string ProxyConfig::yaml() const {
   y += fmt::format("sharding:\n  logical_shards: {}\n  key: tenant_id\n  home_shard: s0\n", kLogicalShards);
   if (cross_shard_)
     y += fmt::format("  cross_shard: {}\n", *cross_shard_ == config::CrossShard::Allow ? "allow" : "deny");
+  if (cross_shard_transactions_)
+    y += fmt::format("  cross_shard_transactions: {}\n",
+                     *cross_shard_transactions_ == config::CrossShardTransactions::TwoPhaseCommit ? "2pc" : "deny");
   if (auto_tables_) y += "  auto_tables: true\n";
   if (!sharded_tables_.empty()) {
     y += "  tables:\n";

@@ -68,6 +68,7 @@ class ProxyConfig {
   /// Replaces the list of reference tables (full copy on every shard).
   ProxyConfig& reference_tables(std::vector<std::string> names);
   ProxyConfig& cross_shard(config::CrossShard policy);
+  ProxyConfig& cross_shard_transactions(config::CrossShardTransactions policy);
   /// sharding.auto_tables: every table that has tenant_id on every shard is sharded by it.
   ProxyConfig& auto_tables(bool on);
   /// Replica eligibility limits, lag poll interval and default read consistency.
@@ -99,6 +100,7 @@ class ProxyConfig {
   std::vector<ShardedTableSpec> sharded_tables_;
   std::vector<std::string> reference_tables_;
   std::optional<config::CrossShard> cross_shard_;
+  std::optional<config::CrossShardTransactions> cross_shard_transactions_;
   bool auto_tables_ = false;
   ReplicaSettings replicas_;
   std::uint16_t http_port_ = 0;

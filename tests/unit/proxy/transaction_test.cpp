@@ -427,5 +427,39 @@ TEST(StatementEffects, ReadsWritesAndTransactionControlOfATemplate) {
   EXPECT_TRUE(unit.writes);
 }
 
+TEST_F(TransactionTest, JoinEndsAHeldBeginAndKeepsItsTextForLaterShards) {
+  local("BEGIN ISOLATION LEVEL SERIALIZABLE");
+  tx.join(Participant{0, -1});
+  tx.join(Participant{1, -1});
+  tx.join(Participant{1, -1});
+  EXPECT_FALSE(tx.held());
+  EXPECT_EQ(tx.status(), 'T');
+  EXPECT_EQ(tx.participants().size(), 2u);
+  EXPECT_EQ(tx.join_sql(), "BEGIN ISOLATION LEVEL SERIALIZABLE;");
+  tx.wrote({});
+  std::optional<std::vector<int>> written;
+  tx.end_distributed(true, written);
+  EXPECT_TRUE(written.has_value());
+  EXPECT_EQ(tx.status(), 'I');
+  EXPECT_TRUE(tx.participants().empty());
+  EXPECT_EQ(tx.join_sql(), "BEGIN;");
+}
+
+TEST_F(TransactionTest, FailedDistributedTransactionKeepsNothingAtItsEnd) {
+  tx.note_begin("BEGIN READ ONLY");
+  tx.ready_for_query('T', Participant{0, -1}, kEpoch);
+  EXPECT_EQ(tx.join_sql(), "BEGIN READ ONLY;");
+  tx.join(Participant{1, -1});
+  tx.fail_distributed();
+  EXPECT_TRUE(tx.failed());
+  EXPECT_EQ(tx.status(), 'E');
+  tx.wrote({});
+  std::optional<std::vector<int>> written;
+  tx.end_distributed(false, written);
+  EXPECT_FALSE(written.has_value());
+  EXPECT_FALSE(tx.failed());
+  EXPECT_FALSE(tx.has_written());
+}
+
 }  // namespace
 }  // namespace shardline::proxy::session
