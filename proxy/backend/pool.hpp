@@ -61,7 +61,7 @@ class Pool {
   Pool(Cluster& cluster, std::string shard, int replica, config::Endpoint endpoint);
 
   /// A server, waiting at most until `deadline`. Errors: 53300 when the wait times out, 08006
-  /// when the server cannot be reached.
+  /// when the server cannot be reached (or could not be, less than server_login_retry_ms ago).
   boost::asio::awaitable<ServerLease> acquire(Clock::time_point deadline, protocol::SqlError& err);
   void release(std::unique_ptr<ServerConnection> conn);
   /// Closes idle connections past the idle timeout or their lifetime.
@@ -92,6 +92,9 @@ class Pool {
     Clock::time_point since;
   };
   void wake_one_for_slot();
+  /// Within pool.server_login_retry_ms of a failed connect or login: true, with the error that
+  /// tells the client so (no new connection is tried meanwhile).
+  bool login_retry_refusal(protocol::SqlError& err) const;
   void discard(std::unique_ptr<ServerConnection> conn);
 
   Cluster& cluster_;
@@ -103,6 +106,8 @@ class Pool {
   int active_ = 0;
   int total_ = 0;  ///< idle + active + connecting
   std::unordered_set<const ServerConnection*> all_;
+  std::string last_failure_;  ///< why the last connect or login failed ("" once one succeeds)
+  Clock::time_point failed_at_;
 };
 
 }  // namespace shardline::proxy::backend

@@ -225,24 +225,29 @@ asio::awaitable<bool> ClientSession::reply_local(std::string bytes) {
 asio::awaitable<bool> ClientSession::read_client(bool& retry) {
   retry = false;
   boost::system::error_code ec;
+  client_waiting_ = true;  // for the timeout janitor: the session waits for its client
   if (in_.empty()) {
     in_.release_if_empty();
     co_await stream_.wait_readable(ec);
     if (ec) {
-      retry = ec == asio::error::operation_aborted && closing_;
+      client_waiting_ = false;
+      retry = ec == asio::error::operation_aborted && closing_ && !timeout_error_;
       co_return false;
     }
   }
   auto n = co_await stream_.read_some(in_.prepare(4096), ec);
+  client_waiting_ = false;
   if (ec) {
-    retry = ec == asio::error::operation_aborted && closing_;
+    retry = ec == asio::error::operation_aborted && closing_ && !timeout_error_;
     co_return false;
   }
+  ++client_reads_;
   in_.commit(n);
   co_return true;
 }
 
 asio::awaitable<void> ClientSession::client_loop() {
+  in_client_loop_ = true;
   for (;;) {
     Frame f;
     const char* why = "invalid message";
@@ -264,7 +269,10 @@ asio::awaitable<void> ClientSession::client_loop() {
         co_return;
       }
       bool retry = false;
-      if (!co_await read_client(retry) && !retry) co_return;
+      if (!co_await read_client(retry) && !retry) {
+        if (timeout_error_) co_await send_fatal(*timeout_error_);  // an idle timeout ended the wait
+        co_return;
+      }
       continue;
     }
     if (!unit_routed_ && !skip_until_sync_ &&

@@ -29,6 +29,7 @@
 #include "proxy/session/reported_parameters.hpp"
 #include "proxy/session/response_tracker.hpp"
 #include "proxy/session/services.hpp"
+#include "proxy/session/session_timeouts.hpp"
 #include "proxy/session/transaction.hpp"
 #include "router/parser/literal_normalizer.hpp"
 #include "router/planner/router.hpp"
@@ -70,6 +71,9 @@ class ClientSession final : private TrackerHooks {
   void cancel_running_query();
   /// SIGTERM: close now if idle, else after the running transaction.
   void shutdown_when_idle();
+  /// The timeout janitor's look at this session: acts on a query, idle-in-transaction or idle
+  /// timeout that passed (session_timeouts.cpp).
+  void check_timeouts(std::chrono::steady_clock::time_point now, const config::Pool& pool);
 
  private:
   /// startup() within pool.client_login_timeout_ms, and at most pool.max_login_clients at once.
@@ -292,6 +296,18 @@ class ClientSession final : private TrackerHooks {
     meter_.error(sqlstate);
   }
   void stale_statement_seen() override { services_.statements.invalidate_all(); }
+  const protocol::SqlError* replace_error(std::string_view sqlstate) override;
+
+  // session_timeouts.cpp
+  TimeoutWatch::Phase timeout_phase(std::uint32_t& mark) const;
+  /// query_timeout: a CancelRequest to the server running the statement; its 57014 reaches the
+  /// client as "canceling statement due to query_timeout".
+  void cancel_for_timeout(int timeout_ms);
+  /// Counts a server ReadyForQuery; one ending a statement the cancel did not reach in time
+  /// condemns the server (the cancel may still arrive).
+  void timeout_ready_for_query();
+  /// Ends the session with `e` (FATAL): its server is closed, not reused.
+  void close_for_timeout(protocol::SqlError e);
   std::string lsn_learned(const Pending& p, std::string_view lsn_text) override;
 
   // replica_choice.cpp
@@ -342,6 +358,15 @@ class ClientSession final : private TrackerHooks {
   bool skip_until_sync_ = false;       ///< an extended batch failed in the proxy: drop to Sync
   bool waiting_for_server_ = false;
   bool stop_pump_ = false;             ///< the client left: the pump ends without blaming the server
+  // Timeouts (session_timeouts.cpp): counters and flags only, the janitor keeps the clock.
+  TimeoutWatch watch_;
+  std::uint32_t client_reads_ = 0;      ///< reads of client input (idle timeouts restart)
+  std::uint32_t server_readies_ = 0;    ///< server ReadyForQuery messages (query_timeout restarts)
+  bool in_client_loop_ = false;
+  bool client_waiting_ = false;         ///< client_loop waits for client input
+  bool timeout_cancel_pending_ = false; ///< query_timeout cancel sent, its 57014 not seen yet
+  std::unique_ptr<protocol::SqlError> query_timeout_error_;  ///< what that 57014 becomes
+  std::unique_ptr<protocol::SqlError> timeout_error_;        ///< a timeout ends the session with this
 
   backend::SessionVars vars_;                   ///< committed SET state
   backend::SessionVars startup_vars_;           ///< what RESET returns to (startup packet)

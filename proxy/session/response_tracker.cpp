@@ -77,6 +77,17 @@ bool ResponseTracker::is_stale_plan_error(std::string_view body) {
   return code && message;
 }
 
+void ResponseTracker::forward_error(std::string_view whole, std::string_view body, OutBatch& out,
+                                    TrackerHooks& hooks) {
+  if (const protocol::SqlError* e = hooks.replace_error(error_sqlstate(body))) {
+    protocol::MessageWriter w = out.writer();
+    w.error(*e);
+    out.sealed();
+    return;
+  }
+  out.ref(whole.data(), whole.size());
+}
+
 void ResponseTracker::skip_to_sync(TrackerHooks& hooks) {
   // After an error the server ignores everything up to Sync: those messages get no reply,
   // and a Parse among them did not create its statement.
@@ -107,7 +118,9 @@ void ResponseTracker::on_server_message(char tag, std::string_view whole, std::s
         hooks.error_seen(error_sqlstate(body));
       }
       if (tag == 'C') hooks.command_complete(body.substr(0, body.find('\0')));
-      if (tag == 'Z') {
+      if (tag == 'E') {
+        forward_error(whole, body, out, hooks);
+      } else if (tag == 'Z') {
         char status = body.empty() ? 'I' : body[0];
         if (!query_failed_) hooks.simple_query_succeeded(front, status);
         query_failed_ = false;
@@ -179,7 +192,7 @@ void ResponseTracker::on_server_message(char tag, std::string_view whole, std::s
           w.error(*front.replacement);
           out.sealed();
         } else {
-          out.ref(whole.data(), whole.size());
+          forward_error(whole, body, out, hooks);
         }
         if (front.kind == Expect::Parse || front.kind == Expect::InjectedParse) hooks.parse_not_applied(front);
         queue_.pop_front();

@@ -80,6 +80,9 @@ class TrackerHooks {
   /// The commit-LSN probe `p` answered (empty text: it failed, or `p` is a CommitMark whose turn
   /// came); returns a message for the client (ParameterStatus) or "".
   virtual std::string lsn_learned(const Pending& p, std::string_view lsn_text) = 0;
+  /// An error the client gets instead of the server's ErrorResponse with this SQLSTATE (the
+  /// 57014 of a query_timeout cancel), or null to forward it.
+  virtual const protocol::SqlError* replace_error(std::string_view /*sqlstate*/) { return nullptr; }
 };
 
 /// FIFO of Pending over one vector: no allocation until first used (idle clients cost nothing)
@@ -131,6 +134,8 @@ class ResponseTracker {
 
  private:
   void skip_to_sync(TrackerHooks& hooks);
+  /// Forwards a server ErrorResponse to `out`, or the replacement the hooks give for it.
+  static void forward_error(std::string_view whole, std::string_view body, OutBatch& out, TrackerHooks& hooks);
   /// ErrorResponse body: 0A000 "cached plan must not change result type".
   static bool is_stale_plan_error(std::string_view body);
   /// A write's ReadyForQuery waits for the commit-LSN probe queued right behind it.

@@ -252,10 +252,12 @@ asio::awaitable<void> ClientSession::pump() {
     server->broken = true;
     if (!client_gone_) {
       to_client_.clear();
-      SqlError e = SqlError::fatal(sqlstate::kConnectionFailure,
-                                   fmt::format("server connection to shard {} {} ({}:{}) was lost",
-                                               pool_->shard(), pool_->role(), server->endpoint().host,
-                                               server->endpoint().port));
+      // A query_timeout whose cancel went unanswered closed the server on purpose: say so.
+      SqlError e = timeout_error_ ? *timeout_error_
+                                  : SqlError::fatal(sqlstate::kConnectionFailure,
+                                                    fmt::format("server connection to shard {} {} ({}:{}) was lost",
+                                                                pool_->shard(), pool_->role(),
+                                                                server->endpoint().host, server->endpoint().port));
       std::string out;
       protocol::MessageWriter(out).error(e);
       co_await write_client(out);
