@@ -39,15 +39,17 @@ asio::awaitable<Result<std::unique_ptr<ServerConnection>>> ServerConnection::con
   // One deadline for all of it (PgBouncer's server_connect_timeout): name lookup, TCP connect,
   // TLS, startup and authentication. When it passes, the timer ends whatever step is waiting.
   tcp::resolver resolver(ex);
-  auto conn = std::make_unique<ServerConnection>(protocol::Stream(tcp::socket(ex)), endpoint);
-  ServerConnection* raw = conn.get();
+  tcp::socket socket(ex);
+  tcp::socket* current = &socket;  // the stream's own socket once the connection is made
   asio::steady_timer deadline(ex, timeout);
   bool timed_out = false;
-  deadline.async_wait([raw, &resolver, &timed_out](boost::system::error_code ec) {
+  deadline.async_wait([&current, &resolver, &timed_out](boost::system::error_code ec) {
     if (ec) return;
     timed_out = true;
     resolver.cancel();
-    raw->stream().close();
+    boost::system::error_code ignored;
+    current->shutdown(tcp::socket::shutdown_both, ignored);
+    current->close(ignored);
   });
   const auto expired = [&](std::string_view step) {
     return Error{fmt::format("server {}: no answer within server_connect_timeout ({} ms) while {}", where,
@@ -60,12 +62,15 @@ asio::awaitable<Result<std::unique_ptr<ServerConnection>>> ServerConnection::con
     if (timed_out) co_return expired("resolving its name");
     co_return Error{fmt::format("cannot resolve {}: {}", where, rerr.message())};
   }
-  auto [cerr, ep] = co_await asio::async_connect(conn->stream().socket(), results, kTuple);
+  auto [cerr, ep] = co_await asio::async_connect(socket, results, kTuple);
   if (cerr) {
     deadline.cancel();
     if (timed_out) co_return expired("connecting");
     co_return Error{fmt::format("cannot connect to {}: {}", where, cerr.message())};
   }
+  // The Stream makes the connected socket non-blocking (its reads rely on that).
+  auto conn = std::make_unique<ServerConnection>(protocol::Stream(std::move(socket)), endpoint);
+  current = &conn->stream().socket();
   auto r = co_await conn->handshake(backend, tls);
   deadline.cancel();
   if (!r.ok()) {
