@@ -1,6 +1,6 @@
 // PgBouncer's timeouts (README "Timeouts"), each seen firing with its documented SQLSTATE by a
 // libpq client against real PostgreSQL: query_timeout (57014, the statement cancelled on its
-// server, which is then reused), idle_transaction_timeout (FATAL 25P03, the server closed),
+// server, which is then reused; FATAL 57014 when a fake server ignores the cancel), idle_transaction_timeout (FATAL 25P03, the server closed),
 // client_idle_timeout (FATAL 57P05), server_connect_timeout (08006 against a server that
 // accepts and never answers) and server_login_retry (08006 at once while a shard refuses logins,
 // working again after it recovers and the retry interval passed).
@@ -17,6 +17,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -179,48 +180,115 @@ TEST(Timeouts, ClientIdleTimeoutClosesIdleClientsOnly) {
   EXPECT_EQ(busy.value("SELECT 'still here'"), "still here");
 }
 
-/// A TCP listener that accepts connections and never says anything.
-class SilentServer {
+/// A TCP listener on 127.0.0.1 standing in for a shard server that misbehaves. Silent: accepts
+/// connections and never says anything. Deaf: completes the login (trust; BackendKeyData
+/// kPid/kSecret) and then never answers a query; CancelRequests are recorded and ignored.
+class FakeServer {
  public:
-  SilentServer() : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+  enum class Mode { Silent, Deaf };
+  static constexpr std::uint32_t kPid = 4242, kSecret = 777777;
+
+  explicit FakeServer(Mode mode) : mode_(mode), fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
     int one = 1;
     ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd_, 16) != 0)
-      throw std::runtime_error("SilentServer: cannot listen");
+      throw std::runtime_error("FakeServer: cannot listen");
     socklen_t len = sizeof a;
     ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
     port_ = ntohs(a.sin_port);
     thread_ = std::thread([this] {
-      while (!stop_) {
+      for (;;) {
         const int c = ::accept(fd_, nullptr, nullptr);
         if (c < 0) break;
-        accepted_.push_back(c);
+        ++accepted_;
+        if (mode_ == Mode::Deaf) serve(c);
+        open_.push_back(c);
       }
     });
   }
-  ~SilentServer() {
-    stop_ = true;
+  ~FakeServer() {
     ::shutdown(fd_, SHUT_RDWR);
     ::close(fd_);
     thread_.join();
-    for (int c : accepted_) ::close(c);
+    for (int c : open_) ::close(c);
   }
   std::uint16_t port() const { return port_; }
-  std::size_t accepted() const { return accepted_.size(); }
+  int accepted() const { return accepted_; }
+  /// CancelRequests that named this server's kPid and kSecret.
+  int cancels_for_its_key() const { return cancels_; }
 
  private:
+  static bool read_exact(int fd, char* p, std::size_t n) {
+    while (n > 0) {
+      const ssize_t r = ::read(fd, p, n);
+      if (r <= 0) return false;
+      p += r;
+      n -= std::size_t(r);
+    }
+    return true;
+  }
+  static std::uint32_t be(const char* p) {
+    return std::uint32_t(std::uint8_t(p[0])) << 24 | std::uint32_t(std::uint8_t(p[1])) << 16 |
+           std::uint32_t(std::uint8_t(p[2])) << 8 | std::uint32_t(std::uint8_t(p[3]));
+  }
+  static std::string be32(std::uint32_t v) {
+    return {char(v >> 24), char(v >> 16), char(v >> 8), char(v)};
+  }
+  /// Reads the startup packet: answers a StartupMessage with a trust login, records a
+  /// CancelRequest (and closes it, as PostgreSQL does).
+  void serve(int c) {
+    char head[8];
+    if (!read_exact(c, head, 8)) return;
+    std::string body(be(head) - 8, '\0');
+    if (!read_exact(c, body.data(), body.size())) return;
+    if (be(head + 4) == 80877102) {  // CancelRequest: pid, secret
+      if (body.size() == 8 && be(body.data()) == kPid && be(body.data() + 4) == kSecret) ++cancels_;
+      ::shutdown(c, SHUT_RDWR);
+      return;
+    }
+    const std::string reply = std::string("R") + be32(8) + be32(0) + "K" + be32(12) + be32(kPid) + be32(kSecret) +
+                              "Z" + be32(5) + "I";
+    (void)!::write(c, reply.data(), reply.size());
+  }
+
+  Mode mode_;
   int fd_;
   std::uint16_t port_ = 0;
-  std::atomic<bool> stop_{false};
-  std::vector<int> accepted_;
+  std::atomic<int> accepted_{0};
+  std::atomic<int> cancels_{0};
+  std::vector<int> open_;
   std::thread thread_;
 };
 
+TEST(Timeouts, QueryTimeoutClosesAServerThatDoesNotAnswerTheCancel) {
+  FakeServer deaf(FakeServer::Mode::Deaf);
+  ProxyProcess proxy(config("query_timeout_ms: 400").primary_port(1, deaf.port()).yaml());
+  PgConnection c(conninfo(proxy));
+  ASSERT_TRUE(c.ok()) << c.error();
+  const auto t0 = Clock::now();
+  PgResult r = c.exec(on_shard_query(1));
+  const double took = seconds_since(t0);
+  EXPECT_FALSE(r.ok());
+  const std::string text = PQerrorMessage(c.get());
+  EXPECT_TRUE(has(c.error_sqlstates(), "57014")) << text;
+  EXPECT_NE(text.find("terminating connection due to query_timeout"), std::string::npos) << text;
+  EXPECT_EQ(PQstatus(c.get()), CONNECTION_BAD);
+  EXPECT_GE(took, 0.75);  // the cancel at 400 ms, the close another 400 ms later
+  EXPECT_LT(took, 5.0);
+  // The cancel went to that server, with the key it gave at login.
+  EXPECT_EQ(deaf.cancels_for_its_key(), 1);
+  fmt::print("query_timeout 400 ms, server ignores the cancel: closed after {:.3f} s: {}\n", took, text);
+  // Other clients and shards are unaffected.
+  PgConnection other(conninfo(proxy));
+  ASSERT_TRUE(other.ok()) << other.error();
+  EXPECT_EQ(other.value("SELECT 'fine'"), "fine");
+}
+
 TEST(Timeouts, ServerConnectTimeoutBoundsConnectAndLoginToAShard) {
-  SilentServer silent;
+  FakeServer silent(FakeServer::Mode::Silent);
   ProxyProcess proxy(config("server_connect_timeout_ms: 700, query_wait_timeout_ms: 20000, server_login_retry_ms: 0")
                          .primary_port(1, silent.port())
                          .yaml());
@@ -234,7 +302,7 @@ TEST(Timeouts, ServerConnectTimeoutBoundsConnectAndLoginToAShard) {
   EXPECT_NE(r.message().find("logging in"), std::string::npos) << r.message();
   EXPECT_GE(took, 0.65);
   EXPECT_LT(took, 5.0);
-  EXPECT_GE(silent.accepted(), 1u);
+  EXPECT_GE(silent.accepted(), 1);
   fmt::print("server_connect_timeout 700 ms: error after {:.3f} s: {} ({})\n", took, r.message(), r.sqlstate());
   // The client's session goes on: the other shard answers.
   EXPECT_EQ(c.value("SELECT 'home'"), "home");
