@@ -66,6 +66,7 @@ asio::awaitable<void> ClientSession::run() {
       co_await console.run();
     } else {
       co_await client_loop();
+      in_client_loop_ = false;  // no timeout acts on the teardown
     }
   }
   // Teardown: a server mid-transaction cannot be reused (its state is unknown); an idle one
