@@ -63,7 +63,7 @@ struct Pool {
   // PgBouncer's timeouts (README "Timeouts"); 0 turns each off. Checked by one proxy-wide timer
   // (TimeoutJanitor), so they fire up to a tenth of the shortest one (at least 10 ms) late.
   /// A statement running longer is cancelled on its server (57014); a server that does not
-  /// answer the cancel within another query_timeout is closed with the client (FATAL 57014).
+  /// answer the cancel within another query_timeout (at least 2 s) is closed with the client (FATAL 57014).
   int query_timeout_ms = 0;
   /// A client idle this long inside a transaction is disconnected (FATAL 25P03, PostgreSQL's
   /// idle_in_transaction_session_timeout SQLSTATE); its server is closed, not reused.

@@ -49,7 +49,10 @@ ClientSession::ClientSession(tcp::socket socket, Services& services)
   ++services_.total_clients;
 }
 
-ClientSession::~ClientSession() { services_.sessions.erase(pid_); }
+ClientSession::~ClientSession() {
+  if (cancel_flight_) cancel_flight_->wake = nullptr;  // the cancel may still be on its way
+  services_.sessions.erase(pid_);
+}
 
 const char* ClientSession::state() const {
   if (waiting_for_server_) return "waiting";

@@ -306,6 +306,8 @@ class ClientSession final : private TrackerHooks {
   /// Counts a server ReadyForQuery; one ending a statement the cancel did not reach in time
   /// condemns the server (the cancel may still arrive).
   void timeout_ready_for_query();
+  /// Waits until the query_timeout cancel has reached the server (see CancelFlight).
+  asio::awaitable<void> await_cancel_delivered();
   /// Ends the session with `e` (FATAL): its server is closed, not reused.
   void close_for_timeout(protocol::SqlError e);
   std::string lsn_learned(const Pending& p, std::string_view lsn_text) override;
@@ -367,6 +369,7 @@ class ClientSession final : private TrackerHooks {
   bool timeout_cancel_pending_ = false; ///< query_timeout cancel sent, its 57014 not seen yet
   std::unique_ptr<protocol::SqlError> query_timeout_error_;  ///< what that 57014 becomes
   std::unique_ptr<protocol::SqlError> timeout_error_;        ///< a timeout ends the session with this
+  std::shared_ptr<CancelFlight> cancel_flight_;              ///< query_timeout cancel not yet delivered
 
   backend::SessionVars vars_;                   ///< committed SET state
   backend::SessionVars startup_vars_;           ///< what RESET returns to (startup packet)

@@ -34,6 +34,13 @@ asio::awaitable<bool> ClientSession::flush_to_server() {
   OutBatch replies;
   tracker_.emit_ready_synthetic(replies, *this);
   if (!replies.empty() && !co_await write_client(replies)) co_return false;
+  if (cancel_flight_) {  // a query_timeout cancel is on its way to this server: let it land first
+    co_await await_cancel_delivered();
+    if (!server_) {
+      to_server_.clear();
+      co_return true;
+    }
+  }
   boost::system::error_code ec;
   const auto& bufs = to_server_.buffers();
   pool_->stats.bytes_received += to_server_.bytes();

@@ -9,9 +9,12 @@
 
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "proxy/exec/scatter_executor.hpp"
 #include "proxy/session/client_session.hpp"
 
 namespace shardline::proxy::session {
@@ -23,7 +26,20 @@ using Phase = TimeoutWatch::Phase;
 namespace {
 constexpr const char* kIdleInTransactionTimeout = "25P03";  // PostgreSQL's idle_in_transaction_session_timeout
 constexpr const char* kIdleSessionTimeout = "57P05";        // PostgreSQL's idle_session_timeout
+/// Sends the CancelRequest (to the server running the statement, with that server's own key)
+/// and marks the flight done once the server has taken it.
+boost::asio::awaitable<void> deliver_cancel(std::shared_ptr<CancelFlight> flight, config::Endpoint endpoint,
+                                            std::int32_t pid, std::int32_t secret) {
+  co_await exec::send_cancel_request(std::move(endpoint), pid, secret);
+  flight->done = true;
+  if (flight->wake) flight->wake();
+}
+
 }  // namespace
+
+std::int64_t cancel_grace_ms(const config::Pool& pool) {
+  return std::max<std::int64_t>(pool.query_timeout_ms, kMinCancelGraceMs);
+}
 
 std::chrono::milliseconds janitor_period(const config::Pool& pool) {
   int shortest = 0;
@@ -74,12 +90,12 @@ void ClientSession::check_timeouts(std::chrono::steady_clock::time_point now, co
       if (!watch_.cancelled && passed(pool.query_timeout_ms)) {
         watch_.cancelled = true;
         cancel_for_timeout(pool.query_timeout_ms);
-      } else if (watch_.cancelled && passed(2 * std::int64_t{pool.query_timeout_ms})) {
+      } else if (watch_.cancelled && passed(pool.query_timeout_ms + cancel_grace_ms(pool))) {
         close_for_timeout(SqlError::fatal(
             sqlstate::kQueryCanceled,
             fmt::format("terminating connection due to query_timeout: the server did not answer the cancel "
-                        "request within another {} ms",
-                        pool.query_timeout_ms)));
+                        "request within {} ms",
+                        cancel_grace_ms(pool))));
       }
       break;
     case Phase::IdleInTransaction:
@@ -111,7 +127,17 @@ void ClientSession::cancel_for_timeout(int timeout_ms) {
       fmt::format("The statement ran longer than pool.query_timeout_ms ({} ms) on shard {}; shardline cancelled it.",
                   timeout_ms, pool_->name());
   timeout_cancel_pending_ = true;
-  cancel_running_query();
+  cancel_flight_ = std::make_shared<CancelFlight>();
+  cancel_flight_->wake = [this] { pump_state_.notify(); };
+  boost::asio::co_spawn(services_.ex,
+                        deliver_cancel(cancel_flight_, server_->endpoint(), server_->backend_pid(),
+                                       server_->backend_secret()),
+                        boost::asio::detached);
+}
+
+boost::asio::awaitable<void> ClientSession::await_cancel_delivered() {
+  while (cancel_flight_ && !cancel_flight_->done) co_await pump_state_.wait();
+  cancel_flight_.reset();
 }
 
 const SqlError* ClientSession::replace_error(std::string_view code) {

@@ -124,6 +124,29 @@ TEST(Timeouts, QueryTimeoutCancelsTheStatementOnItsServerWhichIsReused) {
   for (int i = 0; i < 5; ++i) EXPECT_EQ(c.value("SELECT pg_sleep(0.2)::text || 'ok'"), "ok");
 }
 
+TEST(Timeouts, QueryTimeoutRacingTheStatementsEndNeverCancelsTheNextStatement) {
+  // Statements about as long as the timeout: some end before their cancel arrives. That late
+  // cancel must not hit the next statement (which would fail with "due to user request").
+  ProxyProcess proxy(config("query_timeout_ms: 60").pool_size(1).yaml());
+  PgConnection c(conninfo(proxy));
+  ASSERT_TRUE(c.ok()) << c.error();
+  int ok = 0, timed_out = 0;
+  for (int i = 0; i < 60; ++i) {
+    PgResult r = c.exec(i % 2 ? "SELECT pg_sleep(0.055)" : "SELECT pg_sleep(0.07)");
+    if (r.ok()) {
+      ++ok;
+    } else {
+      ASSERT_EQ(r.sqlstate(), "57014") << r.describe();
+      ASSERT_NE(r.message().find("query_timeout"), std::string::npos) << "statement " << i << ": " << r.message();
+      ++timed_out;
+    }
+    // A quick statement right behind it, on the same server (pool size 1), is never cancelled.
+    ASSERT_EQ(c.value("SELECT 'next'"), "next") << "after statement " << i;
+  }
+  fmt::print("query_timeout 60 ms vs statements of 55-70 ms: {} finished, {} cancelled\n", ok, timed_out);
+  EXPECT_GT(timed_out, 0);
+}
+
 TEST(Timeouts, IdleTransactionTimeoutClosesTheClientAndItsServer) {
   ProxyProcess proxy(config("idle_transaction_timeout_ms: 500").yaml());
   PgConnection c(conninfo(proxy));
@@ -276,8 +299,8 @@ TEST(Timeouts, QueryTimeoutClosesAServerThatDoesNotAnswerTheCancel) {
   EXPECT_TRUE(has(c.error_sqlstates(), "57014")) << text;
   EXPECT_NE(text.find("terminating connection due to query_timeout"), std::string::npos) << text;
   EXPECT_EQ(PQstatus(c.get()), CONNECTION_BAD);
-  EXPECT_GE(took, 0.75);  // the cancel at 400 ms, the close another 400 ms later
-  EXPECT_LT(took, 5.0);
+  EXPECT_GE(took, 2.35);  // the cancel at 400 ms, the close 2 s (the least grace) later
+  EXPECT_LT(took, 8.0);
   // The cancel went to that server, with the key it gave at login.
   EXPECT_EQ(deaf.cancels_for_its_key(), 1);
   fmt::print("query_timeout 400 ms, server ignores the cancel: closed after {:.3f} s: {}\n", took, text);

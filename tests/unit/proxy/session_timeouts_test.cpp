@@ -6,6 +6,7 @@
 
 namespace {
 
+using shardline::proxy::session::cancel_grace_ms;
 using shardline::proxy::session::janitor_period;
 using std::chrono::milliseconds;
 
@@ -28,6 +29,11 @@ TEST(TimeoutJanitor, PeriodStaysBetweenTenMillisecondsAndOneSecond) {
   EXPECT_EQ(janitor_period(pool(50, 0, 0)), milliseconds(10));
   EXPECT_EQ(janitor_period(pool(1, 0, 0)), milliseconds(10));
   EXPECT_EQ(janitor_period(pool(0, 0, 3600000)), milliseconds(1000));
+}
+
+TEST(TimeoutJanitor, TheCancelGetsAnotherQueryTimeoutAndAtLeastTwoSeconds) {
+  EXPECT_EQ(cancel_grace_ms(pool(60, 0, 0)), 2000);
+  EXPECT_EQ(cancel_grace_ms(pool(5000, 0, 0)), 5000);
 }
 
 }  // namespace
