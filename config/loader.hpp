@@ -9,19 +9,9 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "config/diagnostic.hpp"
 
 namespace shardline::config {
-
-/// One problem found in a configuration file; positions are 1-based like an editor's.
-struct Diagnostic {
-  std::string file;
-  int line = 0;    ///< 0 when the problem has no position (e.g. the file cannot be read)
-  int column = 0;
-  std::string message;
-
-  /// "FILE:LINE:COL: message", or "FILE: message" when there is no position.
-  std::string str() const;
-};
 
 /// The outcome of a load: a config only when the file was free of problems, because a
 /// half-valid config must never replace a running one (SIGHUP keeps the old config).

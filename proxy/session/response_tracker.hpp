@@ -37,10 +37,13 @@ enum class Expect : std::uint8_t {
 };
 
 /// A SET/RESET seen in a client's query, applied to the tracked state only if it succeeded.
+/// Savepoint commands travel with them, in statement order, so that ROLLBACK TO drops exactly
+/// the SETs made after its savepoint (`name` is the savepoint's).
 struct SetChange {
-  enum class Kind { Set, Reset, ResetAll } kind;
+  enum class Kind { Set, Reset, ResetAll, Savepoint, Release, RollbackTo } kind;
   std::string name;
   std::string sql;
+  bool is_savepoint_command() const { return kind == Kind::Savepoint || kind == Kind::Release || kind == Kind::RollbackTo; }
 };
 
 struct Pending {
@@ -134,8 +137,18 @@ class ResponseTracker {
 
  private:
   void skip_to_sync(TrackerHooks& hooks);
-  /// Forwards a server ErrorResponse to `out`, or the replacement the hooks give for it.
-  static void forward_error(std::string_view whole, std::string_view body, OutBatch& out, TrackerHooks& hooks);
+  /// One server message, as on_server_message got it.
+  struct Reply {
+    char tag;
+    std::string_view whole, body;
+  };
+  void on_simple_query(const Reply& r, OutBatch& out, TrackerHooks& hooks);
+  void on_lsn_probe(const Reply& r, OutBatch& out, TrackerHooks& hooks);
+  void on_failing_query(const Reply& r, OutBatch& out, TrackerHooks& hooks);
+  void on_extended_error(const Reply& r, OutBatch& out, TrackerHooks& hooks);
+  void on_extended_reply(const Reply& r, OutBatch& out, TrackerHooks& hooks);
+  /// Forwards a server ErrorResponse, or the replacement the hooks give for it.
+  static void forward_error(const Reply& r, OutBatch& out, TrackerHooks& hooks);
   /// ErrorResponse body: 0A000 "cached plan must not change result type".
   static bool is_stale_plan_error(std::string_view body);
   /// A write's ReadyForQuery waits for the commit-LSN probe queued right behind it.

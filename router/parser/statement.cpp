@@ -351,6 +351,7 @@ std::optional<std::string> describe(const PgQuery__Node& node, TreeWalker& walke
     case PG_QUERY__NODE__NODE_TRANSACTION_STMT:
       st.kind = StatementKind::Transaction;
       st.tx = tx_command(node.transaction_stmt->kind);
+      if (node.transaction_stmt->savepoint_name) st.savepoint = node.transaction_stmt->savepoint_name;
       if (st.tx == TxCommand::Begin || st.tx == TxCommand::Start) {
         st.read_only_tx = read_only_transaction(*node.transaction_stmt);
       }
@@ -470,55 +471,6 @@ Analysis analyze(const ParseTree& tree, std::string_view sql) {
     out.statements.push_back(std::move(st));
   }
   return out;
-}
-
-std::string_view to_string(StatementKind kind) {
-  switch (kind) {
-    case StatementKind::Select: return "Select";
-    case StatementKind::Insert: return "Insert";
-    case StatementKind::Update: return "Update";
-    case StatementKind::Delete: return "Delete";
-    case StatementKind::Copy: return "Copy";
-    case StatementKind::Ddl: return "Ddl";
-    case StatementKind::Transaction: return "Transaction";
-    case StatementKind::Set: return "Set";
-    case StatementKind::Show: return "Show";
-    case StatementKind::Discard: return "Discard";
-    case StatementKind::Deallocate: return "Deallocate";
-    case StatementKind::Listen: return "Listen";
-    case StatementKind::Explain: return "Explain";
-    case StatementKind::Other: return "Other";
-    case StatementKind::Empty: return "Empty";
-  }
-  return "?";
-}
-
-std::string_view to_string(TxCommand tx) {
-  switch (tx) {
-    case TxCommand::None: return "None";
-    case TxCommand::Begin: return "Begin";
-    case TxCommand::Start: return "Start";
-    case TxCommand::Commit: return "Commit";
-    case TxCommand::Rollback: return "Rollback";
-    case TxCommand::Savepoint: return "Savepoint";
-    case TxCommand::Release: return "Release";
-    case TxCommand::RollbackTo: return "RollbackTo";
-    case TxCommand::Prepare: return "Prepare";
-    case TxCommand::CommitPrepared: return "CommitPrepared";
-    case TxCommand::RollbackPrepared: return "RollbackPrepared";
-  }
-  return "?";
-}
-
-std::string_view to_string(SetCommand::Kind kind) {
-  switch (kind) {
-    case SetCommand::Kind::Value: return "Value";
-    case SetCommand::Kind::Default: return "Default";
-    case SetCommand::Kind::Reset: return "Reset";
-    case SetCommand::Kind::ResetAll: return "ResetAll";
-    case SetCommand::Kind::Local: return "Local";
-  }
-  return "?";
 }
 
 }  // namespace shardline::router
