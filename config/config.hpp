@@ -60,6 +60,22 @@ struct Pool {
   /// Clients in the login phase at once; more are refused with 53300 (a storm of half-open
   /// logins cannot exhaust the proxy).
   int max_login_clients = 1000;
+  // PgBouncer's timeouts (README "Timeouts"); 0 turns each off. Checked by one proxy-wide timer
+  // (TimeoutJanitor), so they fire up to a tenth of the shortest one (at least 10 ms) late.
+  /// A statement running longer is cancelled on its server (57014); a server that does not
+  /// answer the cancel within another query_timeout (at least 2 s) is closed with the client (FATAL 57014).
+  int query_timeout_ms = 0;
+  /// A client idle this long inside a transaction is disconnected (FATAL 25P03, PostgreSQL's
+  /// idle_in_transaction_session_timeout SQLSTATE); its server is closed, not reused.
+  int idle_transaction_timeout_ms = 0;
+  /// A client idle this long outside a transaction is disconnected (FATAL 57P05, PostgreSQL's
+  /// idle_session_timeout SQLSTATE).
+  int client_idle_timeout_ms = 0;
+  /// TCP connect plus login to a shard server, together (0: backend.connect_timeout_ms).
+  int server_connect_timeout_ms = 0;
+  /// After a failed connect or login to a server, new connections to it are not tried for this
+  /// long: clients needing one get 08006 "server login has been failing" at once.
+  int server_login_retry_ms = 1000;
 };
 
 struct Admin {
@@ -185,6 +201,10 @@ struct Config {
     for (const auto& s : shards)
       if (s.name == name) return &s;
     return nullptr;
+  }
+  /// pool.server_connect_timeout_ms with its default (backend.connect_timeout_ms) applied.
+  int server_connect_timeout_ms() const {
+    return pool.server_connect_timeout_ms > 0 ? pool.server_connect_timeout_ms : backend.connect_timeout_ms;
   }
   const User* find_user(const std::string& name) const {
     for (const auto& u : users)

@@ -222,6 +222,11 @@ void ConfigReader::read_pool(const Value& map) {
       {"server_lifetime_ms", [&](const Value& v) { set_int(p.server_lifetime_ms, v, 1); }},
       {"client_login_timeout_ms", [&](const Value& v) { set_int(p.client_login_timeout_ms, v, 1); }},
       {"max_login_clients", [&](const Value& v) { set_int(p.max_login_clients, v, 1); }},
+      {"query_timeout_ms", [&](const Value& v) { set_int(p.query_timeout_ms, v, 0); }},
+      {"idle_transaction_timeout_ms", [&](const Value& v) { set_int(p.idle_transaction_timeout_ms, v, 0); }},
+      {"client_idle_timeout_ms", [&](const Value& v) { set_int(p.client_idle_timeout_ms, v, 0); }},
+      {"server_connect_timeout_ms", [&](const Value& v) { set_int(p.server_connect_timeout_ms, v, 1); }},
+      {"server_login_retry_ms", [&](const Value& v) { set_int(p.server_login_retry_ms, v, 0); }},
   });
 }
 

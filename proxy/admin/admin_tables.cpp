@@ -129,6 +129,11 @@ Table show_config(session::Services& svc) {
   t.rows.push_back({"pool.max_client_conn", std::to_string(c.pool.max_client_conn)});
   t.rows.push_back({"pool.query_wait_timeout_ms", std::to_string(c.pool.query_wait_timeout_ms)});
   t.rows.push_back({"pool.server_idle_timeout_ms", std::to_string(c.pool.server_idle_timeout_ms)});
+  t.rows.push_back({"pool.query_timeout_ms", std::to_string(c.pool.query_timeout_ms)});
+  t.rows.push_back({"pool.idle_transaction_timeout_ms", std::to_string(c.pool.idle_transaction_timeout_ms)});
+  t.rows.push_back({"pool.client_idle_timeout_ms", std::to_string(c.pool.client_idle_timeout_ms)});
+  t.rows.push_back({"pool.server_connect_timeout_ms", std::to_string(c.server_connect_timeout_ms())});
+  t.rows.push_back({"pool.server_login_retry_ms", std::to_string(c.pool.server_login_retry_ms)});
   t.rows.push_back({"shards", std::to_string(c.shards.size())});
   t.rows.push_back({"home_shard", c.sharding.home_shard});
   t.rows.push_back({"tls", c.tls.enabled() ? "on" : "off"});

@@ -58,19 +58,25 @@ boost::asio::awaitable<ServerLease> Pool::acquire(Clock::time_point deadline, pr
       co_return ServerLease(std::move(c));
     }
     if (total_ < cfg.pool.size) {
+      if (login_retry_refusal(err)) co_return ServerLease{};
       ++total_;
       auto ex = co_await boost::asio::this_coro::executor;
-      auto r = co_await ServerConnection::connect(ex, endpoint_, cfg.backend, cluster_.backend_tls());
+      auto r = co_await ServerConnection::connect(ex, endpoint_, cfg.backend, cluster_.backend_tls(),
+                                                  std::chrono::milliseconds(cfg.server_connect_timeout_ms()));
       if (!r.ok()) {
         --total_;
         ++stats.connect_failures;
         note_failure();
+        last_failure_ = r.error();
+        failed_at_ = Clock::now();
+        spdlog::warn("pool {}: {}", name(), last_failure_);
         wake_one_for_slot();
         err = protocol::SqlError::error(
             sqlstate::kConnectionFailure,
             fmt::format("shard {} {} is unreachable: {}", shard_, role(), r.error()));
         co_return ServerLease{};
       }
+      last_failure_.clear();
       ++stats.connects;
       auto c = std::move(r).value();
       c->pool = this;
@@ -103,6 +109,21 @@ boost::asio::awaitable<ServerLease> Pool::acquire(Clock::time_point deadline, pr
       co_return ServerLease{};
     }
   }
+}
+
+bool Pool::login_retry_refusal(protocol::SqlError& err) const {
+  if (last_failure_.empty()) return false;
+  const int retry_ms = cluster_.config().pool.server_login_retry_ms;
+  const auto since = Clock::now() - failed_at_;
+  if (since >= std::chrono::milliseconds(retry_ms)) return false;
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::milliseconds(retry_ms) - since);
+  // PgBouncer's words, so its users recognise the state: no new login is tried until then.
+  err = protocol::SqlError::error(
+      sqlstate::kConnectionFailure,
+      fmt::format("shard {} {}: server login has been failing, try again later (server_login_retry: next "
+                  "attempt in {} ms); last error: {}",
+                  shard_, role(), left.count(), last_failure_));
+  return true;
 }
 
 void Pool::release(std::unique_ptr<ServerConnection> conn) {

@@ -62,7 +62,7 @@ class Pool {
   Pool(Cluster& cluster, std::string shard, int replica, config::Endpoint endpoint);
 
   /// A server, waiting at most until `deadline`. Errors: 53300 when the wait times out, 08006
-  /// when the server cannot be reached.
+  /// when the server cannot be reached (or could not be, less than server_login_retry_ms ago).
   boost::asio::awaitable<ServerLease> acquire(Clock::time_point deadline, protocol::SqlError& err);
   void release(std::unique_ptr<ServerConnection> conn);
   /// A CancelRequest for server `server_id` ended: `delivered` when the server confirmed it
@@ -75,9 +75,9 @@ class Pool {
   void close_idle();
   /// A connection of this pool could not be opened or died under a client: reads avoid it
   /// for kFailureQuarantine, long before the lag monitor's next round notices.
-  void note_failure() { failed_at_ = Clock::now(); }
+  void note_failure() { quarantined_at_ = Clock::now(); }
   bool failed_recently(Clock::time_point now) const {
-    return failed_at_ && now - *failed_at_ < kFailureQuarantine;
+    return quarantined_at_ && now - *quarantined_at_ < kFailureQuarantine;
   }
   static constexpr std::chrono::milliseconds kFailureQuarantine{2000};
 
@@ -104,6 +104,9 @@ class Pool {
     Clock::time_point since;
   };
   void wake_one_for_slot();
+  /// Within pool.server_login_retry_ms of a failed connect or login: true, with the error that
+  /// tells the client so (no new connection is tried meanwhile).
+  bool login_retry_refusal(protocol::SqlError& err) const;
   void discard(std::unique_ptr<ServerConnection> conn);
 
   Cluster& cluster_;
@@ -115,9 +118,11 @@ class Pool {
   int active_ = 0;
   int total_ = 0;  ///< idle + active + connecting
   std::unordered_set<ServerConnection*> all_;
-  std::optional<Clock::time_point> failed_at_;
+  std::optional<Clock::time_point> quarantined_at_;  ///< note_failure(): reads avoid this pool a while
   /// Released while a cancel for them was in flight: lent to nobody until it is delivered.
   std::vector<std::unique_ptr<ServerConnection>> cancelling_;
+  std::string last_failure_;  ///< why the last connect or login failed ("" once one succeeds)
+  Clock::time_point failed_at_;
 };
 
 }  // namespace shardline::proxy::backend

@@ -34,47 +34,48 @@ ServerConnection::ServerConnection(protocol::Stream stream, config::Endpoint end
 
 asio::awaitable<Result<std::unique_ptr<ServerConnection>>> ServerConnection::connect(
     asio::any_io_executor ex, config::Endpoint endpoint, const config::Backend& backend,
-    asio::ssl::context* tls) {
+    asio::ssl::context* tls, std::chrono::milliseconds timeout) {
   const std::string where = fmt::format("{}:{}", endpoint.host, endpoint.port);
+  // One deadline for all of it (PgBouncer's server_connect_timeout): name lookup, TCP connect,
+  // TLS, startup and authentication. When it passes, the timer ends whatever step is waiting.
   tcp::resolver resolver(ex);
+  tcp::socket socket(ex);
+  tcp::socket* current = &socket;  // the stream's own socket once the connection is made
+  asio::steady_timer deadline(ex, timeout);
+  bool timed_out = false;
+  deadline.async_wait([&current, &resolver, &timed_out](boost::system::error_code ec) {
+    if (ec) return;
+    timed_out = true;
+    resolver.cancel();
+    boost::system::error_code ignored;
+    current->shutdown(tcp::socket::shutdown_both, ignored);
+    current->close(ignored);
+  });
+  const auto expired = [&](std::string_view step) {
+    return Error{fmt::format("server {}: no answer within server_connect_timeout ({} ms) while {}", where,
+                             timeout.count(), step)};
+  };
   auto [rerr, results] =
       co_await resolver.async_resolve(endpoint.host, std::to_string(endpoint.port), kTuple);
-  if (rerr) co_return Error{fmt::format("cannot resolve {}: {}", where, rerr.message())};
-
-  tcp::socket socket(ex);
-  asio::steady_timer deadline(ex);
-  bool timed_out = false;
-  deadline.expires_after(std::chrono::milliseconds(backend.connect_timeout_ms));
-  deadline.async_wait([&socket, &timed_out](boost::system::error_code ec) {
-    if (!ec) {
-      timed_out = true;
-      boost::system::error_code ignored;
-      socket.close(ignored);
-    }
-  });
+  if (rerr) {
+    deadline.cancel();
+    if (timed_out) co_return expired("resolving its name");
+    co_return Error{fmt::format("cannot resolve {}: {}", where, rerr.message())};
+  }
   auto [cerr, ep] = co_await asio::async_connect(socket, results, kTuple);
   if (cerr) {
     deadline.cancel();
-    co_return Error{fmt::format("cannot connect to {}: {}", where,
-                                timed_out ? "connect timeout" : cerr.message())};
+    if (timed_out) co_return expired("connecting");
+    co_return Error{fmt::format("cannot connect to {}: {}", where, cerr.message())};
   }
+  // The Stream makes the connected socket non-blocking (its reads rely on that).
   auto conn = std::make_unique<ServerConnection>(protocol::Stream(std::move(socket)), endpoint);
-  // From here the timer must close the stream's socket, not the moved-from local one.
-  deadline.cancel();
-  deadline.expires_after(std::chrono::milliseconds(backend.connect_timeout_ms));
-  ServerConnection* raw = conn.get();
-  timed_out = false;
-  deadline.async_wait([raw, &timed_out](boost::system::error_code ec) {
-    if (!ec) {
-      timed_out = true;
-      raw->stream().close();
-    }
-  });
+  current = &conn->stream().socket();
   auto r = co_await conn->handshake(backend, tls);
   deadline.cancel();
   if (!r.ok()) {
-    co_return Error{fmt::format("server {}: {}", where,
-                                timed_out ? std::string("startup timeout") : r.error())};
+    if (timed_out) co_return expired("logging in");
+    co_return Error{fmt::format("server {}: {}", where, r.error())};
   }
   co_return std::move(conn);
 }

@@ -32,10 +32,11 @@ class ServerConnection {
   ServerConnection& operator=(const ServerConnection&) = delete;
 
   /// TCP connect, optional TLS, StartupMessage and authentication (SCRAM-SHA-256, md5,
-  /// cleartext or trust), bounded by the backend connect timeout. The error names the server.
+  /// cleartext or trust), all within `timeout` (pool.server_connect_timeout_ms). The error names
+  /// the server (and the step the timeout interrupted).
   static asio::awaitable<protocol::Result<std::unique_ptr<ServerConnection>>> connect(
       asio::any_io_executor ex, config::Endpoint endpoint, const config::Backend& backend,
-      asio::ssl::context* tls);
+      asio::ssl::context* tls, std::chrono::milliseconds timeout);
 
   protocol::Stream& stream() { return stream_; }
   protocol::ByteBuffer& input() { return input_; }

@@ -49,7 +49,10 @@ ClientSession::ClientSession(tcp::socket socket, Services& services)
   ++services_.total_clients;
 }
 
-ClientSession::~ClientSession() { services_.sessions.erase(pid_); }
+ClientSession::~ClientSession() {
+  if (cancel_flight_) cancel_flight_->wake = nullptr;  // the cancel may still be on its way
+  services_.sessions.erase(pid_);
+}
 
 const char* ClientSession::state() const {
   if (waiting_for_server_) return "waiting";
@@ -66,6 +69,7 @@ asio::awaitable<void> ClientSession::run() {
       co_await console.run();
     } else {
       co_await client_loop();
+      in_client_loop_ = false;  // no timeout acts on the teardown
     }
   }
   // Teardown: a server that is not idle at a ReadyForQuery cannot be reused (a reply still due,
@@ -263,6 +267,7 @@ asio::awaitable<bool> ClientSession::read_client(bool& retry) {
   retry = false;
   boost::system::error_code ec;
   reading_client_ = true;
+  client_waiting_ = true;  // for the timeout janitor: the session waits for its client
   if (in_.empty()) {
     in_.release_if_empty();
     co_await stream_.wait_readable(ec);
@@ -270,16 +275,20 @@ asio::awaitable<bool> ClientSession::read_client(bool& retry) {
   std::size_t n = 0;
   if (!ec) n = co_await stream_.read_some(in_.prepare(4096), ec);
   reading_client_ = false;
+  client_waiting_ = false;
   if (ec) {
-    // Aborted by shutdown_when_idle, or by the pump to resend a Query whose replica died.
-    retry = ec == asio::error::operation_aborted && (closing_ || resend_);
+    // Aborted by shutdown_when_idle, or by the pump to resend a Query whose replica died (not
+    // by a timeout, which ends the session).
+    retry = ec == asio::error::operation_aborted && (closing_ || resend_) && !timeout_error_;
     co_return false;
   }
+  ++client_reads_;
   in_.commit(n);
   co_return true;
 }
 
 asio::awaitable<void> ClientSession::client_loop() {
+  in_client_loop_ = true;
   for (;;) {
     if (resend_) {
       if (!co_await run_again()) co_return;
@@ -305,7 +314,10 @@ asio::awaitable<void> ClientSession::client_loop() {
         co_return;
       }
       bool retry = false;
-      if (!co_await read_client(retry) && !retry) co_return;
+      if (!co_await read_client(retry) && !retry) {
+        if (timeout_error_) co_await send_fatal(*timeout_error_);  // an idle timeout ended the wait
+        co_return;
+      }
       continue;
     }
     if (!unit_routed_ && !skip_until_sync_ &&

@@ -30,6 +30,7 @@
 #include "proxy/session/reported_parameters.hpp"
 #include "proxy/session/response_tracker.hpp"
 #include "proxy/session/services.hpp"
+#include "proxy/session/session_timeouts.hpp"
 #include "proxy/session/transaction.hpp"
 #include "router/parser/literal_normalizer.hpp"
 #include "router/planner/router.hpp"
@@ -73,6 +74,9 @@ class ClientSession final : private TrackerHooks {
   asio::awaitable<void> cancel_running_query();
   /// SIGTERM: close now if idle, else after the running transaction.
   void shutdown_when_idle();
+  /// The timeout janitor's look at this session: acts on a query, idle-in-transaction or idle
+  /// timeout that passed (session_timeouts.cpp).
+  void check_timeouts(std::chrono::steady_clock::time_point now, const config::Pool& pool);
 
  private:
   /// startup() within pool.client_login_timeout_ms, and at most pool.max_login_clients at once.
@@ -340,6 +344,20 @@ class ClientSession final : private TrackerHooks {
     meter_.error(sqlstate);
   }
   void stale_statement_seen() override { services_.statements.invalidate_all(); }
+  const protocol::SqlError* replace_error(std::string_view sqlstate) override;
+
+  // session_timeouts.cpp
+  TimeoutWatch::Phase timeout_phase(std::uint32_t& mark) const;
+  /// query_timeout: a CancelRequest to the server running the statement; its 57014 reaches the
+  /// client as "canceling statement due to query_timeout".
+  void cancel_for_timeout(int timeout_ms);
+  /// Counts a server ReadyForQuery; one ending a statement the cancel did not reach in time
+  /// condemns the server (the cancel may still arrive).
+  void timeout_ready_for_query();
+  /// Waits until the query_timeout cancel has reached the server (see CancelFlight).
+  asio::awaitable<void> await_cancel_delivered();
+  /// Ends the session with `e` (FATAL): its server is closed, not reused.
+  void close_for_timeout(protocol::SqlError e);
   std::string lsn_learned(const Pending& p, std::string_view lsn_text) override;
 
   // replica_choice.cpp
@@ -410,6 +428,16 @@ class ClientSession final : private TrackerHooks {
   std::optional<std::string> resend_;
   /// Server errors given a SQLSTATE by relay_server_input, referenced by to_client_.
   std::deque<std::string> patched_errors_;
+  // Timeouts (session_timeouts.cpp): counters and flags only, the janitor keeps the clock.
+  TimeoutWatch watch_;
+  std::uint32_t client_reads_ = 0;      ///< reads of client input (idle timeouts restart)
+  std::uint32_t server_readies_ = 0;    ///< server ReadyForQuery messages (query_timeout restarts)
+  bool in_client_loop_ = false;
+  bool client_waiting_ = false;         ///< client_loop waits for client input
+  bool timeout_cancel_pending_ = false; ///< query_timeout cancel sent, its 57014 not seen yet
+  std::unique_ptr<protocol::SqlError> query_timeout_error_;  ///< what that 57014 becomes
+  std::unique_ptr<protocol::SqlError> timeout_error_;        ///< a timeout ends the session with this
+  std::shared_ptr<CancelFlight> cancel_flight_;              ///< query_timeout cancel not yet delivered
 
   backend::SessionVars vars_;                   ///< committed SET state
   backend::SessionVars startup_vars_;           ///< what RESET returns to (startup packet)

@@ -127,6 +127,7 @@ void ProxyServer::start() {
   });
   asio::co_spawn(io_, accept_loop(), asio::detached);
   asio::co_spawn(io_, hot_tenant_watch(), asio::detached);
+  asio::co_spawn(io_, run_timeout_janitor(services_), asio::detached);
 }
 
 asio::awaitable<void> ProxyServer::hot_tenant_watch() {

@@ -130,6 +130,10 @@ void ResponseTracker::on_simple_query(const Reply& r, OutBatch& out, TrackerHook
     hooks.error_seen(error_sqlstate(r.body));
   }
   if (r.tag == 'C') hooks.command_complete(r.body.substr(0, r.body.find('\0')));
+  if (r.tag == 'E') {
+    forward_error(r, out, hooks);
+    return;
+  }
   if (r.tag != 'Z') {
     out.ref(r.whole.data(), r.whole.size());
     return;
@@ -185,11 +189,20 @@ void ResponseTracker::on_extended_error(const Reply& r, OutBatch& out, TrackerHo
     out.writer().error(*front.replacement);
     out.sealed();
   } else {
-    out.ref(r.whole.data(), r.whole.size());
+    forward_error(r, out, hooks);
   }
   if (front.kind == Expect::Parse || front.kind == Expect::InjectedParse) hooks.parse_not_applied(front);
   queue_.pop_front();
   skip_to_sync(hooks);
+}
+
+void ResponseTracker::forward_error(const Reply& r, OutBatch& out, TrackerHooks& hooks) {
+  if (const protocol::SqlError* e = hooks.replace_error(error_sqlstate(r.body))) {
+    out.writer().error(*e);
+    out.sealed();
+    return;
+  }
+  out.ref(r.whole.data(), r.whole.size());
 }
 
 void ResponseTracker::on_extended_reply(const Reply& r, OutBatch& out, TrackerHooks& hooks) {

@@ -83,6 +83,9 @@ class TrackerHooks {
   /// The commit-LSN probe `p` answered (empty text: it failed, or `p` is a CommitMark whose turn
   /// came); returns a message for the client (ParameterStatus) or "".
   virtual std::string lsn_learned(const Pending& p, std::string_view lsn_text) = 0;
+  /// An error the client gets instead of the server's ErrorResponse with this SQLSTATE (the
+  /// 57014 of a query_timeout cancel), or null to forward it.
+  virtual const protocol::SqlError* replace_error(std::string_view /*sqlstate*/) { return nullptr; }
 };
 
 /// FIFO of Pending over one vector: no allocation until first used (idle clients cost nothing)
@@ -144,6 +147,8 @@ class ResponseTracker {
   void on_failing_query(const Reply& r, OutBatch& out, TrackerHooks& hooks);
   void on_extended_error(const Reply& r, OutBatch& out, TrackerHooks& hooks);
   void on_extended_reply(const Reply& r, OutBatch& out, TrackerHooks& hooks);
+  /// Forwards a server ErrorResponse, or the replacement the hooks give for it.
+  static void forward_error(const Reply& r, OutBatch& out, TrackerHooks& hooks);
   /// ErrorResponse body: 0A000 "cached plan must not change result type".
   static bool is_stale_plan_error(std::string_view body);
   /// A write's ReadyForQuery waits for the commit-LSN probe queued right behind it.

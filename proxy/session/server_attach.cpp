@@ -35,6 +35,13 @@ asio::awaitable<bool> ClientSession::flush_to_server() {
   OutBatch replies;
   tracker_.emit_ready_synthetic(replies, *this);
   if (!replies.empty() && !co_await write_client(replies)) co_return false;
+  if (cancel_flight_) {  // a query_timeout cancel is on its way to this server: let it land first
+    co_await await_cancel_delivered();
+    if (!server_) {
+      to_server_.clear();
+      co_return true;
+    }
+  }
   boost::system::error_code ec;
   const auto& bufs = to_server_.buffers();
   pool_->stats.bytes_received += to_server_.bytes();
@@ -274,11 +281,15 @@ asio::awaitable<void> ClientSession::pump() {
     server->broken = true;
     if (!client_gone_) {
       to_client_.clear();
-      SqlError e = SqlError::fatal(
-          malformed ? sqlstate::kProtocolViolation : sqlstate::kConnectionFailure,
-          fmt::format("server connection to shard {} {} ({}:{}) {}", pool_->shard(), pool_->role(),
-                      server->endpoint().host, server->endpoint().port,
-                      malformed ? "sent a message that is not PostgreSQL's protocol; it was closed" : "was lost"));
+      // A query_timeout whose cancel went unanswered closed the server on purpose: say so.
+      SqlError e = timeout_error_
+                       ? *timeout_error_
+                       : SqlError::fatal(
+                             malformed ? sqlstate::kProtocolViolation : sqlstate::kConnectionFailure,
+                             fmt::format("server connection to shard {} {} ({}:{}) {}", pool_->shard(), pool_->role(),
+                                         server->endpoint().host, server->endpoint().port,
+                                         malformed ? "sent a message that is not PostgreSQL's protocol; it was closed"
+                                                   : "was lost"));
       std::string out;
       protocol::MessageWriter(out).error(e);
       co_await write_client(out);

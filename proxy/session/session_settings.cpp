@@ -117,6 +117,7 @@ void ClientSession::command_complete(std::string_view tag) {
 
 void ClientSession::ready_for_query(char tx_status) {
   meter_.ready();
+  timeout_ready_for_query();
   if (tx_status == 'I' && pool_) ++pool_->stats.xact_count;
   if (auto sets = tx_.ready_for_query(tx_status, Participant{shard_, replica_}, services_.directory->epoch());
       !sets.empty())

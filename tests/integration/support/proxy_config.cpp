@@ -199,6 +199,18 @@ ProxyConfig& ProxyConfig::http_port(std::uint16_t port) {
   return *this;
 }
 
+ProxyConfig& ProxyConfig::pool_options(std::string fields) {
+  pool_options_ = std::move(fields);
+  return *this;
+}
+
+ProxyConfig& ProxyConfig::primary_port(int shard, std::uint16_t port) {
+  if (shard < 0 || shard >= cluster_.options().shards)
+    throw std::invalid_argument(fmt::format("primary_port: no shard {}", shard));
+  primary_ports_.emplace_back(shard, port);
+  return *this;
+}
+
 ProxyConfig& ProxyConfig::admin_options(std::string fields) {
   admin_options_ = std::move(fields);
   return *this;
@@ -229,6 +241,7 @@ std::string ProxyConfig::yaml() const {
   if (server_idle_timeout_ms_) y += fmt::format(", server_idle_timeout_ms: {}", *server_idle_timeout_ms_);
   if (client_login_timeout_ms_) y += fmt::format(", client_login_timeout_ms: {}", *client_login_timeout_ms_);
   if (max_login_clients_) y += fmt::format(", max_login_clients: {}", *max_login_clients_);
+  if (!pool_options_.empty()) y += ", " + pool_options_;
   y += "}\n";
   y += fmt::format("sharding:\n  logical_shards: {}\n  key: tenant_id\n  home_shard: s0\n", kLogicalShards);
   if (cross_shard_)
@@ -262,8 +275,10 @@ std::string ProxyConfig::yaml() const {
     std::string replicas;
     for (int r = 0; r < o.replicas; ++r)
       replicas += fmt::format("{}{{host: 127.0.0.1, port: {}}}", r == 0 ? "" : ", ", cluster_.replica_port(i, r));
-    y += fmt::format("  s{}: {{primary: {{host: 127.0.0.1, port: {}}}, replicas: [{}]}}\n", i,
-                     cluster_.primary_port(i), replicas);
+    std::uint16_t primary = cluster_.primary_port(i);
+    for (const auto& [shard, port] : primary_ports_)
+      if (shard == i) primary = port;
+    y += fmt::format("  s{}: {{primary: {{host: 127.0.0.1, port: {}}}, replicas: [{}]}}\n", i, primary, replicas);
   }
   std::string limits;
   const auto field = [&](const char* name, const std::string& value) {

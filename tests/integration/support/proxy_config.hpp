@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "config/config.hpp"
@@ -77,6 +78,10 @@ class ProxyConfig {
   ProxyConfig& http_port(std::uint16_t port);
   /// More `admin:` fields, as YAML flow-map entries (e.g. "http_auth: basic, metrics: false").
   ProxyConfig& admin_options(std::string fields);
+  /// More `pool:` fields, as YAML flow-map entries (e.g. "query_timeout_ms: 500").
+  ProxyConfig& pool_options(std::string fields);
+  /// Points shard `shard`'s primary at another port of 127.0.0.1 (a server that misbehaves).
+  ProxyConfig& primary_port(int shard, std::uint16_t port);
 
   std::uint16_t port() const { return port_; }
   /// The complete YAML document.
@@ -105,6 +110,8 @@ class ProxyConfig {
   ReplicaSettings replicas_;
   std::uint16_t http_port_ = 0;
   std::string admin_options_;
+  std::string pool_options_;
+  std::vector<std::pair<int, std::uint16_t>> primary_ports_;
 };
 
 }  // namespace shardline::testing

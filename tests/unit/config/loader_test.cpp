@@ -385,7 +385,9 @@ TEST(ConfigLoader, UnknownNestedKeys) {
   EXPECT_TRUE(only_problem(parse(with("pool: {size: 5, sise: 6}\n")), 1, 17,
                            "unknown key 'sise' in pool (allowed: mode, size, max_client_conn, "
                            "query_wait_timeout_ms, server_idle_timeout_ms, server_lifetime_ms, "
-                           "client_login_timeout_ms, max_login_clients)"));
+                           "client_login_timeout_ms, max_login_clients, query_timeout_ms, "
+                           "idle_transaction_timeout_ms, client_idle_timeout_ms, server_connect_timeout_ms, "
+                           "server_login_retry_ms)"));
   EXPECT_TRUE(only_problem(parse(with("users: [{name: app, password: secret, role: admin}]\n", {"users"})),
                            1, 39, "unknown key 'role' in users[0] (allowed: name, password, database, auth)"));
   EXPECT_TRUE(only_problem(parse(with("shards: {s0: {primary: {host: db0, prot: 5432}}}\n", {"shards"})),
@@ -441,6 +443,41 @@ TEST(ConfigLoader, NegativeAndZeroSizes) {
   EXPECT_TRUE(only_problem(parse(with("backend: {user: app, connect_timeout_ms: 0}\n", {"backend"})), 1, 42,
                            "backend.connect_timeout_ms: must be between 1"));
   EXPECT_TRUE(only_problem(parse(with("pool: {size: 99999999999}\n")), 1, 14, "must be between 1 and 2147483647, got 99999999999"));
+}
+
+TEST(ConfigLoader, PgBouncerTimeoutsDefaultOffAndAreRead) {
+  const LoadResult d = parse(with(""));
+  ASSERT_TRUE(d.ok()) << list(d);
+  EXPECT_EQ(d.config->pool.query_timeout_ms, 0);
+  EXPECT_EQ(d.config->pool.idle_transaction_timeout_ms, 0);
+  EXPECT_EQ(d.config->pool.client_idle_timeout_ms, 0);
+  EXPECT_EQ(d.config->pool.server_login_retry_ms, 1000);
+  // Unset, the server connect timeout is backend.connect_timeout_ms (the older key).
+  EXPECT_EQ(d.config->server_connect_timeout_ms(), d.config->backend.connect_timeout_ms);
+  const LoadResult r = parse(with(
+      "pool: {query_timeout_ms: 1500, idle_transaction_timeout_ms: 2500, client_idle_timeout_ms: 3500, "
+      "server_connect_timeout_ms: 700, server_login_retry_ms: 0}\n"));
+  ASSERT_TRUE(r.ok()) << list(r);
+  EXPECT_EQ(r.config->pool.query_timeout_ms, 1500);
+  EXPECT_EQ(r.config->pool.idle_transaction_timeout_ms, 2500);
+  EXPECT_EQ(r.config->pool.client_idle_timeout_ms, 3500);
+  EXPECT_EQ(r.config->server_connect_timeout_ms(), 700);
+  EXPECT_EQ(r.config->pool.server_login_retry_ms, 0);
+}
+
+TEST(ConfigLoader, PgBouncerTimeoutsRefuseBadValuesWithTheirPosition) {
+  EXPECT_TRUE(only_problem(parse(with("pool: {query_timeout_ms: -1}\n")), 1, 26,
+                           "pool.query_timeout_ms: must be between 0 and 2147483647, got -1"));
+  EXPECT_TRUE(only_problem(parse(with("pool: {size: 3,\n  idle_transaction_timeout_ms: 5s}\n")), 2, 32,
+                           "pool.idle_transaction_timeout_ms: expected an integer, got '5s'"));
+  EXPECT_TRUE(only_problem(parse(with("pool: {client_idle_timeout_ms: [1]}\n")), 1, 32,
+                           "pool.client_idle_timeout_ms: expected an integer, got a list"));
+  EXPECT_TRUE(only_problem(parse(with("pool: {server_connect_timeout_ms: 0}\n")), 1, 35,
+                           "pool.server_connect_timeout_ms: must be between 1 and 2147483647, got 0"));
+  EXPECT_TRUE(only_problem(parse(with("pool: {server_login_retry_ms: 99999999999}\n")), 1, 31,
+                           "pool.server_login_retry_ms: must be between 0 and 2147483647, got 99999999999"));
+  EXPECT_TRUE(only_problem(parse(with("pool: {query_timeout_ms: \"1000\"}\n")), 1, 26,
+                           "pool.query_timeout_ms: expected an integer, got the string '1000'"));
 }
 
 TEST(ConfigLoader, HealthTimeoutDefaultsToThreePollsAndMayNotBeShorterThanOne) {
@@ -699,6 +736,10 @@ TEST(ConfigLoader, ExampleConfigIsValid) {
   EXPECT_EQ(c.shards[1].replicas[0].port, 15411);
   EXPECT_EQ(c.replicas.default_consistency, Consistency::Global);
   EXPECT_EQ(c.replicas.health_timeout(), 1000);
+  EXPECT_EQ(c.pool.size, 20);
+  EXPECT_EQ(c.pool.query_timeout_ms, 0);
+  EXPECT_EQ(c.server_connect_timeout_ms(), 5000);
+  EXPECT_EQ(c.pool.server_login_retry_ms, 1000);
 }
 
 TEST(ConfigLoader, InvalidExampleReportsEachProblem) {
