@@ -134,6 +134,7 @@ void ReshardJob::run(bool recovering) {
 }
 
 void ReshardJob::setup() {
+  pause_for_tests();
   pqxx::connection src(shard_conninfo(row_.source));
   pqxx::connection dst(shard_conninfo(row_.target));
   run_in_transaction(src, fence_schema_sql());
