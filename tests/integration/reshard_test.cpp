@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <signal.h>
+#include <sys/wait.h>
 
 #include <atomic>
 #include <chrono>
@@ -115,6 +116,44 @@ TEST_F(ReshardTest, MoveThereAndBackUnderTraffic) {
               traffic.reads());
   check_invariants(traffic, L, 0);
   if (std::getenv("RESHARD_TEST_LOG")) std::fprintf(stderr, "%s\n", proxy.log().c_str());
+}
+
+/// Runs `shardline reshard ...`; returns the exit code, stdout+stderr in `output`.
+int run_cli(const std::string& args, std::string& output) {
+  const std::string cmd = shardline::testing::shardline_binary().string() + " reshard " + args + " 2>&1";
+  FILE* f = ::popen(cmd.c_str(), "r");
+  char buf[4096];
+  while (std::size_t n = std::fread(buf, 1, sizeof buf, f)) output.append(buf, n);
+  const int st = ::pclose(f);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+TEST_F(ReshardTest, CliMovesAndReports) {
+  ProxyProcess proxy(config(free_port()));
+  create_items(proxy);
+  {
+    PgConnection c(proxy.conninfo());
+    for (int t = 1; t <= 200; ++t) must(c, "INSERT INTO items VALUES (" + std::to_string(t) + ", 1, 'x')");
+  }
+  const int L = logical_on_s0();
+  std::string out;
+  EXPECT_EQ(run_cli("move --logical " + std::to_string(L) + " --to s1 --config " + proxy.config_path().string(), out), 0)
+      << out;
+  // Not a terminal: plain lines, one per phase at least, ending in done.
+  EXPECT_NE(out.find(" copy "), std::string::npos) << out;
+  EXPECT_NE(out.find(" done "), std::string::npos) << out;
+  std::printf("%s", out.c_str());
+  out.clear();
+  EXPECT_EQ(run_cli("status --admin '" + admin(proxy) + "'", out), 0) << out;
+  EXPECT_NE(out.find("\tmove\t" + std::to_string(L) + "\t\ts0\ts1\tdone\t"), std::string::npos) << out;
+  out.clear();
+  EXPECT_EQ(run_cli("move --logical 3 --to nowhere --config " + proxy.config_path().string(), out), 1) << out;
+  EXPECT_NE(out.find("unknown target shard 'nowhere'"), std::string::npos) << out;
+  out.clear();
+  EXPECT_EQ(run_cli("abort --config " + proxy.config_path().string(), out), 2) << out;
+  EXPECT_NE(out.find("no reshard job is running"), std::string::npos) << out;
+  PgConnection c(proxy.conninfo());
+  EXPECT_EQ(c.value("SELECT count(*) FROM items"), "200");
 }
 
 TEST_F(ReshardTest, RefusesBadRequests) {
