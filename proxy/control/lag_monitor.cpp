@@ -1,3 +1,7 @@
+// LagMonitor: the control-plane shell that probes every replica's replay position and lag
+// (lag_probe.*) and publishes immutable snapshots. A little over our usual ~500 lines: the probe
+// loop and the snapshot it builds share the per-replica state kept here.
+
 #include "proxy/control/lag_monitor.hpp"
 
 #include <libpq-fe.h>

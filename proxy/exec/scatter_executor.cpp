@@ -283,16 +283,16 @@ class Scatter {
 
   void on_row_description() {
     const ScatterDescribe d = next_describe();
-    if (d.role == DescribeRole::ClientPortal || d.role == DescribeRole::ClientStatement) {
+    if (d.role != DescribeRole::ResultHeader && d.role != DescribeRole::ForExecute) {  // the client asked
       if (!d.merge) {
         sink_.out.append(head(shards_[0]));
-        return;
+      } else {
+        SqlError err;
+        auto rd = ops::final_row_description(*d.merge, head(shards_[0]), req_.context, err);
+        if (!rd) return fail(err);
+        sink_.out.append(*rd);
       }
-      SqlError err;
-      auto rd = ops::final_row_description(*d.merge, head(shards_[0]), req_.context, err);
-      if (!rd) return fail(err);
-      sink_.out.append(*rd);
-      return;
+      if (d.role != DescribeRole::ClientPortalForExecute) return;
     }
     // The header of a result set: its rows follow through a fresh pipeline.
     const ScatterResult* r = result_seen_ < req_.results.size() ? &req_.results[result_seen_] : nullptr;

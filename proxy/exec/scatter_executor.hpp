@@ -56,6 +56,7 @@ enum class DescribeRole : unsigned char {
   ForExecute,      ///< added by the proxy before an Execute: starts its rows, not sent on
   ClientPortal,    ///< the client's Describe of a portal: answered with the merged header
   ClientStatement, ///< the client's Describe of a statement: `describe_merge` says how
+  ClientPortalForExecute,  ///< the client's Describe of a portal right before its Execute: both
 };
 
 struct ScatterDescribe {

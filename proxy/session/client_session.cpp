@@ -120,12 +120,32 @@ asio::awaitable<bool> ClientSession::login() {
 }
 
 void ClientSession::cancel_running_query() {
-  if (!server_) return;
   // A CancelRequest goes on a new connection to the server that runs the query, with that
   // server's own key (never another client's: the lease is this session's).
-  asio::co_spawn(services_.ex,
-                 exec::send_cancel_request(server_->endpoint(), server_->backend_pid(), server_->backend_secret()),
-                 asio::detached);
+  auto cancel = [this](const backend::ServerConnection& s) {
+    asio::co_spawn(services_.ex, exec::send_cancel_request(s.endpoint(), s.backend_pid(), s.backend_secret()),
+                   asio::detached);
+  };
+  if (running_parts_) {
+    parts_cancelled_ = true;
+    for (const auto& lease : *running_parts_)
+      if (lease) cancel(*lease);
+    return;
+  }
+  if (server_) cancel(*server_);
+}
+
+void ClientSession::parts_started(std::vector<backend::ServerLease>& leases) {
+  running_parts_ = &leases;
+  parts_cancelled_ = false;
+}
+
+void ClientSession::parts_ended() {
+  if (running_parts_ && parts_cancelled_)
+    for (auto& lease : *running_parts_)
+      if (lease) lease->broken = true;
+  running_parts_ = nullptr;
+  parts_cancelled_ = false;
 }
 
 void ClientSession::shutdown_when_idle() {

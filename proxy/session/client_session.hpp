@@ -66,7 +66,7 @@ class ClientSession final : private TrackerHooks {
   std::chrono::system_clock::time_point connected_at() const { return connected_at_; }
   const char* state() const;
   const backend::ServerConnection* server() const { return server_.get(); }
-  /// Forwards a CancelRequest to the server running this client's query, if any.
+  /// Forwards a CancelRequest to the server(s) running this client's query, if any.
   void cancel_running_query();
   /// SIGTERM: close now if idle, else after the running transaction.
   void shutdown_when_idle();
@@ -232,6 +232,10 @@ class ClientSession final : private TrackerHooks {
   /// in `skip`; the server is recorded as having them.
   std::string state_prelude(backend::ServerConnection& server, int& skip);
   /// Leases a primary server of each shard (ascending order); the pool's error if one fails.
+  /// A multi-shard statement runs on `leases` (cancel requests reach each) / is over (call
+  /// before the leases go back: a cancelled statement's servers are closed, not reused).
+  void parts_started(std::vector<backend::ServerLease>& leases);
+  void parts_ended();
   asio::awaitable<std::optional<protocol::SqlError>> acquire_primaries(const std::vector<int>& shards,
                                                                       std::vector<backend::ServerLease>& leases);
   asio::awaitable<bool> run_copy_in(const router::TemplateStatement& st, std::string_view sql);
@@ -335,6 +339,11 @@ class ClientSession final : private TrackerHooks {
   bool admin_ = false;
 
   backend::ServerLease server_;
+  /// The servers of the multi-shard statement running now (a cancel goes to each), or null.
+  std::vector<backend::ServerLease>* running_parts_ = nullptr;
+  /// A cancel was sent to running_parts_: they are not reused (a cancel that arrives late
+  /// would hit the next client's query).
+  bool parts_cancelled_ = false;
   backend::Pool* pool_ = nullptr;
   ResponseTracker tracker_;
   admin::QueryMeter meter_;             ///< this session's side of the metrics registry

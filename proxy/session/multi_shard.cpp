@@ -279,6 +279,7 @@ asio::awaitable<bool> ClientSession::run_multi(const router::Plan& plan, std::st
   MultiParts m;
   m.targets = plan.shards;
   if (auto err = co_await acquire_primaries(m.targets, m.leases)) co_return co_await fail(*err);
+  parts_started(m.leases);
   co_await send_parts(plan, sql, request, writes, m);
 
   std::vector<exec::ShardReply> results;
@@ -300,6 +301,7 @@ asio::awaitable<bool> ClientSession::run_multi(const router::Plan& plan, std::st
     services_.cluster.primary(m.targets[i]).stats.xact_count++;
   }
   if (writes && m.failed.empty()) co_await learn_commit_positions(m.leases, m.targets);
+  parts_ended();
   m.leases.clear();  // back to their pools
 
   if (auto e = parts_error(m, results, writes)) co_return co_await fail(*e);
@@ -347,11 +349,13 @@ asio::awaitable<bool> ClientSession::run_scatter_read(const router::Plan& plan, 
     meter_.forwarded_part(plan.shards[i]);
   }
   exec::ClientWrite write = [this](std::string_view bytes) { return write_client(bytes); };
+  parts_started(leases);
   auto outcome = co_await exec::run_scatter(services_.ex, scatter, std::move(write));
   for (std::size_t i = 0; i < leases.size(); ++i) {
     if (outcome.broken[i]) leases[i]->broken = true;
     services_.cluster.primary(plan.shards[i]).stats.xact_count++;
   }
+  parts_ended();
   co_return !outcome.client_gone;
 }
 

@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <unordered_map>
+#include <utility>
 
 #include "proxy/exec/scatter_executor.hpp"
 #include "proxy/protocol/frame_reader.hpp"
@@ -84,14 +85,18 @@ class UnitRewriter {
   /// False when the unit cannot run on several shards (`why` may say why).
   bool message(const Frame& g, std::string_view whole) {
     protocol::BodyReader r(g.body);
+    const auto described = std::exchange(just_described_, std::nullopt);
+    if (g.tag != 'B') flush_parse();
     switch (g.tag) {
       case 'P': return parse(r);
       case 'B': return bind(g);
-      case 'E': return execute(r, whole);
+      case 'E': return execute(r, whole, described);
       case 'D': case 'C': return describe_or_close(g.tag, r, whole);
       default: out.append(whole); return true;
     }
   }
+  /// After the unit's last message: sends what was held back.
+  void finish() { flush_parse(); }
   std::string out;
 
  private:
@@ -111,14 +116,26 @@ class UnitRewriter {
     shard_merge_.reset();
   }
 
+  /// The client's Parse of the unnamed statement waits for the next message: when that is a
+  /// Bind whose statement is rewritten for the merge, the shards parse only the rewritten SQL.
+  void flush_parse() {
+    if (!pending_parse_) return;
+    put_parse(pending_parse_->first, pending_parse_->second, true, Unnamed::Client);
+    pending_parse_.reset();
+  }
+
   bool parse(protocol::BodyReader& r) {
     auto name = r.cstr();
     auto query = r.cstr();
     if (!name || !query) return false;
     const std::string_view types(r.pos(), r.remaining());
-    if (name->empty()) unnamed_ = Query(*query, types);
-    else parsed_[*name] = Query(*query, types);
-    put_parse(*query, types, true, name->empty() ? Unnamed::Client : Unnamed::Other);
+    if (name->empty()) {
+      unnamed_ = Query(*query, types);
+      pending_parse_ = unnamed_;
+      return true;
+    }
+    parsed_[*name] = Query(*query, types);
+    put_parse(*query, types, true, Unnamed::Other);
     return true;
   }
 
@@ -133,8 +150,13 @@ class UnitRewriter {
              "elsewhere; send a Sync after it";
       return false;
     }
+    const bool replaces_pending = pending_parse_ && b->statement.empty() && merge;
+    if (!replaces_pending) flush_parse();
+    pending_parse_.reset();
     if (merge) {
-      put_parse(merge->shard_sql, q->second, false, b->statement.empty() ? Unnamed::ClientRewritten : Unnamed::Other);
+      // The client's own Parse, when it was held back, is answered by this one's ParseComplete.
+      put_parse(merge->shard_sql, q->second, replaces_pending,
+                b->statement.empty() ? Unnamed::ClientRewritten : Unnamed::Other);
       shard_merge_ = merge;
     } else if (!b->statement.empty() || shard_unnamed_ != Unnamed::Client) {
       put_parse(q->first, q->second, false, b->statement.empty() ? Unnamed::Client : Unnamed::Other);
@@ -160,7 +182,11 @@ class UnitRewriter {
     return true;
   }
 
-  bool execute(protocol::BodyReader& r, std::string_view whole) {
+  /// The client's Describe of a portal, when it was the message just before: its portal name and
+  /// its entry in the scatter's describes.
+  using Described = std::optional<std::pair<std::string_view, std::size_t>>;
+
+  bool execute(protocol::BodyReader& r, std::string_view whole, Described described) {
     auto portal = r.cstr();
     auto max_rows = r.i32();
     if (!portal || !max_rows) return false;
@@ -170,8 +196,12 @@ class UnitRewriter {
                "whole result, add a tenant key or use LIMIT";
         return false;
       }
-      w_.begin('D').byte('P').cstr(*portal).end();
-      scatter_->describes.push_back({exec::DescribeRole::ForExecute, nullptr});
+      if (described && described->first == *portal) {  // its RowDescription starts the rows too
+        scatter_->describes[described->second].role = exec::DescribeRole::ClientPortalForExecute;
+      } else {
+        w_.begin('D').byte('P').cstr(*portal).end();
+        scatter_->describes.push_back({exec::DescribeRole::ForExecute, nullptr});
+      }
       auto it = portals_.find(*portal);
       scatter_->results.push_back(it != portals_.end() ? it->second : exec::ScatterResult{});
     }
@@ -186,6 +216,7 @@ class UnitRewriter {
     if (*kind != 'S') {
       if (scatter_ && tag == 'D') {
         auto it = portals_.find(*name);
+        just_described_.emplace(*name, scatter_->describes.size());
         scatter_->describes.push_back({exec::DescribeRole::ClientPortal, it != portals_.end() ? it->second.merge : nullptr});
       }
       out.append(whole);
@@ -216,6 +247,8 @@ class UnitRewriter {
   protocol::MessageWriter w_{out};
   std::unordered_map<std::string_view, Query> parsed_;
   std::optional<Query> unnamed_;
+  std::optional<Query> pending_parse_;  ///< the client's Parse of the unnamed statement, not sent yet
+  Described just_described_;
   Unnamed shard_unnamed_ = Unnamed::Other;  // the servers were just taken
   std::shared_ptr<const router::MergePlan> shard_merge_;  ///< ClientRewritten: its plan
   std::unordered_map<std::string_view, exec::ScatterResult> portals_;
@@ -242,6 +275,7 @@ std::optional<std::string> ClientSession::multi_shard_unit(std::span<const char>
     pos += g.total_size;
     if (g.tag == 'S') break;
   }
+  rw.finish();
   if (scatter) scatter->keep_parse = keep_parse;
   return std::move(rw.out);
 }

@@ -20,6 +20,9 @@ std::string_view error_sqlstate(std::string_view body) {
   return {};
 }
 
+/// The transaction status of a ReadyForQuery body.
+char status_of(std::string_view body) { return body.empty() ? 'I' : body[0]; }
+
 }  // namespace
 
 void ResponseTracker::emit_ready_synthetic(OutBatch& out, TrackerHooks& hooks) {
@@ -99,25 +102,9 @@ void ResponseTracker::on_server_message(char tag, std::string_view whole, std::s
     out.ref(whole.data(), whole.size());
     return;
   }
-  Pending& front = queue_.front();
-  switch (front.kind) {
-    case Expect::SimpleQuery:
-      if (tag == 'E') {
-        query_failed_ = true;
-        hooks.error_seen(error_sqlstate(body));
-      }
-      if (tag == 'C') hooks.command_complete(body.substr(0, body.find('\0')));
-      if (tag == 'Z') {
-        char status = body.empty() ? 'I' : body[0];
-        if (!query_failed_) hooks.simple_query_succeeded(front, status);
-        query_failed_ = false;
-        queue_.pop_front();
-        hold_or_forward_ready(whole, out);
-        hooks.ready_for_query(status);
-      } else {
-        out.ref(whole.data(), whole.size());
-      }
-      break;
+  const Reply r{tag, whole, body};
+  switch (queue_.front().kind) {
+    case Expect::SimpleQuery: on_simple_query(r, out, hooks); break;
     case Expect::StateSync:
       if (tag == 'E') query_failed_ = true;
       if (tag == 'Z') {
@@ -129,90 +116,116 @@ void ResponseTracker::on_server_message(char tag, std::string_view whole, std::s
     case Expect::Swallow:
       if (tag == 'Z') queue_.pop_front();
       break;
-    case Expect::LsnProbe:
-      if (tag == '1') front.probe_parsed = true;
-      if (tag == 'D' && body.size() >= 6) {
-        // DataRow: int16 count, int32 length, value.
-        std::uint32_t len = protocol::read_u32(body.data() + 2);
-        if (len != 0xffffffffu && 6 + std::size_t(len) <= body.size()) {
-          std::string status = hooks.lsn_learned(front, body.substr(6, len));
-          if (!status.empty()) out.own_bytes(status);
-        }
-      }
-      if (tag == 'E') (void)hooks.lsn_learned(front, {});  // failed: the write's LSN stays unknown
-      if (tag == 'Z') {
-        // Now the write's own ReadyForQuery: the cookie came first, as PostgreSQL sends a
-        // ParameterStatus before the ReadyForQuery of the command that changed it.
-        if (!front.held_ready.empty()) out.own_bytes(front.held_ready);
-        queue_.pop_front();
-      }
-      break;
-    case Expect::FailingQuery:
-      if (tag == 'E' && front.replacement) {
-        protocol::MessageWriter w = out.writer();
-        w.error(*front.replacement);
-        out.sealed();
-      } else if (tag == 'Z') {
-        out.ref(whole.data(), whole.size());
-        queue_.pop_front();
-        hooks.ready_for_query(body.empty() ? 'I' : body[0]);
-      } else if (tag != 'E') {
-        out.ref(whole.data(), whole.size());
-      }
-      break;
+    case Expect::LsnProbe: on_lsn_probe(r, out, hooks); break;
+    case Expect::FailingQuery: on_failing_query(r, out, hooks); break;
     case Expect::Sync:
       if (tag == 'Z') {
         queue_.pop_front();
         hold_or_forward_ready(whole, out);
-        hooks.ready_for_query(body.empty() ? 'I' : body[0]);
+        hooks.ready_for_query(status_of(body));
       } else {
         out.ref(whole.data(), whole.size());
       }
       break;
-    default: {
-      if (tag == 'E') {
-        hooks.error_seen(error_sqlstate(body));
-        if ((front.kind == Expect::Execute || front.kind == Expect::Bind) && is_stale_plan_error(body))
-          hooks.stale_statement_seen();
-        if (front.kind == Expect::FailingParse && front.replacement) {
-          protocol::MessageWriter w = out.writer();
-          w.error(*front.replacement);
-          out.sealed();
-        } else {
-          out.ref(whole.data(), whole.size());
-        }
-        if (front.kind == Expect::Parse || front.kind == Expect::InjectedParse) hooks.parse_not_applied(front);
-        queue_.pop_front();
-        skip_to_sync(hooks);
-        break;
-      }
-      bool done = false;
-      switch (front.kind) {
-        case Expect::Parse: done = tag == '1'; break;
-        case Expect::InjectedParse:
-        case Expect::FailingParse:
-          if (tag == '1') {  // swallowed: the client did not send this Parse
-            queue_.pop_front();
-            emit_ready_synthetic(out, hooks);
-            return;
-          }
-          break;
-        case Expect::Bind: done = tag == '2'; break;
-        case Expect::ClosePortal: done = tag == '3'; break;
-        case Expect::Describe: done = tag == 'T' || tag == 'n'; break;
-        case Expect::Execute: done = tag == 'C' || tag == 'I' || tag == 's'; break;
-        default: break;
-      }
-      if (tag == 'C') hooks.command_complete(body.substr(0, body.find('\0')));
-      out.ref(whole.data(), whole.size());
-      if (done) {
-        if (front.kind == Expect::Execute && tag == 'C' && !front.sets.empty()) hooks.execute_succeeded(front);
-        queue_.pop_front();
-      }
+    default:
+      if (tag == 'E') on_extended_error(r, out, hooks);
+      else on_extended_reply(r, out, hooks);
       break;
-    }
   }
   emit_ready_synthetic(out, hooks);
+}
+
+void ResponseTracker::on_simple_query(const Reply& r, OutBatch& out, TrackerHooks& hooks) {
+  if (r.tag == 'E') {
+    query_failed_ = true;
+    hooks.error_seen(error_sqlstate(r.body));
+  }
+  if (r.tag == 'C') hooks.command_complete(r.body.substr(0, r.body.find('\0')));
+  if (r.tag != 'Z') {
+    out.ref(r.whole.data(), r.whole.size());
+    return;
+  }
+  const char status = status_of(r.body);
+  if (!query_failed_) hooks.simple_query_succeeded(queue_.front(), status);
+  query_failed_ = false;
+  queue_.pop_front();
+  hold_or_forward_ready(r.whole, out);
+  hooks.ready_for_query(status);
+}
+
+void ResponseTracker::on_lsn_probe(const Reply& r, OutBatch& out, TrackerHooks& hooks) {
+  Pending& front = queue_.front();
+  if (r.tag == '1') front.probe_parsed = true;
+  if (r.tag == 'D' && r.body.size() >= 6) {
+    // DataRow: int16 count, int32 length, value.
+    const std::uint32_t len = protocol::read_u32(r.body.data() + 2);
+    if (len != 0xffffffffu && 6 + std::size_t(len) <= r.body.size()) {
+      const std::string status = hooks.lsn_learned(front, r.body.substr(6, len));
+      if (!status.empty()) out.own_bytes(status);
+    }
+  }
+  if (r.tag == 'E') (void)hooks.lsn_learned(front, {});  // failed: the write's LSN stays unknown
+  if (r.tag == 'Z') {
+    // Now the write's own ReadyForQuery: the cookie came first, as PostgreSQL sends a
+    // ParameterStatus before the ReadyForQuery of the command that changed it.
+    if (!front.held_ready.empty()) out.own_bytes(front.held_ready);
+    queue_.pop_front();
+  }
+}
+
+void ResponseTracker::on_failing_query(const Reply& r, OutBatch& out, TrackerHooks& hooks) {
+  const Pending& front = queue_.front();
+  if (r.tag == 'E' && front.replacement) {
+    out.writer().error(*front.replacement);
+    out.sealed();
+  } else if (r.tag == 'Z') {
+    out.ref(r.whole.data(), r.whole.size());
+    queue_.pop_front();
+    hooks.ready_for_query(status_of(r.body));
+  } else if (r.tag != 'E') {
+    out.ref(r.whole.data(), r.whole.size());
+  }
+}
+
+void ResponseTracker::on_extended_error(const Reply& r, OutBatch& out, TrackerHooks& hooks) {
+  const Pending& front = queue_.front();
+  hooks.error_seen(error_sqlstate(r.body));
+  if ((front.kind == Expect::Execute || front.kind == Expect::Bind) && is_stale_plan_error(r.body))
+    hooks.stale_statement_seen();
+  if (front.kind == Expect::FailingParse && front.replacement) {
+    out.writer().error(*front.replacement);
+    out.sealed();
+  } else {
+    out.ref(r.whole.data(), r.whole.size());
+  }
+  if (front.kind == Expect::Parse || front.kind == Expect::InjectedParse) hooks.parse_not_applied(front);
+  queue_.pop_front();
+  skip_to_sync(hooks);
+}
+
+void ResponseTracker::on_extended_reply(const Reply& r, OutBatch& out, TrackerHooks& hooks) {
+  const Pending& front = queue_.front();
+  bool done = false;
+  switch (front.kind) {
+    case Expect::Parse: done = r.tag == '1'; break;
+    case Expect::InjectedParse:
+    case Expect::FailingParse:
+      if (r.tag == '1') {  // swallowed: the client did not send this Parse
+        queue_.pop_front();
+        return;
+      }
+      break;
+    case Expect::Bind: done = r.tag == '2'; break;
+    case Expect::ClosePortal: done = r.tag == '3'; break;
+    case Expect::Describe: done = r.tag == 'T' || r.tag == 'n'; break;
+    case Expect::Execute: done = r.tag == 'C' || r.tag == 'I' || r.tag == 's'; break;
+    default: break;
+  }
+  if (r.tag == 'C') hooks.command_complete(r.body.substr(0, r.body.find('\0')));
+  out.ref(r.whole.data(), r.whole.size());
+  if (!done) return;
+  if (front.kind == Expect::Execute && r.tag == 'C' && !front.sets.empty()) hooks.execute_succeeded(front);
+  queue_.pop_front();
 }
 
 }  // namespace shardline::proxy::session

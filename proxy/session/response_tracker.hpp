@@ -131,6 +131,16 @@ class ResponseTracker {
 
  private:
   void skip_to_sync(TrackerHooks& hooks);
+  /// One server message, as on_server_message got it.
+  struct Reply {
+    char tag;
+    std::string_view whole, body;
+  };
+  void on_simple_query(const Reply& r, OutBatch& out, TrackerHooks& hooks);
+  void on_lsn_probe(const Reply& r, OutBatch& out, TrackerHooks& hooks);
+  void on_failing_query(const Reply& r, OutBatch& out, TrackerHooks& hooks);
+  void on_extended_error(const Reply& r, OutBatch& out, TrackerHooks& hooks);
+  void on_extended_reply(const Reply& r, OutBatch& out, TrackerHooks& hooks);
   /// ErrorResponse body: 0A000 "cached plan must not change result type".
   static bool is_stale_plan_error(std::string_view body);
   /// A write's ReadyForQuery waits for the commit-LSN probe queued right behind it.

@@ -1,3 +1,7 @@
+// The merge planner: a tenant-less top-level SELECT -> the SQL each shard runs plus the
+// operators that merge the shards' rows. A little over our usual ~500 lines: the Planner's row
+// and aggregate paths share its state (hidden columns, sort keys), kept in one class.
+
 #include "router/planner/merge_planner.hpp"
 
 #include <algorithm>

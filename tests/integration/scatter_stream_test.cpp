@@ -299,6 +299,41 @@ TEST(ScatterStream, ClientLeavingMidStreamStopsTheShards) {
   EXPECT_EQ(ok.rows(), 5);
 }
 
+TEST(ScatterStream, CancelRequestStopsTheScatterOnEveryShard) {
+  // One row per shard passes `id <= 2`, and each sleeps 30 s there: only a cancel that reaches
+  // both shards ends the statement early. Both protocols; the session goes on afterwards.
+  PgConnection c = connect_proxy();
+  for (const bool extended : {false, true}) {
+    const char* sql = "SELECT count(*) FROM ss_big WHERE id <= 2 AND pg_sleep(30) IS NULL";
+    const int sent = extended ? PQsendQueryParams(c.get(), sql, 0, nullptr, nullptr, nullptr, nullptr, 0)
+                              : PQsendQuery(c.get(), sql);
+    ASSERT_EQ(sent, 1) << PQerrorMessage(c.get());
+    std::this_thread::sleep_for(1s);
+    const auto t0 = std::chrono::steady_clock::now();
+    PGcancel* cancel = PQgetCancel(c.get());
+    char err[256];
+    ASSERT_EQ(PQcancel(cancel, err, sizeof err), 1) << err;
+    PQfreeCancel(cancel);
+    std::string sqlstate, detail;
+    while (PGresult* r = PQgetResult(c.get())) {
+      if (PQresultStatus(r) == PGRES_FATAL_ERROR) {
+        const char* st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        const char* d = PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL);
+        sqlstate = st ? st : "";
+        detail = d ? d : "";
+      }
+      PQclear(r);
+    }
+    const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+    EXPECT_EQ(sqlstate, "57014") << "extended=" << extended << " detail: " << detail;
+    EXPECT_LT(waited.count(), 10'000) << "the statement ran on after the cancel (extended=" << extended << ")";
+    expect_shards_quiet();
+    const PgResult ok = c.exec("SELECT id FROM ss_big WHERE id <= 4");
+    ASSERT_TRUE(ok.ok()) << ok.describe();
+    EXPECT_EQ(ok.rows(), 4);
+  }
+}
+
 TEST(ScatterStream, ExtendedProtocolScatterInTextAndBinary) {
   PgConnection c = connect_proxy();
   for (int format : {0, 1}) {
