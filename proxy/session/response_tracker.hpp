@@ -37,10 +37,13 @@ enum class Expect : std::uint8_t {
 };
 
 /// A SET/RESET seen in a client's query, applied to the tracked state only if it succeeded.
+/// Savepoint commands travel with them, in statement order, so that ROLLBACK TO drops exactly
+/// the SETs made after its savepoint (`name` is the savepoint's).
 struct SetChange {
-  enum class Kind { Set, Reset, ResetAll } kind;
+  enum class Kind { Set, Reset, ResetAll, Savepoint, Release, RollbackTo } kind;
   std::string name;
   std::string sql;
+  bool is_savepoint_command() const { return kind == Kind::Savepoint || kind == Kind::Release || kind == Kind::RollbackTo; }
 };
 
 struct Pending {

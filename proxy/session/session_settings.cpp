@@ -73,6 +73,9 @@ void ClientSession::apply_sets(const std::vector<SetChange>& sets) {
         vars_ = startup_vars_;
         if (server_) server_->vars.reset_all();
         break;
+      case SetChange::Kind::Savepoint:
+      case SetChange::Kind::Release:
+      case SetChange::Kind::RollbackTo: break;  // outside a transaction: nothing to undo
     }
   }
 }
@@ -206,6 +209,12 @@ std::vector<SetChange> ClientSession::set_changes(const router::RouteTemplate& t
   std::vector<SetChange> out;
   for (const auto& ts : t.statements) {
     const auto& s = ts.info;
+    if (s.kind == router::StatementKind::Transaction) {
+      if (s.tx == router::TxCommand::Savepoint) out.push_back({SetChange::Kind::Savepoint, s.savepoint, {}});
+      if (s.tx == router::TxCommand::Release) out.push_back({SetChange::Kind::Release, s.savepoint, {}});
+      if (s.tx == router::TxCommand::RollbackTo) out.push_back({SetChange::Kind::RollbackTo, s.savepoint, {}});
+      continue;
+    }
     if (s.kind != router::StatementKind::Set || !s.set) continue;
     using K = router::SetCommand::Kind;
     switch (s.set->kind) {

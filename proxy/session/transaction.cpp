@@ -1,5 +1,8 @@
 #include "proxy/session/transaction.hpp"
 
+#include <algorithm>
+#include <iterator>
+
 namespace shardline::proxy::session {
 
 using router::StatementKind;
@@ -56,16 +59,22 @@ std::optional<Transaction::LocalAnswer> Transaction::answer_locally(const router
     case TxCommand::Rollback:
       held_ = held_failed_ = read_only_ = false;
       held_sql_.clear();
+      end_savepoints();
       break;
     default:  // a savepoint command: replayed in order where the transaction binds
       held_sql_.append(st.text);
       held_sql_ += ';';
+      savepoint_command({st.tx == TxCommand::Savepoint  ? SetChange::Kind::Savepoint
+                         : st.tx == TxCommand::Release ? SetChange::Kind::Release
+                                                       : SetChange::Kind::RollbackTo,
+                         st.savepoint, {}});
       break;
   }
   return a;
 }
 
 void Transaction::start_held(const router::Statement& st, std::uint64_t epoch) {
+  end_savepoints();
   held_ = true;
   held_failed_ = false;
   read_only_ = st.read_only_tx;
@@ -92,14 +101,36 @@ void Transaction::unbind() {
   participants_.clear();
 }
 
+void Transaction::add_sets(std::span<const SetChange> sets) {
+  for (const auto& c : sets) {
+    if (c.is_savepoint_command()) savepoint_command(c);
+    else sets_.push_back(c);
+  }
+}
+
+void Transaction::savepoint_command(const SetChange& c) {
+  if (c.kind == SetChange::Kind::Savepoint) {
+    savepoints_.emplace_back(c.name, sets_.size());
+    return;
+  }
+  auto it = std::find_if(savepoints_.rbegin(), savepoints_.rend(), [&](const auto& s) { return s.first == c.name; });
+  if (it == savepoints_.rend()) return;  // the server refused it (3B001): never reaches here
+  auto at = std::prev(it.base());
+  if (c.kind == SetChange::Kind::Release) {  // it and every later savepoint go; the SETs stay
+    savepoints_.erase(at, savepoints_.end());
+  } else {  // ROLLBACK TO: the SETs since go, the savepoint stays
+    sets_.resize(at->second);
+    savepoints_.erase(std::next(at), savepoints_.end());
+  }
+}
+
 std::vector<SetChange> Transaction::command_complete(std::string_view tag) {
   std::vector<SetChange> apply;
-  if (sets_.empty()) return apply;
   if (tag == "COMMIT") {
     apply.swap(sets_);
+    end_savepoints();
   } else if (tag == "ROLLBACK") {
-    sets_.clear();
-    error_since_ready_ = true;  // nothing of it is to be applied at the ReadyForQuery either
+    rollback_seen_ = true;  // ROLLBACK or ROLLBACK TO SAVEPOINT: ReadyForQuery says which
   }
   return apply;
 }
@@ -108,9 +139,11 @@ std::vector<SetChange> Transaction::ready_for_query(char status, Participant on,
   std::vector<SetChange> apply;
   server_status_ = status;
   if (status == 'I') {
-    // An implicit (extended protocol) transaction committed at Sync unless an error came first.
-    if (!error_since_ready_) apply.swap(sets_);
+    // An implicit (extended protocol) transaction committed at Sync unless an error came first
+    // (or the transaction was rolled back).
+    if (!error_since_ready_ && !rollback_seen_) apply.swap(sets_);
     sets_.clear();
+    end_savepoints();
     participants_.clear();
     if (!held_) {  // (not a late reply of a statement before a held BEGIN)
       read_only_ = false;
@@ -122,6 +155,7 @@ std::vector<SetChange> Transaction::ready_for_query(char status, Participant on,
     epoch_ = epoch;
   }
   error_since_ready_ = false;
+  rollback_seen_ = false;
   return apply;
 }
 

@@ -114,10 +114,12 @@ class Transaction {
   void error_seen() { error_since_ready_ = true; }
   /// An error since the last ReadyForQuery (the server skips to Sync in an extended unit).
   bool error_since_ready() const { return error_since_ready_; }
-  /// SETs that succeeded inside the transaction: applied at its commit.
-  void add_sets(std::span<const SetChange> sets) { sets_.insert(sets_.end(), sets.begin(), sets.end()); }
+  /// SETs (and savepoint commands) that succeeded inside the transaction: the SETs are applied
+  /// at its commit, less those a ROLLBACK TO undid.
+  void add_sets(std::span<const SetChange> sets);
   const std::vector<SetChange>& pending_sets() const { return sets_; }
-  /// CommandComplete: after COMMIT the transaction's SETs to apply now; ROLLBACK drops them.
+  /// CommandComplete: after COMMIT the transaction's SETs to apply now. After ROLLBACK (which is
+  /// also ROLLBACK TO's tag) the ReadyForQuery tells: idle, they are dropped.
   std::vector<SetChange> command_complete(std::string_view tag);
   /// ReadyForQuery from `on`: at 'I' the SETs of an implicit transaction that committed (no
   /// error since the last ReadyForQuery) to apply now. The first open status records where the
@@ -148,6 +150,13 @@ class Transaction {
 
  private:
   void start_held(const router::Statement& st, std::uint64_t epoch);
+  /// SAVEPOINT / RELEASE / ROLLBACK TO `c.name`, as PostgreSQL applies them to the SETs made
+  /// since (the most recent savepoint of that name; RELEASE keeps the SETs).
+  void savepoint_command(const SetChange& c);
+  void end_savepoints() {
+    savepoints_.clear();
+    rollback_seen_ = false;
+  }
 
   bool hold_begin_;
   char server_status_ = 'I';
@@ -157,6 +166,9 @@ class Transaction {
   std::string held_sql_;  ///< BEGIN and savepoints, each with its ';'
   bool error_since_ready_ = false;
   std::vector<SetChange> sets_;
+  /// Open savepoints, oldest first: name and how many of sets_ came before it.
+  std::vector<std::pair<std::string, std::size_t>> savepoints_;
+  bool rollback_seen_ = false;  ///< a CommandComplete "ROLLBACK" since the last ReadyForQuery
   // Kept until the next commit probe, not cleared at ReadyForQuery 'I': a pipelined next
   // transaction may already have written (after a ROLLBACK that costs one needless probe).
   bool wrote_ = false;

@@ -351,6 +351,7 @@ std::optional<std::string> describe(const PgQuery__Node& node, TreeWalker& walke
     case PG_QUERY__NODE__NODE_TRANSACTION_STMT:
       st.kind = StatementKind::Transaction;
       st.tx = tx_command(node.transaction_stmt->kind);
+      if (node.transaction_stmt->savepoint_name) st.savepoint = node.transaction_stmt->savepoint_name;
       if (st.tx == TxCommand::Begin || st.tx == TxCommand::Start) {
         st.read_only_tx = read_only_transaction(*node.transaction_stmt);
       }

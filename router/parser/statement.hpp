@@ -87,6 +87,7 @@ struct SetCommand {
 struct Statement {
   StatementKind kind = StatementKind::Other;
   TxCommand tx = TxCommand::None;
+  std::string savepoint;  ///< SAVEPOINT / RELEASE / ROLLBACK TO: the name, folded as PostgreSQL folds it
   /// BEGIN / START TRANSACTION with READ ONLY as its last access mode.
   bool read_only_tx = false;
   /// This statement's slice of the analyzed input, leading and trailing whitespace and the ';'

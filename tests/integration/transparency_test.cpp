@@ -388,6 +388,19 @@ TEST_F(Transparency, SetConfigSessionSettingStaysWithItsClient) {
        "C:BEGIN Z:T | T D:[pg_catalog] C:SELECT 1 Z:T | C:COMMIT Z:I | T D:[\"$user\", public] C:SHOW Z:I"},
       {"computed arguments", {{raw::query("SELECT set_config('search' || '_path', 'pg_catalog', 1 = 2)")}},
        "T D:[pg_catalog] C:SELECT 1 Z:I"},
+      // ROLLBACK TO (tag "ROLLBACK") undoes only what came after its savepoint.
+      {"a SET before a savepoint survives ROLLBACK TO",
+       {{raw::query("BEGIN")}, {raw::query("SET search_path = pg_catalog")}, {raw::query("SAVEPOINT s")},
+        {raw::query("SET search_path = public")}, {raw::query("ROLLBACK TO s")}, {raw::query("COMMIT")},
+        {raw::query("SHOW search_path")}},
+       "C:BEGIN Z:T | C:SET Z:T | C:SAVEPOINT Z:T | C:SET Z:T | C:ROLLBACK Z:T | C:COMMIT Z:I | "
+       "T D:[pg_catalog] C:SHOW Z:I"},
+      {"a SET after a savepoint is undone by ROLLBACK TO in the extended protocol",
+       {{raw::query("BEGIN")}, {raw::query("SAVEPOINT s")}, {raw::query("SET search_path = pg_catalog")},
+        {cat({raw::parse("", "ROLLBACK TO s"), raw::bind("", "", {}), raw::execute(""), raw::sync()})},
+        {raw::query("COMMIT")}, {raw::query("SHOW search_path")}},
+       "C:BEGIN Z:T | C:SAVEPOINT Z:T | C:SET Z:T | 1 2 C:ROLLBACK Z:T | C:COMMIT Z:I | "
+       "T D:[\"$user\", public] C:SHOW Z:I"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);

@@ -247,10 +247,45 @@ TEST_F(TransactionTest, SetsInsideATransactionAreDroppedAtRollback) {
   tx.ready_for_query('T', Participant{0, -1}, kEpoch);
   tx.add_sets(kSets);
   EXPECT_TRUE(tx.command_complete("ROLLBACK").empty());
-  EXPECT_TRUE(tx.pending_sets().empty());
-  EXPECT_TRUE(tx.error_since_ready());
   EXPECT_TRUE(tx.ready_for_query('I', Participant{0, -1}, kEpoch).empty());
+  EXPECT_TRUE(tx.pending_sets().empty());
   EXPECT_FALSE(tx.error_since_ready());
+}
+
+TEST_F(TransactionTest, RollbackToSavepointDropsOnlyTheSetsMadeSinceIt) {
+  // BEGIN; SET a; SAVEPOINT s; SET b; SAVEPOINT t; SET c; ROLLBACK TO s; SET d; COMMIT
+  // commits a and d, as PostgreSQL does (ROLLBACK TO's tag is "ROLLBACK" too).
+  auto set = [](const char* name) { return SetChange{SetChange::Kind::Set, name, std::string("SET ") + name + " = 1"}; };
+  auto sp = [](SetChange::Kind k, const char* name) { return SetChange{k, name, {}}; };
+  tx.ready_for_query('T', Participant{0, -1}, kEpoch);
+  const std::vector<SetChange> before{set("a"), sp(SetChange::Kind::Savepoint, "s"), set("b"),
+                                      sp(SetChange::Kind::Savepoint, "t"), set("c")};
+  tx.add_sets(before);
+  EXPECT_TRUE(tx.command_complete("ROLLBACK").empty());
+  const std::vector<SetChange> rollback_to{sp(SetChange::Kind::RollbackTo, "s")};
+  tx.add_sets(rollback_to);
+  EXPECT_TRUE(tx.ready_for_query('T', Participant{0, -1}, kEpoch).empty());
+  ASSERT_EQ(tx.pending_sets().size(), 1u);
+  // The savepoint stays (a second ROLLBACK TO s works); t is gone (ROLLBACK TO t would fail).
+  const std::vector<SetChange> after{set("d"), sp(SetChange::Kind::RollbackTo, "s"), set("e"),
+                                     sp(SetChange::Kind::Savepoint, "u"), set("f"), sp(SetChange::Kind::Release, "u")};
+  tx.add_sets(after);
+  auto applied = tx.command_complete("COMMIT");
+  ASSERT_EQ(applied.size(), 3u);
+  EXPECT_EQ(applied[0].name, "a");
+  EXPECT_EQ(applied[1].name, "e");  // d was rolled back by the second ROLLBACK TO s
+  EXPECT_EQ(applied[2].name, "f");  // RELEASE keeps what was set after the savepoint
+}
+
+TEST_F(TransactionTest, SavepointsOfAHeldTransactionCountForRollbackTo) {
+  local("BEGIN");
+  local("SAVEPOINT s");
+  tx.bind(Participant{0, -1}, false);
+  tx.ready_for_query('T', Participant{0, -1}, kEpoch);
+  const std::vector<SetChange> sets{{SetChange::Kind::Set, "work_mem", "SET work_mem = '7MB'"},
+                                    {SetChange::Kind::RollbackTo, "s", {}}};
+  tx.add_sets(sets);
+  EXPECT_TRUE(tx.pending_sets().empty());
 }
 
 TEST_F(TransactionTest, AnImplicitTransactionsSetsApplyAtItsReadyForQueryUnlessItFailed) {
