@@ -1072,6 +1072,12 @@ REPORT="$TMP/report.md"
        "PgBouncer $PGB_VERSION$( (( PGB_HAS_PREPARED )) || echo ' has no prepared statement support, so -M prepared through it is n/a, not a failure'). Total run time $(( $(date +%s) - T_START )) s."
 } >"$REPORT"
 
+# Reshard scenario (its own 2-shard demo): appended to the report.
+echo "bench: reshard scenario (bench/reshard_bench.sh)"
+if ! bash "$HERE/reshard_bench.sh" "$BUILD" >>"$REPORT" 2>"$TMP/reshard_bench.err"; then
+  { echo; echo "## Reshard"; echo; echo "not measured: $(tail -n 3 "$TMP/reshard_bench.err" | tr '\n' ' ')"; } >>"$REPORT"
+fi
+
 echo
 cat "$REPORT"
 cp "$REPORT" "$BUILD/bench-results.md"

@@ -189,6 +189,15 @@ struct Config {
   Admin admin;
   std::vector<User> users;
   Backend backend;
+  /// `control:` the role of the control plane (catalog, reshard jobs); unset: `backend`. Only
+  /// user and password are read; database, TLS and timeouts are the backend's.
+  std::optional<Backend> control;
+  /// The credentials the control plane logs in with: `control` if set, else `backend`.
+  Backend control_role() const {
+    Backend b = backend;
+    if (control) b.user = control->user, b.password = control->password;
+    return b;
+  }
   Pool pool;
   Sharding sharding;
   std::vector<DirectoryRange> directory;

@@ -46,6 +46,7 @@ class ConfigReader : public YamlReader {
   void read_tls(const Value& map);
   void read_admin(const Value& map);
   void read_users(const Value& seq);
+  void read_control(const Value& map);
   void read_backend(const Value& map);
   void read_pool(const Value& map);
 

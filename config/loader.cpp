@@ -82,6 +82,7 @@ bool ConfigReader::read_root(const Value& root) {
       {"admin", [&](const Value& v) { read_admin(v); }},
       {"users", [&](const Value& v) { read_users(v); }, true},
       {"backend", [&](const Value& v) { read_backend(v); }, true},
+      {"control", [&](const Value& v) { read_control(v); }},
       {"pool", [&](const Value& v) { read_pool(v); }},
       {"sharding", [&](const Value& v) { read_sharding(v); }},
       {"directory", [&](const Value& v) { read_directory(v); }, true},
@@ -185,6 +186,15 @@ void ConfigReader::read_users(const Value& seq) {
     config_.users.push_back(std::move(u));
   });
   if (seq.node.IsSequence() && seq.node.size() == 0) error(seq, "at least one user is required");
+}
+
+void ConfigReader::read_control(const Value& map) {
+  Backend c;
+  read_fields(map, {
+      {"user", [&](const Value& v) { set_string(c.user, v); }, true},
+      {"password", [&](const Value& v) { set_string(c.password, v, /*allow_empty=*/true); }},
+  });
+  config_.control = std::move(c);
 }
 
 void ConfigReader::read_backend(const Value& map) {

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "proxy/admin/admin_transactions.hpp"
+#include "proxy/admin/admin_reshard.hpp"
 #include "proxy/protocol/message_writer.hpp"
 #include "proxy/session/client_session.hpp"
 #include "router/planner/router.hpp"
@@ -107,6 +108,8 @@ boost::asio::awaitable<void> AdminConsole::execute(std::string_view command, std
     auto plan = router::route(*t, ctx);
     Table tbl{{"plan"}, {{plan.explain(services_.directory->shard_names())}}};
     write_table(tbl, "SHOW", out);
+  } else if (cmd.starts_with("RESHARD ") || cmd == "RESHARD") {
+    co_await run_reshard(services_, command, out);
   } else if (cmd == "SHOW CONFIG") {
     write_table(show_config(services_), "SHOW", out);
   } else if (cmd == "PAUSE") {
@@ -133,7 +136,7 @@ boost::asio::awaitable<void> AdminConsole::execute(std::string_view command, std
   } else {
     w.error(SqlError::error(sqlstate::kSyntaxError,
                             fmt::format("unknown admin command \"{}\"; try SHOW SHARDS, SHOW POOLS, SHOW CLIENTS, SHOW SERVERS, "
-                                        "SHOW STATS, SHOW TENANTS, SHOW RESHARDS, SHOW TRANSACTIONS, SHOW REPLICAS, SHOW DIRECTORY, SHOW ROUTE <sql>, SHOW CONFIG, PAUSE, RESUME, RELOAD",
+                                        "SHOW STATS, SHOW TENANTS, SHOW RESHARDS, SHOW TRANSACTIONS, SHOW REPLICAS, SHOW DIRECTORY, SHOW ROUTE <sql>, SHOW CONFIG, PAUSE, RESUME, RELOAD, RESHARD MOVE|ISOLATE|ABORT",
                                         std::string(command.substr(0, 80)))));
   }
 }

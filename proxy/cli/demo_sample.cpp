@@ -1,5 +1,7 @@
 #include "proxy/cli/demo_sample.hpp"
 
+#include <filesystem>
+
 #include <libpq-fe.h>
 
 #include <memory>
@@ -176,6 +178,20 @@ std::vector<WalkthroughStep> demo_walkthrough(const config::Config& cfg, std::ui
                           "SELECT (SELECT count(*) FROM tenants) AS tenants, (SELECT count(*) FROM notes) AS notes, "
                           "inet_server_port() AS port")});
   steps.push_back({"each shard: primary, replicas, directory share, queries", psql(admin, "SHOW SHARDS")});
+  if (cfg.shards.size() > 1) {
+    // Online reshard: the logical shard of tenant 42 moves while the proxy keeps serving it.
+    const int l42 = router::logical_shard_of_int(42, cfg.sharding.logical_shards);
+    const std::string& to = cfg.shards[std::size_t(shard_of(42) == 0 ? 1 : 0)].name;
+    std::error_code ec;
+    const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+    steps.push_back({fmt::format("move tenant 42's logical shard {} to shard {} online (progress on stderr; "
+                                 "then run the first query again: served_by is {}'s port)",
+                                 l42, to, to),
+                     fmt::format("{} reshard move --logical {} --to {} --config {}", ec ? "shardline" : exe.string(), l42,
+                                 to, cfg.path)});
+    steps.push_back({"the reshard jobs (phases, rows copied, lag) and the directory after the move",
+                     psql(admin, "SHOW RESHARDS")});
+  }
   if (http_port != 0)
     steps.push_back({"the dashboard (and /metrics, /api/shards ...) in a browser",
                      fmt::format("http://{}:{}/", cfg.listen.host, http_port)});

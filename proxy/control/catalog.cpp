@@ -47,7 +47,7 @@ std::pair<std::optional<std::uint64_t>, std::vector<DirectoryRow>> read_director
   std::vector<DirectoryRow> rows;
   for (const auto& row : r) {
     epoch = row.at(0).as<std::uint64_t>();
-    if (!row.at(1).is_null()) rows.push_back({row.at(1).as<int>(), row.at(2).as<std::string>()});
+    if (!row.at(1).is_null()) rows.push_back({row.at(1).as<int>(), row.at(2).as<std::string>(), row.at(3).as<bool>()});
   }
   return {epoch, std::move(rows)};
 }

@@ -16,10 +16,12 @@
 namespace shardline::control {
 
 /// One statement, so the epoch and the rows come from the same snapshot: one row per logical
-/// shard, or a single row with NULL logical/shard when the directory is empty.
+/// shard, or a single row with NULL logical/shard when the directory is empty. The fourth
+/// column says whether a reshard cutover holds the logical shard.
 inline constexpr std::string_view kReadDirectorySql =
-    "SELECT e.epoch, d.logical, d.shard FROM shardline.directory_epoch e "
-    "LEFT JOIN shardline.directory d ON true ORDER BY d.logical";
+    "SELECT e.epoch, d.logical, d.shard, h.logical IS NOT NULL FROM shardline.directory_epoch e "
+    "LEFT JOIN shardline.directory d ON true LEFT JOIN shardline.directory_holds h ON h.logical = d.logical "
+    "ORDER BY d.logical";
 inline constexpr std::string_view kReadEpochSql = "SELECT epoch FROM shardline.directory_epoch";
 /// The channel the directory trigger notifies (payload: the new epoch).
 inline constexpr std::string_view kDirectoryChannel = "shardline_directory";

@@ -26,6 +26,7 @@ std::shared_ptr<const router::DirectorySnapshot> directory_from_rows(std::uint64
   std::stable_sort(rows.begin(), rows.end(),
                    [](const DirectoryRow& a, const DirectoryRow& b) { return a.logical < b.logical; });
   std::vector<int> owner(static_cast<std::size_t>(std::max(logical_shards, 0)), -1);
+  std::vector<bool> held(owner.size(), false);
   int next = 0;  // the lowest logical shard not yet seen
   for (const auto& row : rows) {
     if (row.logical < 0)
@@ -40,10 +41,12 @@ std::shared_ptr<const router::DirectorySnapshot> directory_from_rows(std::uint64
       fail(row.logical, fmt::format("belongs to shard '{}', which is not configured (shards: {})",
                                     row.shard, known()));
     owner[static_cast<std::size_t>(row.logical)] = static_cast<int>(it - names.begin());
+    held[static_cast<std::size_t>(row.logical)] = row.held;
     next = row.logical + 1;
   }
   if (next < logical_shards) fail(next, "has no owner");
-  return std::make_shared<const router::DirectorySnapshot>(epoch, std::move(names), std::move(owner));
+  return std::make_shared<const router::DirectorySnapshot>(epoch, std::move(names), std::move(owner),
+                                                          std::move(held));
 }
 
 }  // namespace shardline::control

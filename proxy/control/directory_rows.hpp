@@ -18,6 +18,7 @@ namespace shardline::control {
 struct DirectoryRow {
   int logical = 0;
   std::string shard;
+  bool held = false;  ///< a reshard cutover holds it (shardline.directory_holds)
 };
 
 /// The snapshot for `rows` at `epoch`, with shard indexes in the order of `cfg.shards` (the

@@ -223,7 +223,7 @@ void DirectoryWatcher::check(Session& session) {
   if (PQntuples(epoch_result.get()) != 1)
     throw std::runtime_error("shardline.directory_epoch does not hold exactly one row");
   const std::uint64_t epoch = std::stoull(PQgetvalue(epoch_result.get(), 0, 0));
-  if (epoch == epoch_.load() || (has_refused_ && epoch == refused_epoch_)) return;
+  if (epoch == epoch_.load() || (has_refused_ && epoch == refused_epoch_)) return acknowledge(session);
 
   const Result r = session.exec(kReadDirectorySql);
   std::uint64_t read_epoch = epoch;
@@ -231,7 +231,8 @@ void DirectoryWatcher::check(Session& session) {
   for (int i = 0; i < PQntuples(r.get()); ++i) {
     read_epoch = std::stoull(PQgetvalue(r.get(), i, 0));
     if (PQgetisnull(r.get(), i, 1)) continue;
-    rows.push_back({std::stoi(PQgetvalue(r.get(), i, 1)), PQgetvalue(r.get(), i, 2)});
+    rows.push_back({std::stoi(PQgetvalue(r.get(), i, 1)), PQgetvalue(r.get(), i, 2),
+                    PQgetvalue(r.get(), i, 3)[0] == 't'});
   }
   if (read_epoch == epoch_.load()) return;
   std::shared_ptr<const router::DirectorySnapshot> snapshot;
@@ -250,6 +251,15 @@ void DirectoryWatcher::check(Session& session) {
   } catch (const std::exception& e) {
     spdlog::error("directory watcher: the change callback for epoch {} threw: {}", read_epoch, e.what());
   }
+  acknowledge(session);
+}
+
+void DirectoryWatcher::acknowledge(Session& session) {
+  if (options_.proxy_id.empty()) return;
+  // The id is made by the proxy itself (hex), so it needs no quoting beyond the literal.
+  session.exec(fmt::format("INSERT INTO shardline.proxy_epochs (proxy, epoch, seen_at) VALUES ('{}', {}, now()) "
+                           "ON CONFLICT (proxy) DO UPDATE SET epoch = EXCLUDED.epoch, seen_at = EXCLUDED.seen_at",
+                           options_.proxy_id, epoch_.load()));
 }
 
 }  // namespace shardline::control

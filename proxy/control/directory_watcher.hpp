@@ -30,6 +30,9 @@ struct DirectoryWatcherOptions {
   /// Told about every connection failure and every refused directory, on the watcher thread
   /// (they are also logged). The previous snapshot stays in force meanwhile.
   std::function<void(const std::string&)> on_error;
+  /// When set, every check records in shardline.proxy_epochs that this proxy routes with the
+  /// epoch delivered last (what a reshard cutover waits for).
+  std::string proxy_id;
 };
 
 class DirectoryWatcher {
@@ -60,6 +63,7 @@ class DirectoryWatcher {
   class Session;
   void run();
   void check(Session& session);
+  void acknowledge(Session& session);
   void report(const std::string& message);
 
   std::string conninfo_;

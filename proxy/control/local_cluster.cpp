@@ -337,6 +337,7 @@ std::string LocalCluster::config_yaml(std::uint16_t proxy_port, std::uint16_t ht
   y += "users:\n";
   y += fmt::format("  - {{name: {}, password: {}, database: {}}}\n", user, password, database);
   y += fmt::format("backend: {{user: {}, password: {}, database: {}}}\n", user, password, database);
+  y += fmt::format("control: {{user: {}, password: {}}}\n", kControlRole, password);
   y += "pool: {mode: transaction, size: 20}\n";
   y += fmt::format("sharding: {{logical_shards: 1024, key: tenant_id{}{}}}\n",
                    sharding_fields.empty() ? "" : ", ", sharding_fields);
@@ -667,6 +668,12 @@ void LocalCluster::create_role_and_database(const ServerInfo& primary) {
                        role_exists ? "ALTER" : "CREATE", role, password));
     // Lets the proxy's lag monitor read pg_stat_replication in full without being superuser.
     if (options_.user != "postgres") c.exec(fmt::format("GRANT pg_monitor TO {}", role));
+    // The control plane's role (`control:` in the config): reshard jobs create subscriptions,
+    // which PostgreSQL 15 allows only to superusers.
+    const bool control_exists =
+        !c.exec("SELECT 1 FROM pg_roles WHERE rolname = $1", {std::string(kControlRole)}).empty();
+    c.exec(fmt::format("{} ROLE {} WITH LOGIN SUPERUSER PASSWORD {}", control_exists ? "ALTER" : "CREATE",
+                       kControlRole, password));
     const std::string db = c.ident(options_.database);
     if (c.exec("SELECT 1 FROM pg_database WHERE datname = $1", {options_.database}).empty())
       c.exec(fmt::format("CREATE DATABASE {} OWNER {}", db, role));

@@ -54,6 +54,9 @@ bool loopback_port_free(std::uint16_t port);
 /// vector, never through a shell.
 class LocalCluster {
  public:
+  /// The superuser role every primary gets (with the application user's password) for the
+  /// proxy's control plane: `control:` in config_yaml().
+  static constexpr const char* kControlRole = "shardline_control";
   /// Validates the options (throws std::invalid_argument naming the bad one); starts nothing.
   explicit LocalCluster(LocalClusterOptions options);
   ~LocalCluster();

@@ -214,6 +214,10 @@ class ClientSession final : private TrackerHooks {
   asio::awaitable<bool> forward_query(const router::RouteTemplate& t, const router::BindValues* literal_bind,
                                       const router::Plan& plan, int target, std::string_view whole);
   router::Plan plan_for(const router::RouteTemplate& t, const router::BindValues* bind);
+  /// reshard_hold.cpp: while a reshard cutover holds one of `logical` (directory snapshot), a
+  /// request that is not part of a transaction already running on a server waits for the
+  /// directory to release it (at most 10 s); true if it waited (the caller routes again).
+  asio::awaitable<bool> wait_while_held(std::vector<int> logical);
   /// Why the proxy refuses a statement of `t` under this pooling mode (LISTEN in transaction
   /// pooling: its notifications would reach whichever client next has the server), or "".
   std::string pooling_refusal(const router::RouteTemplate& t) const;

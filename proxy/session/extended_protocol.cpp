@@ -43,6 +43,7 @@ asio::awaitable<std::optional<bool>> ClientSession::route_unit() {
   unit_in_tx_ = in_transaction();
   scan_unit(u);
   if (!u.complete && !u.decided) co_return std::nullopt;  // wait for the rest of the unit
+  if (co_await wait_while_held(unit_scope_.logical())) co_return co_await route_unit();
   unit_routed_ = true;
   unit_undecided_ = !u.executes && !u.decided.has_value();
   if (answer_unit_locally(u)) co_return true;

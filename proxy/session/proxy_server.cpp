@@ -1,5 +1,10 @@
 #include "proxy/session/proxy_server.hpp"
 
+#include <unistd.h>
+
+#include <cstdlib>
+#include <random>
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -30,6 +35,18 @@ ProxyServer::ProxyServer(asio::io_context& io, std::shared_ptr<const config::Con
   services_.relearn_key_types = [this] { return relearn_key_types(); };
 }
 
+asio::awaitable<control::ReshardReply> ProxyServer::reshard(control::ReshardRequest request) {
+  // Blocking catalog and shard work: on the control thread, awaited like relearn_key_types.
+  auto reply = std::make_shared<control::ReshardReply>();
+  auto done = std::make_shared<asio::steady_timer>(io_, asio::steady_timer::time_point::max());
+  asio::post(control_, [this, request, reply, done] {
+    *reply = reshard_->submit(request);
+    asio::post(io_, [done] { done->cancel(); });
+  });
+  (void)co_await done->async_wait(asio::as_tuple(asio::use_awaitable));
+  co_return *reply;
+}
+
 asio::awaitable<void> ProxyServer::relearn_key_types() {
   // The libpq calls block: they run on the control thread; this coroutine waits on a timer
   // that the result's delivery (back on the data-plane thread) cancels.
@@ -55,6 +72,15 @@ ProxyServer::~ProxyServer() {
   if (lag_monitor_) lag_monitor_->stop();
   if (watcher_) watcher_->stop();
   control_.join();
+  reshard_.reset();
+}
+
+control::DirectoryWatcherOptions ProxyServer::watcher_options() {
+  control::DirectoryWatcherOptions o;
+  // Names this proxy in shardline.proxy_epochs (a reshard cutover waits for every live proxy).
+  std::random_device rd;
+  o.proxy_id = fmt::format("{:08x}{:08x}-{}", rd(), rd(), ::getpid());
+  return o;
 }
 
 void ProxyServer::bootstrap_catalog() {
@@ -90,7 +116,22 @@ void ProxyServer::bootstrap_catalog() {
             services_.directory = snap;
           }
         });
-      });
+      },
+      watcher_options());
+  control::ReshardOptions options;
+  if (const char* d = std::getenv("SHARDLINE_TEST_RESHARD_PHASE_DELAY_MS"))
+    options.phase_delay = std::chrono::milliseconds(std::atoi(d));
+  reshard_ = std::make_unique<control::ReshardService>(
+      cfg, control::Catalog::default_conninfo(*cfg),
+      [this](std::vector<control::ReshardStatus> jobs) {
+        auto out = std::make_shared<std::vector<admin::ReshardProgress>>();
+        for (auto& j : jobs)
+          out->push_back({j.id, j.kind, j.tenant, j.source, j.target, j.phase, j.started_at, j.finished_at, j.error,
+                          j.logical, j.rows_copied, j.rows_total, j.lag_bytes});
+        services_.metrics.publish_reshards(std::move(out));
+      },
+      options);
+  services_.reshard = [this](control::ReshardRequest r) { return reshard(std::move(r)); };
 }
 
 void ProxyServer::start() {

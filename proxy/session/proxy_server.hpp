@@ -18,6 +18,7 @@
 #include "proxy/control/directory_watcher.hpp"
 #include "proxy/control/lag_monitor.hpp"
 #include "proxy/control/twopc_resolver.hpp"
+#include "proxy/control/reshard_service.hpp"
 #include "proxy/session/services.hpp"
 
 namespace shardline::proxy::session {
@@ -40,6 +41,8 @@ class ProxyServer {
  private:
   boost::asio::awaitable<void> accept_loop();
   boost::asio::awaitable<void> relearn_key_types();
+  static control::DirectoryWatcherOptions watcher_options();
+  boost::asio::awaitable<control::ReshardReply> reshard(control::ReshardRequest request);
   /// Logs a warning when a tenant passes admin.hot_tenant_percent of its shard's queries.
   boost::asio::awaitable<void> hot_tenant_watch();
   void on_signal(int sig);
@@ -56,6 +59,7 @@ class ProxyServer {
   std::unique_ptr<control::DirectoryWatcher> watcher_;
   std::unique_ptr<control::LagMonitor> lag_monitor_;
   std::unique_ptr<control::TwopcResolver> resolver_;  ///< cross_shard_transactions: 2pc
+  std::unique_ptr<control::ReshardService> reshard_;
   std::unique_ptr<admin::HttpServer> http_;
 };
 

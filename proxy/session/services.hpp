@@ -19,6 +19,7 @@
 #include "proxy/control/replica_state.hpp"
 #include "proxy/control/twopc_resolution.hpp"
 #include "proxy/exec/twopc_commit.hpp"
+#include "proxy/control/reshard_service.hpp"
 #include "proxy/protocol/scram.hpp"
 #include "proxy/session/commit_positions.hpp"
 #include "proxy/session/prepared_statements.hpp"
@@ -94,6 +95,9 @@ struct Services {
   /// completes once the new schema is in place, so the DDL's reply follows it. Set by the
   /// ProxyServer (the libpq work runs on its control thread).
   std::function<boost::asio::awaitable<void>()> relearn_key_types;
+  /// Runs a RESHARD admin command on the control plane (reshard_service.hpp); set by the
+  /// ProxyServer once the catalog is up.
+  std::function<boost::asio::awaitable<control::ReshardReply>(control::ReshardRequest)> reshard;
   /// The shards' database collation orders text by bytes (C, POSIX, C.UTF-8), so scatter merges
   /// may compare text keys: learned at the first scatter read, then kept.
   std::optional<bool> bytewise_collation;

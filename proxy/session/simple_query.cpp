@@ -34,6 +34,7 @@ asio::awaitable<bool> ClientSession::handle_query(const Frame& f, std::string_vi
   if (tx_.aborted_while_held()) co_return co_await refuse(Transaction::aborted_error(), false);
 
   router::Plan plan = plan_query(tmpl, sql, literal_bind);
+  if (co_await wait_while_held(plan.logical)) plan = plan_query(tmpl, sql, literal_bind);
   int target = -1;
   switch (plan.kind) {
     case router::RouteKind::Any: target = default_shard(); break;

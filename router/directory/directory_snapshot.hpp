@@ -17,8 +17,13 @@ namespace shardline::router {
 class DirectorySnapshot {
  public:
   /// `owner[l]` is the index (into `shard_names`) of the physical shard owning logical shard l.
-  DirectorySnapshot(std::uint64_t epoch, std::vector<std::string> shard_names, std::vector<int> owner)
-      : epoch_(epoch), shard_names_(std::move(shard_names)), owner_(std::move(owner)) {}
+  /// `held` (empty, or one flag per logical shard): logical shards a reshard cutover is moving
+  /// right now; proxies hold new transactions that touch them until a later epoch releases them.
+  DirectorySnapshot(std::uint64_t epoch, std::vector<std::string> shard_names, std::vector<int> owner,
+                    std::vector<bool> held = {})
+      : epoch_(epoch), shard_names_(std::move(shard_names)), owner_(std::move(owner)), held_(std::move(held)) {
+    for (bool h : held_) any_held_ = any_held_ || h;
+  }
 
   /// The bootstrap directory from the YAML `directory` ranges (epoch 0). The config loader has
   /// already checked that the ranges cover [0, logical_shards) exactly once.
@@ -39,6 +44,9 @@ class DirectorySnapshot {
   int logical_shards() const { return int(owner_.size()); }
   /// Physical shard index owning logical shard `l` (0 <= l < logical_shards()).
   int physical(int l) const { return owner_[std::size_t(l)]; }
+  /// Whether a cutover holds logical shard `l` (new transactions touching it wait).
+  bool held(int l) const { return any_held_ && std::size_t(l) < held_.size() && held_[std::size_t(l)]; }
+  bool any_held() const { return any_held_; }
   const std::vector<std::string>& shard_names() const { return shard_names_; }
   const std::string& shard_name(int physical_index) const { return shard_names_[std::size_t(physical_index)]; }
   std::optional<int> shard_index(const std::string& name) const {
@@ -62,6 +70,8 @@ class DirectorySnapshot {
   std::uint64_t epoch_;
   std::vector<std::string> shard_names_;
   std::vector<int> owner_;
+  std::vector<bool> held_;
+  bool any_held_ = false;
 };
 
 }  // namespace shardline::router

@@ -235,6 +235,7 @@ std::string ProxyConfig::yaml() const {
   }
   y += fmt::format("backend: {{user: {}, password: {}, database: {}}}\n", quoted(o.user),
                    quoted(o.password), quoted(o.database));
+  y += fmt::format("control: {{user: {}, password: {}}}\n", control::LocalCluster::kControlRole, quoted(o.password));
   y += fmt::format("pool: {{mode: {}, size: {}",
                    pool_mode_ == config::PoolMode::Transaction ? "transaction" : "session", pool_size_);
   if (query_wait_timeout_ms_) y += fmt::format(", query_wait_timeout_ms: {}", *query_wait_timeout_ms_);

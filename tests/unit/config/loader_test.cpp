@@ -377,7 +377,7 @@ TEST(ConfigLoader, OnlyOneDocument) {
 TEST(ConfigLoader, UnknownTopLevelKeyListsAllowedKeys) {
   EXPECT_TRUE(only_problem(parse(with("colour: blue\n")), 1, 1,
                            "unknown key 'colour' in the top level (allowed: listen, tls, admin, users, "
-                           "backend, pool, sharding, directory, shards, replicas, log_level, "
+                           "backend, control, pool, sharding, directory, shards, replicas, log_level, "
                            "shutdown_timeout_ms)"));
 }
 
@@ -781,6 +781,22 @@ TEST(ConfigLoader, LoadsFromAFile) {
   EXPECT_TRUE(only_problem(r, 1, 14, "pool.size: must be between 1"));
   EXPECT_EQ(r.problems[0].file, path.string());
   EXPECT_EQ(r.problems[0].str(), path.string() + ":1:14: pool.size: must be between 1 and 2147483647, got 0");
+}
+
+TEST(ConfigLoader, ControlRoleDefaultsToBackend) {
+  auto plain = parse(with(""));
+  ASSERT_TRUE(plain.ok());
+  EXPECT_FALSE(plain.config->control);
+  EXPECT_EQ(plain.config->control_role().user, plain.config->backend.user);
+  auto set = parse(with("control: {user: postgres, password: ''}\n"));
+  ASSERT_TRUE(set.ok());
+  EXPECT_EQ(set.config->control_role().user, "postgres");
+  EXPECT_EQ(set.config->control_role().password, "");
+  EXPECT_EQ(set.config->control_role().database, set.config->backend.database);
+  auto bad = parse(with("control: {password: x}\n"));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.problems.front().str().find("missing required key 'user'"), std::string::npos)
+      << bad.problems.front().str();
 }
 
 }  // namespace
