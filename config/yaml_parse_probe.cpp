@@ -9,6 +9,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <chrono>
+#include <cstdio>
 #include <string>
 #include <thread>
 
@@ -20,11 +21,35 @@ constexpr rlim_t kCpuSeconds = 1;
 constexpr rlim_t kAddressSpace = rlim_t{1} << 30;
 constexpr auto kWallClock = std::chrono::seconds(3);
 
-[[noreturn]] void parse_in_child(const std::string& text) {
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kSanitized = true;  // ASan's shadow memory is address space: no limit can fit it
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+#else
+constexpr bool kSanitized = false;
+#endif
+
+/// The process's address space now (/proc/self/statm, in pages), 0 if unknown.
+rlim_t address_space_now() {
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  if (!f) return 0;
+  unsigned long pages = 0;
+  const int n = std::fscanf(f, "%lu", &pages);
+  std::fclose(f);
+  return n == 1 ? rlim_t(pages) * rlim_t(sysconf(_SC_PAGESIZE)) : 0;
+}
+
+[[noreturn]] void parse_in_child(const std::string& text, rlim_t address_space) {
   const rlimit cpu{kCpuSeconds, kCpuSeconds + 1};
-  const rlimit as{kAddressSpace, kAddressSpace};
   setrlimit(RLIMIT_CPU, &cpu);
-  setrlimit(RLIMIT_AS, &as);
+  if (address_space > 0) {  // what the process had (threads' stacks, arenas) plus the parse's share
+    const rlimit as{address_space + kAddressSpace, address_space + kAddressSpace};
+    setrlimit(RLIMIT_AS, &as);
+  }
   try {
     (void)YAML::LoadAll(text);
   } catch (const YAML::Exception&) {  // a syntax error: the parent reports it with its mark
@@ -38,9 +63,10 @@ constexpr auto kWallClock = std::chrono::seconds(3);
 
 ParseProbe probe_yaml_parse(std::string_view text) {
   const std::string copy(text);  // made before fork: the child allocates as little as it can
+  const rlim_t address_space = kSanitized ? 0 : address_space_now();
   const pid_t pid = fork();
   if (pid < 0) return ParseProbe::Unknown;
-  if (pid == 0) parse_in_child(copy);
+  if (pid == 0) parse_in_child(copy, address_space);
   const auto deadline = std::chrono::steady_clock::now() + kWallClock;
   auto pause = std::chrono::microseconds(50);
   for (;;) {

@@ -17,7 +17,8 @@ enum class ParseProbe {
 };
 
 /// Runs yaml-cpp's LoadAll on `text` in a forked child (at most 1 s of CPU, 3 s of wall clock,
-/// 1 GiB of address space; a real configuration takes milliseconds) and says how it ended.
+/// 1 GiB of address space beyond the process's own, none under ASan; a real configuration takes
+/// milliseconds) and says how it ended.
 ParseProbe probe_yaml_parse(std::string_view text);
 
 }  // namespace shardline::config::detail
