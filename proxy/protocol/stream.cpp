@@ -32,14 +32,19 @@ asio::awaitable<std::size_t> Stream::read_some(std::span<char> into, boost::syst
     ec = e;
     co_return n;
   }
-  // An asio read: tried at once (EAGAIN when nothing is there yet), then queued on the
-  // descriptor the reactor already watches. An async_wait instead re-arms the descriptor with
-  // epoll_ctl every time, with every event it ever waited for: a server socket (connected
-  // asynchronously, so registered for EPOLLOUT too) then wakes the loop once more per reply for
-  // a writable event nobody waits for. Both cost one syscall per read; the wake-up is saved.
-  auto [e, n] = co_await socket_.async_read_some(asio::buffer(into.data(), into.size()), kTuple);
-  ec = e;
-  co_return n;
+  // A read tried at once, then a wait for readability. (An asio async_read_some here, which
+  // saves the epoll_ctl of the wait, left the 1.5M-row ordered scatter of scatter_stream_test
+  // stalled mid-stream with a slow client; not understood yet, so the wait stays.)
+  for (;;) {
+    std::size_t n = socket_.read_some(asio::buffer(into.data(), into.size()), ec);
+    if (!ec) co_return n;
+    if (ec != asio::error::would_block && ec != asio::error::try_again) co_return 0;
+    auto [e] = co_await socket_.async_wait(tcp::socket::wait_read, kTuple);
+    if (e) {
+      ec = e;
+      co_return 0;
+    }
+  }
 }
 
 asio::awaitable<void> Stream::wait_readable(boost::system::error_code& ec) {

@@ -189,7 +189,9 @@ TEST(HostileBackend, ClientsGetClearErrorsAndOthersAreUnaffected) {
         s1_tenant = k;
   }
   FakeBackend fake;
-  std::string yaml = ProxyConfig(cluster(), free_port()).query_wait_timeout_ms(3000).yaml();
+  // Every case logs in anew (server_login_retry off): each must see its own hostile answer.
+  std::string yaml =
+      ProxyConfig(cluster(), free_port()).query_wait_timeout_ms(3000).pool_options("server_login_retry_ms: 0").yaml();
   const std::string real_port = fmt::format("port: {}}}", cluster().primary_port(1));
   ASSERT_NE(yaml.find(real_port), std::string::npos);
   yaml.replace(yaml.find(real_port), real_port.size(), fmt::format("port: {}}}", fake.port()));

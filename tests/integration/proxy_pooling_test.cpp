@@ -866,7 +866,9 @@ TEST(ProxyPooling, IdleServersCloseAfterServerIdleTimeout) {
 // ---- server down (stops a server: keep this last) ----------------------------------------------
 
 TEST(ProxyPoolingZLast, HomePrimaryDownFailsFastWith08006ThenRecovers) {
-  ProxyProcess proxy(ProxyConfig(cluster(), free_port()).yaml());
+  // server_login_retry off: the first request after the restart logs in at once (timeouts_test
+  // covers the retry interval).
+  ProxyProcess proxy(ProxyConfig(cluster(), free_port()).pool_options("server_login_retry_ms: 0").yaml());
   PgConnection before(conninfo(proxy));
   ASSERT_TRUE(before.ok()) << before.error();
   EXPECT_EQ(before.server_port(), cluster().primary_port(0));
