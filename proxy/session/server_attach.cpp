@@ -190,6 +190,7 @@ asio::awaitable<bool> ClientSession::switch_server(int shard, int replica) {
 }
 
 void ClientSession::sync_server_state() {
+  if (!server_) return;  // lost meanwhile: the caller fails the statement
   if (server_->vars.fingerprint() == vars_.fingerprint()) return;
   std::string sql = vars_.diff_from(server_->vars);
   if (sql.empty()) {

@@ -169,6 +169,10 @@ asio::awaitable<bool> ClientSession::forward_query(const router::RouteTemplate& 
   if (plan.kind == router::RouteKind::Refuse)
     co_return co_await refuse(SqlError::error(plan.error.sqlstate, plan.error.message), false);
   if (!co_await attach(target, true, replica)) co_return co_await refuse(unit_extras().last_error, false);
+  if (!server_)  // lost while attaching (its shard died under it): nothing was sent
+    co_return co_await refuse(SqlError::error(sqlstate::kConnectionFailure,
+                                              "the server connection was lost before the statement was sent; try again"),
+                              false);
   // A read on a replica that dies before the first byte of its reply is run again on the
   // primary (SPEC section 7: a replica's failure is never the client's error); only when no
   // earlier reply is still due, so the client cannot have seen any part of this one.
