@@ -256,7 +256,9 @@ TEST_F(TwoPhaseCommit, ExtendedProtocolCommitAnswersAsPostgres) {
     if (two_shards) c.round_trip(raw::query(fmt::format("INSERT INTO tp_rows VALUES ({}, {}, 'b')", tenant_on(1), txn)));
     const std::string got = RawClient::summary(c.round_trip(commit));
     EXPECT_EQ(rows_on(0, txn), 1);
-    if (two_shards) EXPECT_EQ(rows_on(1, txn), 1);
+    if (two_shards) {
+      EXPECT_EQ(rows_on(1, txn), 1);
+    }
     return got;
   };
   RawClient direct(cluster().conninfo(0));

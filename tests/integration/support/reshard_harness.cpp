@@ -63,11 +63,12 @@ void check_invariants(Traffic& traffic, int logical, int owner) {
     EXPECT_EQ(c.value("SELECT count(*) FROM pg_replication_slots"), "0") << "shard " << s;
     EXPECT_EQ(c.value("SELECT count(*) FROM pg_publication"), "0") << "shard " << s;
     EXPECT_EQ(c.value("SELECT count(*) FROM pg_subscription"), "0") << "shard " << s;
-    if (s != owner)
+    if (s != owner) {
       EXPECT_EQ(c.value("SELECT count(*) FROM items WHERE " +
                         control::logical_filter_sql(items_table(), kModulus, logical)),
                 "0")
           << "rows of logical shard " << logical << " left on shard s" << s;
+    }
   }
   int wrong = 0;
   for (const auto& a : acked)
