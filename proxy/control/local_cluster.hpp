@@ -83,6 +83,8 @@ class LocalCluster {
   /// libpq connection string: the `postgres` superuser over the unix socket in `<dir>/sock`
   /// (trust), on the app database.
   std::string superuser_conninfo(int shard, int replica = -1) const;
+  /// Where every server's Unix socket (and its lock file) lives.
+  std::filesystem::path socket_dir() const;
   /// A complete shardline config (SPEC section 3) for this cluster, proxy on 127.0.0.1:proxy_port,
   /// admin HTTP on `http_port` (0: off). `sharding_fields` are more `sharding:` flow-map entries
   /// (e.g. "auto_tables: true, reference_tables: [plans]").
@@ -97,7 +99,6 @@ class LocalCluster {
   const ServerInfo& server(int shard, int replica) const;
   std::size_t index_of(const ServerInfo& s) const;
   std::filesystem::path log_path(const ServerInfo& s) const;
-  std::filesystem::path socket_dir() const;
   std::string manifest() const;
   bool reusable() const;
   void wipe();

@@ -227,9 +227,17 @@ asio::awaitable<void> ClientSession::pump() {
   const bool transaction_mode = services_.cluster.config().pool.mode == config::PoolMode::Transaction;
   bool lost = false;
   bool malformed = false;  ///< lost because the server sent something that is not the protocol
+  // co_spawn dispatches: this coroutine starts inside start_pump(), before the caller has sent
+  // or tracked anything. It first waits for the server to speak (the reactor never completes a
+  // wait inline), so a pooled connection found dead is handled once the statement is in flight
+  // and its caller can retry it, never under the caller's feet.
+  bool first = in.empty();
   for (;;) {
     boost::system::error_code ec;
-    auto n = co_await server->stream().read_some(in.prepare(8192), ec);
+    if (first) co_await server->stream().wait_readable(ec);
+    first = false;
+    std::size_t n = 0;
+    if (!ec) n = co_await server->stream().read_some(in.prepare(8192), ec);
     if (ec) {
       lost = !stop_pump_;
       break;

@@ -15,6 +15,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -138,6 +139,15 @@ bool run(std::unique_ptr<PgConnection>& c, const std::string& conninfo, const st
   return false;
 }
 
+/// The proxy's log lines that contain `word` (for a failure's message).
+std::string lines_about(const Fixture& fx, std::string_view word) {
+  std::string out, line;
+  std::istringstream log(fx.proxy->log());
+  while (std::getline(log, line))
+    if (line.find(word) != std::string::npos) out += line + "\n";
+  return out;
+}
+
 TEST(Fault, ReplicaKilledUnderEventualReadsGivesNoReadError) {
   Fixture& fx = fixture();
   Errors errors;
@@ -165,7 +175,7 @@ TEST(Fault, ReplicaKilledUnderEventualReadsGivesNoReadError) {
       });
   std::this_thread::sleep_for(1500ms);
   const int before = replica_reads;
-  shardline::testing::kill_server(server(1, 0));
+  shardline::testing::kill_server(cluster(), server(1, 0));
   killed = true;
   const int reads_at_kill = reads;
   std::this_thread::sleep_for(2000ms);
@@ -178,7 +188,7 @@ TEST(Fault, ReplicaKilledUnderEventualReadsGivesNoReadError) {
               reads.load(), before, reads_while_down, errors.total());
   EXPECT_GT(before, 0) << "no read went to a replica: the test shows nothing";
   EXPECT_GT(reads_while_down, 100);
-  EXPECT_EQ(errors.total(), 0) << errors.text();
+  EXPECT_EQ(errors.total(), 0) << errors.text() << "\nthe proxy's log about lost servers:\n" << lines_about(fx, "");
 }
 
 TEST(Fault, PrimaryKilledUnderWritesLosesNoAcknowledgedWrite) {
@@ -208,14 +218,20 @@ TEST(Fault, PrimaryKilledUnderWritesLosesNoAcknowledgedWrite) {
         }
       }
     });
-  std::this_thread::sleep_for(1000ms);
-  shardline::testing::kill_server(server(1, -1));
-  std::this_thread::sleep_for(1500ms);
-  cluster().start_server(server(1, -1));
-  restarted = true;
-  std::this_thread::sleep_for(2500ms);
+  std::string failure;
+  try {
+    std::this_thread::sleep_for(1000ms);
+    shardline::testing::kill_server(cluster(), server(1, -1));
+    std::this_thread::sleep_for(1500ms);
+    cluster().start_server(server(1, -1));
+    restarted = true;
+    std::this_thread::sleep_for(2500ms);
+  } catch (const std::exception& e) {
+    failure = e.what();
+  }
   running = false;
   for (auto& t : threads) t.join();
+  ASSERT_EQ(failure, "") << "killing or restarting s1's primary failed";
 
   int acked = 0;
   for (auto& w : writers) acked += int(w.acked.size());

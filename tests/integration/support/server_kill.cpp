@@ -40,7 +40,7 @@ std::vector<pid_t> children_of(pid_t parent) {
 }
 }  // namespace
 
-void kill_server(const control::ServerInfo& server) {
+void kill_server(const control::LocalCluster& cluster, const control::ServerInfo& server) {
   std::ifstream pidfile(server.datadir / "postmaster.pid");
   pid_t postmaster = -1;
   if (!(pidfile >> postmaster) || postmaster <= 0 || ::kill(postmaster, 0) != 0)
@@ -56,6 +56,13 @@ void kill_server(const control::ServerInfo& server) {
   for (pid_t p : all)
     while (parent_of(p) != -1 && std::chrono::steady_clock::now() < deadline)
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  // The dead postmaster stays a zombie until its parent (init, which need not be quick) reaps
+  // it, and a zombie's pid passes PostgreSQL's "is the lock file's owner alive" check: a
+  // restart would refuse to start. Its lock files (the data directory's and the Unix socket's)
+  // are stale now; an operator would remove them too.
+  if (parent_of(postmaster) != -1) return;
+  std::filesystem::remove(server.datadir / "postmaster.pid");
+  std::filesystem::remove(cluster.socket_dir() / (".s.PGSQL." + std::to_string(server.port) + ".lock"));
 }
 
 }  // namespace shardline::testing

@@ -8,7 +8,8 @@
 namespace shardline::testing {
 
 /// SIGKILL to the postmaster of `server` (from its postmaster.pid) and to all its children;
-/// returns once none of them is alive. Throws std::runtime_error if the server is not running.
-void kill_server(const control::ServerInfo& server);
+/// returns once none of them is alive, with the lock files they left removed. Throws
+/// std::runtime_error if the server is not running.
+void kill_server(const control::LocalCluster& cluster, const control::ServerInfo& server);
 
 }  // namespace shardline::testing
