@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <future>
+#include <optional>
 #include <pqxx/pqxx>
 #include <thread>
 
@@ -238,85 +240,130 @@ void ReshardJob::wait_catchup() {
   }
 }
 
-bool ReshardJob::try_cutover() {
-  if (abort_requested()) throw ReshardAborted("aborted by RESHARD ABORT");
-  pqxx::connection cat(catalog_);
-  auto release_hold = [&] {
-    exec_sql(cat, fmt::format("DELETE FROM shardline.directory_holds WHERE job = {0}; UPDATE shardline.reshard_jobs SET "
-                         "cutover_attempts = cutover_attempts + 1 WHERE id = {0}",
-                         row_.id));
-  };
-  // 1. Every proxy holds new transactions on the logical shard (the hold is part of the
-  // directory: a new epoch, notified).
+std::optional<std::chrono::milliseconds> ReshardJob::barrier(pqxx::connection& cat, pqxx::connection& fence,
+                                                            pqxx::connection& dst, const std::string& phase) {
+  // 1. Every proxy holds new transactions on the rows (the hold is part of the directory: a new
+  // epoch, notified).
   run_in_transaction(cat, fmt::format("INSERT INTO shardline.directory_holds (logical, job) VALUES ({0}, {1}) "
                                       "ON CONFLICT (logical) DO NOTHING; UPDATE shardline.reshard_jobs SET state = "
-                                      "'verify', updated_at = now() WHERE id = {1}",
-                                      row_.logical, row_.id));
-  row_.phase = "verify";
-  spdlog::info("reshard job {}: phase verify (logical shard {} held)", row_.id, row_.logical);
+                                      "{2}, updated_at = now() WHERE id = {1}",
+                                      row_.logical, row_.id, sql_literal(phase)));
+  const auto held_from = Clock::now();
+  row_.phase = phase;
+  spdlog::info("reshard job {}: phase {} (logical shard {} held)", row_.id, phase, row_.logical);
   pause_for_tests();
   // Proxies that have not seen the hold yet would send writes the fence refuses: wait for them
   // (bounded: a proxy that lags longer still cannot write on the wrong side).
   if (int behind = wait_for_proxies(cat, current_epoch(cat), std::chrono::seconds(2)))
     spdlog::warn("reshard job {}: {} proxy(ies) did not confirm the hold within 2 s; fencing anyway", row_.id, behind);
+  const auto proxies_seen = Clock::now();
   // 2. Fence the source: the exclusive advisory lock waits for transactions that wrote the moved
   // rows (they hold it shared, taken by the fence trigger) and then refuses new such writes.
-  pqxx::connection fence(shard_conninfo(row_.source));
   try {
     exec_sql(fence, fmt::format("SET lock_timeout = {}; SELECT pg_advisory_lock({}, {})", options_.drain_timeout.count(),
-                           kFenceLockClass, row_.logical));
+                                kFenceLockClass, row_.logical));
   } catch (const pqxx::sql_error& e) {
     if (e.sqlstate() != "55P03") throw;
-    spdlog::warn("reshard job {}: in-flight transactions on logical shard {} did not finish within {} ms; cutover "
+    spdlog::warn("reshard job {}: in-flight transactions on logical shard {} did not finish within {} ms; {} "
                  "abandoned, retrying",
-                 row_.id, row_.logical, options_.drain_timeout.count());
-    release_hold();
-    return false;
+                 row_.id, row_.logical, options_.drain_timeout.count(), phase);
+    release_hold(cat, true);
+    return std::nullopt;
   }
+  const auto drained = Clock::now();
   // 3. The target applies everything up to here: a marker written after the fence arrives after
   // every change before it (changes apply in commit order).
   const auto token = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch()).count();
   exec_sql(fence, fmt::format("INSERT INTO shardline.reshard_marker (job, token) VALUES ({0}, {1}) ON CONFLICT (job) "
-                         "DO UPDATE SET token = EXCLUDED.token",
-                         row_.id, token));
-  pqxx::connection dst(shard_conninfo(row_.target));
+                              "DO UPDATE SET token = EXCLUDED.token",
+                              row_.id, token));
   for (const auto deadline = Clock::now() + options_.catchup_timeout;;) {
     if (text(exec_sql(dst, fmt::format("SELECT token FROM shardline.reshard_marker WHERE job = {}", row_.id))) ==
         std::to_string(token))
       break;
     if (Clock::now() > deadline) {
-      spdlog::warn("reshard job {}: the target did not catch up within {} ms; cutover abandoned, retrying", row_.id,
-                   options_.catchup_timeout.count());
-      release_hold();
-      return false;
+      spdlog::warn("reshard job {}: the target did not catch up within {} ms; {} abandoned, retrying", row_.id,
+                   options_.catchup_timeout.count(), phase);
+      unfence(fence);
+      release_hold(cat, true);
+      return std::nullopt;
     }
     sleep_for(std::chrono::milliseconds(2));
   }
-  // 4. Verify at this one position: nothing changes the moved rows on either side now.
+  const auto ms = [](auto from, auto to) { return std::chrono::duration_cast<std::chrono::milliseconds>(to - from).count(); };
+  const auto now = Clock::now();
+  spdlog::info("reshard job {}: {} barrier after {} ms: proxies saw the hold in {} ms, in-flight writes drained in {} "
+               "ms, the target caught up in {} ms",
+               row_.id, phase, ms(held_from, now), ms(held_from, proxies_seen), ms(proxies_seen, drained), ms(drained, now));
+  return std::chrono::duration_cast<std::chrono::milliseconds>(now - held_from);
+}
+
+void ReshardJob::unfence(pqxx::connection& fence) {
+  exec_sql(fence, fmt::format("SELECT pg_advisory_unlock({}, {})", kFenceLockClass, row_.logical));
+}
+
+void ReshardJob::release_hold(pqxx::connection& cat, bool abandoned) {
+  exec_sql(cat, fmt::format("DELETE FROM shardline.directory_holds WHERE job = {0}{1}", row_.id,
+                            abandoned ? fmt::format("; UPDATE shardline.reshard_jobs SET cutover_attempts = "
+                                                    "cutover_attempts + 1 WHERE id = {}",
+                                                    row_.id)
+                                      : std::string()));
+}
+
+bool ReshardJob::verify(pqxx::connection& cat) {
+  // The rows are still on the source only (the hold and fence just give one position): a
+  // snapshot on each side at that position, then the hold goes and the checksums run while
+  // writes flow. Logical replication applies every later change on the target exactly, so
+  // equal rows here mean equal rows at the flip.
+  pqxx::connection fence(shard_conninfo(row_.source));
+  pqxx::connection dst(shard_conninfo(row_.target));
+  pqxx::connection src_view(shard_conninfo(row_.source));
+  pqxx::connection dst_view(shard_conninfo(row_.target));
+  if (!barrier(cat, fence, dst, "verify")) return false;
+  pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> at_src(src_view);
+  pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> at_dst(dst_view);
+  at_src.exec("SELECT 1");  // the snapshot is taken by a transaction's first statement
+  at_dst.exec("SELECT 1");
+  unfence(fence);
+  release_hold(cat, false);
   for (const auto& t : tables_) {
-    const auto a = exec_sql(fence, checksum_sql(t, filter(t)));
-    const auto b = exec_sql(dst, checksum_sql(t, filter(t)));
-    if (a[0][0].as<std::string>() != b[0][0].as<std::string>() || a[0][1].as<std::string>() != b[0][1].as<std::string>()) {
-      release_hold();
+    auto theirs = std::async(std::launch::async, [&] { return at_dst.exec(checksum_sql(t, filter(t))); });
+    const auto a = at_src.exec(checksum_sql(t, filter(t)));
+    const auto b = theirs.get();
+    if (a[0][0].as<std::string>() != b[0][0].as<std::string>() || a[0][1].as<std::string>() != b[0][1].as<std::string>())
       throw ReshardAborted(fmt::format("verify failed for table {}: the source has {} rows (checksum {}), the target "
                                        "{} rows (checksum {})",
                                        t.qualified(), a[0][0].c_str(), a[0][1].c_str(), b[0][0].c_str(),
                                        b[0][1].c_str()));
-    }
   }
-  set_phase("cutover");
-  // 5. The flip: the source refuses the moved rows for good (stale routers, direct writers),
-  // the target accepts them, the directory names the target (one epoch: the hold goes too).
+  spdlog::info("reshard job {}: verified: counts and checksums of every table match on {} and {}", row_.id,
+               row_.source, row_.target);
+  return true;
+}
+
+bool ReshardJob::try_cutover() {
+  if (abort_requested()) throw ReshardAborted("aborted by RESHARD ABORT");
+  pqxx::connection cat(catalog_);
+  if (!verify(cat)) return false;
+  pqxx::connection fence(shard_conninfo(row_.source));
+  pqxx::connection dst(shard_conninfo(row_.target));
+  const auto held = barrier(cat, fence, dst, "cutover");
+  if (!held) return false;
+  const auto flip_from = Clock::now();
+  // The flip: the source refuses the moved rows for good (stale routers, direct writers), the
+  // target accepts them, the directory names the target (one epoch: the hold goes too).
   exec_sql(fence, fmt::format("INSERT INTO shardline.fence (logical, job) VALUES ({0}, {1}) ON CONFLICT (logical) DO "
-                         "UPDATE SET job = EXCLUDED.job",
-                         row_.logical, row_.id));
+                              "UPDATE SET job = EXCLUDED.job",
+                              row_.logical, row_.id));
   exec_sql(dst, fmt::format("DELETE FROM shardline.fence WHERE logical = {}", row_.logical));
   run_in_transaction(cat, fmt::format("UPDATE shardline.directory SET shard = {0} WHERE logical = {1}; DELETE FROM "
                                       "shardline.directory_holds WHERE job = {2}; UPDATE shardline.reshard_jobs SET "
                                       "state = 'cleanup', updated_at = now() WHERE id = {2}",
                                       sql_literal(row_.target), row_.logical, row_.id));
   row_.phase = "cleanup";
-  spdlog::info("reshard job {}: logical shard {} now on {} (directory flipped)", row_.id, row_.logical, row_.target);
+  spdlog::info("reshard job {}: logical shard {} now on {} (directory flipped); writes to it were held {} ms", row_.id,
+               row_.logical, row_.target,
+               (*held + std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - flip_from)).count());
   return true;  // closing `fence` releases the advisory lock
 }
 

@@ -1,8 +1,10 @@
 #pragma once
 // One reshard job driven through its phases (SPEC.md section 8): copy (a publication on the
 // source whose row filter selects the moved rows, a subscription with initial copy on the
-// target), catchup, verify (with the logical shard held and fenced: counts and checksums at one
-// WAL position), cutover (the directory flip), cleanup (replication objects dropped, moved rows
+// target), catchup, verify (the logical shard held and fenced just long enough to take a snapshot
+// on each side at one WAL position; counts and checksums are computed in those snapshots with
+// writes flowing again), cutover (held and fenced again until the target has caught up, then the
+// directory flip), cleanup (replication objects dropped, moved rows
 // deleted from the source in throttled batches), done. Before the flip every failure and every
 // RESHARD ABORT rolls everything back; after it, cleanup is resumed until it completes.
 //
@@ -14,6 +16,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <pqxx/connection>
 #include <vector>
 
 #include "config/config.hpp"
@@ -73,8 +76,18 @@ class ReshardJob {
   void setup();
   void wait_copy();
   void wait_catchup();
-  /// One attempt: hold, fence, drain, catch up, verify, flip. False when abandoned (retry).
+  /// One attempt: verify, then hold, fence, drain, catch up, flip. False when abandoned (retry).
   bool try_cutover();
+  /// Holds the rows in every proxy (phase `phase`), fences them on the source (`fence` keeps the
+  /// lock) and waits until the target has applied every change before the fence. How long the
+  /// hold has lasted, or nothing when abandoned (hold released, attempt counted).
+  std::optional<std::chrono::milliseconds> barrier(pqxx::connection& cat, pqxx::connection& fence,
+                                                   pqxx::connection& dst, const std::string& phase);
+  void unfence(pqxx::connection& fence);
+  void release_hold(pqxx::connection& cat, bool abandoned);
+  /// Counts and checksums of the rows match on both sides at one position (taken under a
+  /// barrier, computed after it). False when the barrier was abandoned; throws on a mismatch.
+  bool verify(pqxx::connection& cat);
   void cleanup();
   /// Undoes everything before the flip; the job ends `state` with `error`.
   void roll_back(const std::string& state, const std::string& error);
