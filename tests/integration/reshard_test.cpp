@@ -14,6 +14,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <random>
@@ -21,6 +22,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <fmt/format.h>
 
 #include "proxy/control/reshard_sql.hpp"
 #include "router/sharding/shard_key.hpp"
@@ -170,6 +173,43 @@ TEST_F(ReshardTest, RefusesBadRequests) {
   EXPECT_EQ(r.sqlstate(), "42601") << r.describe();
   r = c.exec("RESHARD ABORT");
   EXPECT_EQ(r.sqlstate(), "55000") << r.describe();
+}
+
+TEST_F(ReshardTest, VerifyMismatchFailsTheJobAndLeavesTrafficOnTheSource) {
+  // A row of the moved logical shard written straight into the target (no proxy, no source):
+  // the copies differ, so the job must fail at verify and the directory stay on s0.
+  ::setenv("SHARDLINE_TEST_RESHARD_PHASE_DELAY_MS", "1500", 1);
+  ProxyProcess proxy(config(free_port()));
+  ::unsetenv("SHARDLINE_TEST_RESHARD_PHASE_DELAY_MS");
+  create_items(proxy);
+  const int L = logical_on_s0();
+  const std::int64_t tenant = tenants_for(L)[0];
+  PgConnection app(proxy.conninfo());
+  for (int id = 1; id <= 50; ++id)
+    must(app, fmt::format("INSERT INTO items VALUES ({}, {}, 'through the proxy')", tenant, id));
+  const std::string job = start_move(admin(proxy), L, "s1");
+  ASSERT_EQ(wait_phase(admin(proxy), job, {"catchup", "failed", "aborted", "done"}), "catchup");
+  {
+    auto target = superuser(1);
+    must(target, fmt::format("INSERT INTO items VALUES ({}, 1000000, 'only on the target')", tenant));
+  }
+  EXPECT_EQ(wait_phase(admin(proxy), job, {"done", "failed", "aborted"}), "failed");
+  const std::string error = job_row(admin(proxy), job)["error"];
+  EXPECT_NE(error.find("verify failed for table"), std::string::npos) << error;
+  std::printf("verify mismatch: job %s failed: %s\n", job.c_str(), error.c_str());
+  // Traffic stays on the source, which still has every row; nothing of the job is left.
+  EXPECT_EQ(app.value(fmt::format("SELECT count(*) FROM items WHERE tenant_id = {}", tenant)), "50");
+  must(app, fmt::format("INSERT INTO items VALUES ({}, 51, 'after the failed job')", tenant));
+  auto source = superuser(0);
+  EXPECT_EQ(source.value(fmt::format("SELECT count(*) FROM items WHERE tenant_id = {}", tenant)), "51");
+  for (int s = 0; s < 2; ++s) {
+    auto c = superuser(s);
+    EXPECT_EQ(c.value("SELECT count(*) FROM pg_replication_slots"), "0") << "shard " << s;
+    EXPECT_EQ(c.value("SELECT count(*) FROM pg_publication"), "0") << "shard " << s;
+    EXPECT_EQ(c.value("SELECT count(*) FROM pg_subscription"), "0") << "shard " << s;
+  }
+  EXPECT_EQ(superuser(1).value(fmt::format("SELECT count(*) FROM items WHERE tenant_id = {}", tenant)), "0")
+      << "the failed job's copy is still on the target";
 }
 
 }  // namespace
