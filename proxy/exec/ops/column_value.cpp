@@ -55,8 +55,7 @@ std::optional<std::int64_t> parse_int_text(std::string_view s) {
 }
 
 std::optional<Value> decode_float(std::string_view d, int format, bool float4) {
-  Value v;
-  v.cls = TypeClass::Float;
+  Value v{.cls = TypeClass::Float};
   if (format == 1) {
     if (d.size() != (float4 ? 4u : 8u)) return std::nullopt;
     if (float4) {
@@ -93,8 +92,7 @@ std::optional<Value> decode_float(std::string_view d, int format, bool float4) {
 }
 
 std::optional<Value> decode_bool(std::string_view d, int format) {
-  Value v;
-  v.cls = TypeClass::Bool;
+  Value v{.cls = TypeClass::Bool};
   if (format == 1) {
     if (d.size() != 1) return std::nullopt;
     v.i = d[0] != 0;
@@ -141,6 +139,19 @@ bool take(std::string_view& s, char c) {
 
 /// DateStyle ISO output: YYYY-MM-DD[ HH:MM:SS[.ffffff][+-HH[:MM[:SS]]]][ BC]. Returns days
 /// since 2000-01-01 (date) or microseconds since 2000-01-01 00:00 UTC (timestamps).
+/// "HH:MM:SS[.ffffff]" at the front of `s` (consumed); the fraction in microseconds.
+bool take_clock(std::string_view& s, std::int64_t& h, std::int64_t& mi, std::int64_t& sec, std::int64_t& usec) {
+  if (!take_digits(s, 2, 2, h) || !take(s, ':') || !take_digits(s, 2, 2, mi) || !take(s, ':') ||
+      !take_digits(s, 2, 2, sec))
+    return false;
+  usec = 0;
+  if (!take(s, '.')) return true;
+  const std::size_t before = s.size();
+  if (!take_digits(s, 1, 6, usec)) return false;
+  for (std::size_t n = before - s.size(); n < 6; ++n) usec *= 10;
+  return true;
+}
+
 std::optional<std::int64_t> parse_iso(std::string_view s, bool with_time, bool with_zone) {
   s = trim(s);
   if (iequals(s, "infinity") || iequals(s, "+infinity")) return std::numeric_limits<std::int64_t>::max();
@@ -150,14 +161,7 @@ std::optional<std::int64_t> parse_iso(std::string_view s, bool with_time, bool w
       !take_digits(s, 2, 2, d))
     return std::nullopt;
   if (with_time) {
-    if (!take(s, ' ') || !take_digits(s, 2, 2, h) || !take(s, ':') || !take_digits(s, 2, 2, mi) || !take(s, ':') ||
-        !take_digits(s, 2, 2, sec))
-      return std::nullopt;
-    if (take(s, '.')) {
-      std::size_t before = s.size();
-      if (!take_digits(s, 1, 6, usec)) return std::nullopt;
-      for (std::size_t n = before - s.size(); n < 6; ++n) usec *= 10;
-    }
+    if (!take(s, ' ') || !take_clock(s, h, mi, sec, usec)) return std::nullopt;
     if (with_zone) {
       if (s.empty() || (s.front() != '+' && s.front() != '-')) return std::nullopt;
       const bool west = s.front() == '-';
@@ -180,8 +184,7 @@ std::optional<std::int64_t> parse_iso(std::string_view s, bool with_time, bool w
 }
 
 std::optional<Value> decode_datetime(const ColumnType& t, std::string_view d, int format) {
-  Value v;
-  v.cls = t.cls;
+  Value v{.cls = t.cls};
   if (format == 1) {
     if (t.cls == TypeClass::Date) {
       if (d.size() != 4) return std::nullopt;
@@ -202,8 +205,7 @@ std::optional<Value> decode_datetime(const ColumnType& t, std::string_view d, in
 }
 
 std::optional<Value> decode_uuid(std::string_view d, int format) {
-  Value v;
-  v.cls = TypeClass::Uuid;
+  Value v{.cls = TypeClass::Uuid};
   if (format == 1) {
     if (d.size() != 16) return std::nullopt;
     v.bytes = std::string(d);
@@ -238,8 +240,7 @@ int hex_digit(char c) {
 
 /// bytea_output = hex (a backslash, "x", two hex digits per byte); escape format is refused.
 std::optional<Value> decode_bytea(std::string_view d, int format) {
-  Value v;
-  v.cls = TypeClass::Bytea;
+  Value v{.cls = TypeClass::Bytea};
   if (format == 1) {
     v.bytes = std::string(d);
     return v;
@@ -255,31 +256,22 @@ std::optional<Value> decode_bytea(std::string_view d, int format) {
 
 /// time: HH:MM:SS[.ffffff] (the same in every DateStyle), or int64 microseconds.
 std::optional<Value> decode_time(std::string_view d, int format) {
-  Value v;
-  v.cls = TypeClass::Time;
+  Value v{.cls = TypeClass::Time};
   if (format == 1) {
     if (d.size() != 8) return std::nullopt;
     v.i = std::int64_t(be(d));
     return v;
   }
   std::string_view s = trim(d);
-  std::int64_t h, m, sec, usec = 0;
-  if (!take_digits(s, 2, 2, h) || !take(s, ':') || !take_digits(s, 2, 2, m) || !take(s, ':') ||
-      !take_digits(s, 2, 2, sec))
-    return std::nullopt;
-  if (take(s, '.')) {
-    std::size_t before = s.size();
-    if (!take_digits(s, 1, 6, usec)) return std::nullopt;
-    for (std::size_t n = before - s.size(); n < 6; ++n) usec *= 10;
-  }
+  std::int64_t h, m, sec, usec;
+  if (!take_clock(s, h, m, sec, usec)) return std::nullopt;
   if (!s.empty() || h > 24 || m > 59 || sec > 60) return std::nullopt;
   v.i = ((h * 60 + m) * 60 + sec) * 1000000 + usec;
   return v;
 }
 
 std::optional<Value> decode_any(const ColumnType& t, std::string_view d, int format) {
-  Value v;
-  v.cls = t.cls;
+  Value v{.cls = t.cls};
   switch (t.cls) {
     case TypeClass::Integer:
       if (format == 1) {
