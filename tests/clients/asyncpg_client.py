@@ -43,7 +43,9 @@ async def count_rows(where, *args):
     """Counted on a separate connection: what another client sees."""
     c = await connect()
     try:
-        return await c.fetchval(f"SELECT count(*) FROM apg_items WHERE {where}", *args)
+        # fetch, not fetchval: fetchval asks for one row (Execute with a row limit), which a read
+        # on several shards refuses (README, known limits).
+        return (await c.fetch(f"SELECT count(*) FROM apg_items WHERE {where}", *args))[0][0]
     finally:
         await c.close()
 
