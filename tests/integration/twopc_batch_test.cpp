@@ -16,11 +16,11 @@
 
 #include <fmt/format.h>
 
-#include "router/sharding/shard_key.hpp"
 #include "tests/integration/support/cluster_fixture.hpp"
 #include "tests/integration/support/pg_connection.hpp"
 #include "tests/integration/support/proxy_config.hpp"
 #include "tests/integration/support/raw_client.hpp"
+#include "tests/integration/support/two_shard_tenants.hpp"
 
 namespace {
 
@@ -36,7 +36,6 @@ using shardline::testing::RawClient;
 using shardline::testing::ShardedTableSpec;
 namespace raw = shardline::testing::raw;
 
-constexpr int kLogicalShards = 1024;
 constexpr int kShards = 2;
 constexpr const char* kInsert = "INSERT INTO tb_rows VALUES ($1, $2, $3) RETURNING tenant_id, v";
 
@@ -68,19 +67,10 @@ PgConnection connect_shard(int i) {
   return c;
 }
 
-int shard_of(std::int64_t tenant) {
-  return shardline::router::logical_shard_of_int(tenant, kLogicalShards) * kShards / kLogicalShards;
-}
-std::int64_t tenant_on(int shard, int skip = 0) {
-  for (std::int64_t t = 1;; ++t)
-    if (shard_of(t) == shard && skip-- == 0) return t;
-}
+int shard_of(std::int64_t tenant) { return shardline::testing::two_shard_of(tenant); }
+std::int64_t tenant_on(int shard, int skip = 0) { return shardline::testing::two_shard_tenant(shard, skip); }
 
-std::int64_t next_txn() {
-  static std::int64_t n = std::chrono::duration_cast<std::chrono::milliseconds>(
-                              std::chrono::system_clock::now().time_since_epoch()).count() % 1000000000 * 100;
-  return ++n;
-}
+std::int64_t next_txn() { return shardline::testing::next_run_id(); }
 
 int count(const PgConnection& c, const std::string& table, std::int64_t txn) {
   return std::stoi(c.value(fmt::format("SELECT count(*) FROM {} WHERE txn = {}", table, txn)));
