@@ -225,8 +225,9 @@ asio::awaitable<bool> ClientSession::fail_request(const SqlError& e, bool extend
 }
 
 asio::awaitable<bool> ClientSession::refuse(const SqlError& e, bool extended) {
-  if (server_ && tx_.server_status() != 'I') {
-    // The server's transaction fails too, exactly as an error there would have made it.
+  if (server_ && (tx_.server_status() != 'I' || (extended && unit_open_))) {
+    // The server's transaction fails too, exactly as an error there would have made it (an
+    // open unit's implicit one too: what its earlier Executes did is rolled back at its Sync).
     sync_server_state();
     if (extended) {
       push_failing_parse(e);  // the server skips to Sync as after its own error
@@ -372,7 +373,11 @@ asio::awaitable<bool> ClientSession::handle(const Frame& f) {
   }
   if (unit_local_ && extended) co_return co_await handle_local_unit(f);
   if (unit_multi() && extended) co_return co_await handle_multi_unit(f);
-  if (f.tag == 'S') unit_routed_ = false;
+  if (f.tag == 'S') {
+    unit_routed_ = false;
+    if (unit_implicit_tx_) co_return co_await end_spanning_unit(whole);
+    unit_spans_ = false;
+  }
   if (skip_until_sync_ && (f.tag == 'S' || extended)) co_return co_await skip_to_sync(f, whole);
   if (f.tag == 'Q') co_return co_await handle_query(f, whole);
   if (!server_) {
@@ -388,6 +393,7 @@ asio::awaitable<bool> ClientSession::handle(const Frame& f) {
     // route_unit() has attached the unit's server unless it failed, which skips to Sync.
     co_return co_await fail_request(SqlError::error(sqlstate::kInternalError, "no server for this request"), true);
   }
+  if (f.tag == 'B' && !co_await follow_bind(f)) co_return true;  // refused: the unit skips to Sync
   co_return co_await forward_message(f, whole, extended);
 }
 

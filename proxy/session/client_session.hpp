@@ -233,6 +233,30 @@ class ClientSession final : private TrackerHooks {
   /// Reads the buffered messages of the unit at the head of the input, without consuming them.
   void scan_unit(UnitScan& u);
   void scan_bind(UnitScan& u, protocol::BodyReader r);
+  /// Routes a Bind of `query` (`values`: the Bind after its statement name) and adds what it
+  /// does to the unit's effects and scope; its template in `tmpl`.
+  router::Plan route_bind(std::string_view query, std::optional<std::string_view> types, protocol::BodyReader values,
+                          std::shared_ptr<const router::RouteTemplate>& tmpl);
+
+  // spanning_unit.cpp: a unit whose Binds name keys on several shards
+  static constexpr std::string_view kMixedUnit =
+      "a statement on several shards cannot share an extended-protocol batch (up to Sync) with statements for "
+      "one shard; send a Sync before it";
+  static constexpr std::string_view kSpanningTxControl =
+      "a batch (up to Sync) whose statements run on several shards cannot also contain COMMIT, ROLLBACK or "
+      "savepoints; send those after its Sync";
+  /// Why the current unit may not run on shards `a` and `b` (cross_shard_transactions: deny,
+  /// session pooling, a replica, transaction control in it), or "" if it may.
+  std::string span_refusal(int a, int b) const;
+  /// Before a Bind of a routed unit is sent: moves the unit to the Bind's shard if it names
+  /// another one. False if the Bind was refused (the unit skips to its Sync).
+  asio::awaitable<bool> follow_bind(const protocol::Frame& f);
+  /// The unit goes on on `shard`: the replies so far are relayed, then (no error among them) the
+  /// transaction, opened now if the unit's implicit one was all there was, joins `shard`.
+  asio::awaitable<bool> move_unit(int shard);
+  /// The Sync of a unit whose implicit transaction spans shards: commit everywhere (two-phase)
+  /// or, after an error, roll back everywhere; then ReadyForQuery, as one PostgreSQL answers.
+  asio::awaitable<bool> end_spanning_unit(std::string_view sync);
   /// Makes the unit one the proxy answers itself (its only Bind is a shardline.* setting, a
   /// namespace command or transaction control of a held transaction); false if it is not.
   bool answer_unit_locally(UnitScan& u);
@@ -303,8 +327,9 @@ class ClientSession final : private TrackerHooks {
   asio::awaitable<std::optional<bool>> stream_copy_rows(CopyIn& c);
   /// Ends the COPY on every shard and answers the client.
   asio::awaitable<bool> finish_copy(CopyIn& c);
-  /// COMMIT (or ROLLBACK) everywhere; the shards where it failed.
-  asio::awaitable<std::vector<std::string>> end_copy_transactions(CopyIn& c, bool commit);
+  /// COMMIT (or ROLLBACK) everywhere, two-phase with cross_shard_transactions: 2pc; inside the
+  /// client's transaction the leases go back to it instead. The error if the commit failed.
+  asio::awaitable<std::optional<protocol::SqlError>> end_copy_transactions(CopyIn& c, bool commit);
   bool in_transaction() const { return tx_.open(); }
   int default_shard() const { return server_ ? shard_ : services_.schema->home_shard(); }
 
@@ -511,6 +536,10 @@ class ClientSession final : private TrackerHooks {
     router::BindValues literal_bind;     ///< its literals, as bound values (views into normalized)
     router::BindValues bind;             ///< a Bind's values, for routing
     std::vector<std::int16_t> formats;
+    /// The shard of each Bind the unit's lookahead routed, in order (-1: none in particular),
+    /// and how many of the unit's Binds have been sent on (follow_bind).
+    std::vector<int> bind_shards;
+    std::size_t binds_followed = 0;
   };
   std::unique_ptr<Scratch> scratch_;
   Scratch& scratch() {
@@ -527,6 +556,9 @@ class ClientSession final : private TrackerHooks {
   /// the first request that routes may move to another server (transaction pooling only).
   bool server_provisional_ = false;
   bool unit_undecided_ = false;         ///< the routed unit had no routing decision
+  bool unit_spans_ = false;             ///< the current unit moved to another shard (2pc)
+  /// ... and its implicit transaction became one on several shards, ended at its Sync.
+  bool unit_implicit_tx_ = false;
 
   friend asio::awaitable<void> run_session(tcp::socket, Services&);
   friend class admin::AdminConsole;

@@ -1,7 +1,10 @@
 // COPY sharded_table FROM STDIN: every shard runs the same COPY inside a transaction, each data
 // row goes to the shard that owns its key, and the COPY commits on every shard only if all
-// of them accepted their rows. The client sees one CopyInResponse and one "COPY n". In binary
-// format every shard gets the header, its own tuples and the trailer.
+// of them accepted their rows (with cross_shard_transactions: 2pc, a two-phase commit). Inside
+// the client's transaction (2pc) the COPY runs on the transaction's participants, joining every
+// shard, and commits with the transaction; a COPY that fails fails the transaction, as on
+// PostgreSQL. The client sees one CopyInResponse and one "COPY n". In binary format every shard
+// gets the header, its own tuples and the trailer.
 
 #include <fmt/format.h>
 
@@ -60,6 +63,8 @@ struct ClientSession::CopyIn {
   bool client_failed = false;
   std::string client_fail_message;
   bool started = false;  ///< BEGIN and the COPY were sent to the shards
+  /// The client's transaction the COPY runs in (its participants' leases), or null: its own.
+  Transaction* tx = nullptr;
 
   /// Leases still held when the COPY ends some other way than end_copy_transactions (the client
   /// vanished, sent a malformed frame, a reply could not be written) are mid-transaction or
@@ -70,13 +75,15 @@ struct ClientSession::CopyIn {
         if (l) l->broken = true;
   }
 
-  /// The error reply, the servers marked broken (mid-COPY state: never reuse these).
+  /// The error reply, the servers marked broken (mid-COPY state: never reuse these); the
+  /// client's transaction, if the COPY runs in one, has failed (its end rolls back everywhere).
   std::string fail(const SqlError& e) {
     for (auto& l : leases) l->broken = true;
+    if (tx) tx->fail_distributed();
     std::string o;
     protocol::MessageWriter ow(o);
     ow.error(e);
-    ow.ready_for_query('I');
+    ow.ready_for_query(tx ? 'E' : 'I');
     return o;
   }
 
@@ -144,11 +151,12 @@ asio::awaitable<bool> ClientSession::run_copy_in(const router::TemplateStatement
   CopyIn c{st, *services_.directory, services_.schema->logical_shards(), nshards};
   std::vector<int> all;
   for (int shard = 0; shard < nshards; ++shard) all.push_back(shard);
-  if (auto err = co_await acquire_primaries(all, c.leases)) {
+  if (in_transaction()) c.tx = &tx_;  // 2pc: on the transaction's participants
+  if (auto err = c.tx ? co_await take_participants(all, c.leases) : co_await acquire_primaries(all, c.leases)) {
     std::string out;
     protocol::MessageWriter w(out);
     w.error(*err);
-    w.ready_for_query('I');
+    w.ready_for_query(tx_.status());
     co_return co_await write_client(out);
   }
   std::string copy_in_response;
@@ -190,9 +198,9 @@ asio::awaitable<std::optional<SqlError>> ClientSession::copy_key_column(CopyIn& 
 
 asio::awaitable<std::optional<SqlError>> ClientSession::start_copy(CopyIn& c, std::string_view sql,
                                                                    std::string& copy_in_response) {
-  // Start the COPY everywhere, in a transaction.
+  // Start the COPY everywhere, in a transaction (the client's, or one of its own).
   const auto& names = services_.directory->shard_names();
-  std::string start = query_message("BEGIN") + query_message(sql);
+  std::string start = (c.tx ? std::string() : query_message("BEGIN")) + query_message(sql);
   c.started = true;
   for (int i = 0; i < c.nshards; ++i) {
     auto& server = *c.leases[std::size_t(i)];
@@ -350,7 +358,7 @@ asio::awaitable<bool> ClientSession::finish_copy(CopyIn& c) {
     }
   }
   const bool ok = !abort && !shard_error;
-  std::vector<std::string> commit_failed = co_await end_copy_transactions(c, ok);
+  const std::optional<SqlError> commit_error = co_await end_copy_transactions(c, ok);
   std::string out;
   protocol::MessageWriter w(out);
   if (c.route_error) {
@@ -359,44 +367,60 @@ asio::awaitable<bool> ClientSession::finish_copy(CopyIn& c) {
     w.error(SqlError::error(sqlstate::kQueryCanceled, "COPY from stdin failed: " + c.client_fail_message));
   } else if (shard_error) {
     w.error(*shard_error);
-  } else if (!commit_failed.empty()) {
-    std::string f;
-    for (const auto& n : commit_failed) f += (f.empty() ? "" : ", ") + n;
-    w.error(SqlError::error(sqlstate::kConnectionFailure, "COPY commit failed on shard(s) " + f + "; it may be partly applied"));
+  } else if (commit_error) {
+    w.error(*commit_error);
   } else {
     w.command_complete(fmt::format("COPY {}", total));
   }
-  w.ready_for_query('I');
+  w.ready_for_query(tx_.status());
   co_return co_await write_client(out);
 }
 
-asio::awaitable<std::vector<std::string>> ClientSession::end_copy_transactions(CopyIn& c, bool commit) {
+asio::awaitable<std::optional<SqlError>> ClientSession::end_copy_transactions(CopyIn& c, bool commit) {
   const auto& names = services_.directory->shard_names();
+  std::vector<int> shards(static_cast<std::size_t>(c.nshards), 0);
+  for (int i = 0; i < c.nshards; ++i) shards[std::size_t(i)] = i;
+  if (c.tx) {
+    // The client's transaction goes on (failed, after an error: its end rolls back everywhere).
+    tx_.wrote({});
+    tx_.touch({});
+    return_participants(shards, c.leases, commit ? -1 : 0);
+    co_return std::nullopt;
+  }
+  if (commit && services_.twopc && c.nshards > 1) {  // all or nothing (cross_shard_transactions: 2pc)
+    std::vector<exec::TwopcBranch> branches;
+    for (int i = 0; i < c.nshards; ++i) branches.push_back({c.leases[std::size_t(i)].get(), names[std::size_t(i)]});
+    auto err = co_await services_.twopc->commit(branches);
+    for (int i = 0; i < c.nshards; ++i) services_.cluster.primary(i).stats.xact_count++;
+    if (!err) co_await learn_commit_positions(c.leases, shards);
+    c.leases.clear();
+    co_return err;
+  }
   for (int i = 0; i < c.nshards; ++i) {
     boost::system::error_code ec;
     co_await c.leases[std::size_t(i)]->stream().write_all(query_message(commit ? "COMMIT" : "ROLLBACK"), ec);
   }
-  std::vector<std::string> commit_failed;
+  std::string commit_failed;
   for (int i = 0; i < c.nshards; ++i) {
+    bool failed = false;
     for (;;) {
       auto m = co_await next_message(*c.leases[std::size_t(i)]);
       if (!m) {
         c.leases[std::size_t(i)]->broken = true;
-        commit_failed.push_back(names[std::size_t(i)]);
+        failed = true;
         break;
       }
-      if ((*m)[0] == 'E') commit_failed.push_back(names[std::size_t(i)]);
+      if ((*m)[0] == 'E') failed = true;
       if ((*m)[0] == 'Z') break;
     }
+    if (failed) commit_failed += (commit_failed.empty() ? "" : ", ") + names[std::size_t(i)];
     services_.cluster.primary(i).stats.xact_count++;
   }
-  if (commit) {
-    std::vector<int> shards(static_cast<std::size_t>(c.nshards), 0);
-    for (int i = 0; i < c.nshards; ++i) shards[std::size_t(i)] = i;
-    co_await learn_commit_positions(c.leases, shards);
-  }
+  if (commit) co_await learn_commit_positions(c.leases, shards);
   c.leases.clear();
-  co_return commit_failed;
+  if (commit_failed.empty()) co_return std::nullopt;
+  co_return SqlError::error(sqlstate::kConnectionFailure,
+                            "COPY commit failed on shard(s) " + commit_failed + "; it may be partly applied");
 }
 
 }  // namespace shardline::proxy::session

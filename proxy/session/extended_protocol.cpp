@@ -31,6 +31,7 @@ struct ClientSession::UnitScan {
   bool complete_with_sync = false;
   bool executes = false;  ///< a unit that only parses/describes gives no routing information
   int binds = 0;
+  int span_with = -1;  ///< a later Bind's shard when the Binds name keys on several shards
   std::shared_ptr<const router::RouteTemplate> last;  ///< the last Bind's template
 };
 
@@ -41,6 +42,8 @@ asio::awaitable<std::optional<bool>> ClientSession::route_unit() {
   unit_effects_ = StatementEffects{};
   unit_scope_.clear();
   unit_in_tx_ = in_transaction();
+  scratch().bind_shards.clear();
+  scratch().binds_followed = 0;
   scan_unit(u);
   if (!u.complete && !u.decided) co_return std::nullopt;  // wait for the rest of the unit
   if (co_await wait_while_held(unit_scope_.logical())) co_return co_await route_unit();
@@ -63,6 +66,12 @@ asio::awaitable<std::optional<bool>> ClientSession::route_unit() {
   }
   router::Plan plan = u.decided ? std::move(*u.decided) : router::Plan{};
   int target = default_shard();
+  if (plan.kind == router::RouteKind::Single && u.span_with >= 0) {
+    if (std::string why = span_refusal(plan.shards.front(), u.span_with); !why.empty()) {
+      plan.kind = router::RouteKind::Refuse;
+      plan.error = {sqlstate::kFeatureNotSupported, why};
+    }
+  }
   if (plan.kind == router::RouteKind::Single) {
     target = plan.shards.front();
   } else if (plan.kind != router::RouteKind::Any && plan.kind != router::RouteKind::Refuse) {
@@ -73,7 +82,7 @@ asio::awaitable<std::optional<bool>> ClientSession::route_unit() {
   }
   int replica = -1;
   if (unit_effects_.all_replica_safe && u.binds > 0 && !unit_in_tx_ && !unit_effects_.begins &&
-      plan.kind != router::RouteKind::Refuse && u.last)
+      plan.kind != router::RouteKind::Refuse && u.last && u.span_with < 0)
     replica = co_await choose_replica(target, *u.last, unit_scope_.logical());
   SqlError refusal;
   if (plan.kind == router::RouteKind::Refuse) refusal = SqlError::error(plan.error.sqlstate, plan.error.message);
@@ -133,8 +142,8 @@ void ClientSession::read_bind_values(protocol::BodyReader r, router::BindValues&
 }
 
 void ClientSession::scan_bind(UnitScan& u, protocol::BodyReader r) {
-  // Every Bind of the unit is routed: one unit (up to Sync) is one implicit transaction on
-  // one server, so Binds whose keys live on different shards cannot all be answered there.
+  // Every Bind of the unit is routed: one unit (up to Sync) is one implicit transaction, on one
+  // server unless its Binds name keys on several shards (see spanning_unit.cpp).
   (void)r.cstr();  // the portal (scan_unit checked both names)
   auto stmt = r.cstr();
   std::string_view query;
@@ -149,8 +158,28 @@ void ClientSession::scan_bind(UnitScan& u, protocol::BodyReader r) {
     query = it2->second->query;
     types = it2->second->param_types;
   }
+  auto plan = route_bind(query, types, r, u.last);
+  ++u.binds;
+  scratch().bind_shards.push_back(plan.kind == router::RouteKind::Single ? plan.shards.front() : -1);
+  if (plan.kind == router::RouteKind::Any) return;
+  if (!u.decided) {
+    u.decided = std::move(plan);
+  } else if (u.decided->kind != router::RouteKind::Single) {
+    // (a unit for several shards: multi_shard_unit checks its later Binds)
+  } else if (plan.kind == router::RouteKind::Single) {
+    if (plan.shards != u.decided->shards && u.span_with < 0) u.span_with = plan.shards.front();
+  } else if (plan.kind == router::RouteKind::Refuse) {
+    u.decided = std::move(plan);  // the unit is refused before any of it runs
+  } else {
+    u.decided->kind = router::RouteKind::Refuse;
+    u.decided->error = {sqlstate::kFeatureNotSupported, std::string(kMixedUnit)};
+  }
+}
+
+router::Plan ClientSession::route_bind(std::string_view query, std::optional<std::string_view> types,
+                                       protocol::BodyReader values, std::shared_ptr<const router::RouteTemplate>& tmpl) {
   router::BindValues& bind = scratch().bind;
-  read_bind_values(r, bind, scratch().formats);
+  read_bind_values(values, bind, scratch().formats);
   // The parameter types decide how PostgreSQL reads the values.
   bind.types.clear();
   if (types) {
@@ -161,10 +190,11 @@ void ClientSession::scan_bind(UnitScan& u, protocol::BodyReader r) {
       bind.types.push_back(std::uint32_t(oid.value_or(0)));
     }
   }
-  auto tmpl = services_.templates.get(query, *services_.schema);
-  u.last = tmpl;
-  ++u.binds;
+  tmpl = services_.templates.get(query, *services_.schema);
   unit_effects_.add(*tmpl);
+  if (!in_transaction())  // a BEGIN in the unit: shards the transaction joins later replay it
+    for (const auto& ts : tmpl->statements)
+      if (ts.info.tx == router::TxCommand::Begin || ts.info.tx == router::TxCommand::Start) tx_.note_begin(ts.info.text);
   auto plan = plan_for(*tmpl, &bind);
   if (std::string why = pooling_refusal(*tmpl); !why.empty()) {
     plan.kind = router::RouteKind::Refuse;
@@ -175,19 +205,7 @@ void ClientSession::scan_bind(UnitScan& u, protocol::BodyReader r) {
     unit_scope_.add(plan.logical);
     if (tx_.open() || unit_effects_.begins) tx_.touch(plan.logical);
   }
-  if (plan.kind == router::RouteKind::Any) return;
-  if (!u.decided) {
-    u.decided = std::move(plan);
-  } else if (u.decided->kind == router::RouteKind::Single && plan.kind == router::RouteKind::Single &&
-             plan.shards != u.decided->shards) {
-    const auto& names = services_.directory->shard_names();
-    u.decided->kind = router::RouteKind::Refuse;
-    u.decided->error = {sqlstate::kFeatureNotSupported,
-                        fmt::format("this batch binds statements for tenants on shard {} and shard {} before one "
-                                    "Sync, and a batch runs as one transaction on one shard; send a Sync after "
-                                    "each tenant's statements",
-                                    names[std::size_t(u.decided->shards.front())], names[std::size_t(plan.shards.front())])};
-  }
+  return plan;
 }
 
 bool ClientSession::answer_unit_locally(UnitScan& u) {

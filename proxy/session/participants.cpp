@@ -52,13 +52,8 @@ asio::awaitable<void> ClientSession::park_server() {
 }
 
 asio::awaitable<bool> ClientSession::join_shard(int shard) {
-  if (unit_open_) {
-    unit_extras().last_error = SqlError::error(
-        sqlstate::kFeatureNotSupported,
-        fmt::format("one extended-protocol unit (up to Sync) runs on one shard; this one needs shards {} and {}",
-                    services_.directory->shard_name(shard_), services_.directory->shard_name(shard)));
-    co_return false;
-  }
+  // (Inside an open unit too: attach() keeps a server that failed in it, and a unit moves on
+  // only once the replies so far are in, move_unit.)
   if (server_) co_await park_server();
   for (auto it = parked_.begin(); it != parked_.end(); ++it) {
     if (it->shard != shard) continue;
@@ -175,10 +170,11 @@ asio::awaitable<bool> ClientSession::end_distributed(bool commit) {
 }
 
 asio::awaitable<std::optional<SqlError>> ClientSession::finish_distributed(bool commit, std::string& tag) {
-  bool failed = tx_.failed();
+  const bool failed_before = tx_.failed();
   if (server_) co_await park_server();
-  // A participant lost meanwhile (its transaction is gone with its connection) fails it all.
-  failed = failed || client_gone_ || parked_.size() < tx_.participants().size();
+  // Failed: before, or in the replies just waited for (a ReadyForQuery 'E'), or a participant
+  // lost meanwhile (its transaction is gone with its connection).
+  bool failed = failed_before || tx_.failed() || client_gone_ || parked_.size() < tx_.participants().size();
   for (const auto& p : parked_) failed = failed || !p.lease || p.lease->broken;
   std::sort(parked_.begin(), parked_.end(), [](const Parked& a, const Parked& b) { return a.shard < b.shard; });
   const auto& names = services_.directory->shard_names();

@@ -109,8 +109,9 @@ void ResponseTracker::on_server_message(char tag, std::string_view whole, std::s
     case Expect::FailingQuery: on_failing_query(r, out, hooks); break;
     case Expect::Sync:
       if (tag == 'Z') {
+        const bool mine = queue_.front().proxy_ready;
         queue_.pop_front();
-        hold_or_forward_ready(whole, out);
+        if (!mine) hold_or_forward_ready(whole, out);
         hooks.ready_for_query(status_of(body));
       } else {
         out.ref(whole.data(), whole.size());

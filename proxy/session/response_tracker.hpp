@@ -59,6 +59,9 @@ struct Pending {
   bool probe_parsed = false;        ///< LsnProbe: that Parse completed (the statement exists)
   bool discard_all = false;         ///< SimpleQuery: DISCARD ALL on success
   bool deallocate_all = false;      ///< SimpleQuery: DEALLOCATE ALL on success
+  /// Sync: its ReadyForQuery is not the client's (the proxy ends the unit's transaction itself
+  /// and answers the client then).
+  bool proxy_ready = false;
 };
 
 /// What the session does when a tracked exchange ends.

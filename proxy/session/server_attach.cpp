@@ -265,6 +265,9 @@ asio::awaitable<void> ClientSession::pump() {
       }
     }
     in.consume(used);
+    // Whoever waits for the replies to be in (park_server, move_unit) is woken even when the
+    // last of them was swallowed and nothing was written to the client.
+    if (tracker_.empty()) pump_state_.notify();
     if (stop_pump_) break;
     if (server_idle() && in.empty() && (transaction_mode || closing_)) {
       detach_server(false);

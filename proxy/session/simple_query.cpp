@@ -128,15 +128,14 @@ asio::awaitable<std::optional<bool>> ClientSession::run_query_on_shards(router::
   std::string why;
   const bool in_tx = in_transaction();
   const auto& stmts = t.statements;
+  const bool copy = stmts.size() == 1 && stmts[0].copy_from_sharded;
   if (in_tx && !twopc())
-    why = services_.cluster.config().sharding.cross_shard_transactions == config::CrossShardTransactions::TwoPhaseCommit
-              ? "this statement spans several shards, which inside a transaction needs transaction pooling "
-                "(pool.mode: transaction)"
-              : "this statement spans several shards, which is not possible inside a transaction "
-                "(cross_shard_transactions is deny)";
-  else if (in_tx && stmts.size() == 1 && stmts[0].copy_from_sharded)
-    why = "COPY into a sharded table cannot run inside a transaction; COPY per tenant with a "
-          "/* shardline: tenant=... */ hint, or outside the transaction";
+    why = std::string(copy ? "COPY into a sharded table writes on every shard"
+                           : "this statement spans several shards") +
+          (services_.cluster.config().sharding.cross_shard_transactions == config::CrossShardTransactions::TwoPhaseCommit
+               ? ", which inside a transaction needs transaction pooling (pool.mode: transaction)"
+               : ", which is not possible inside a transaction (cross_shard_transactions is deny)") +
+          (copy ? "; COPY per tenant with a /* shardline: tenant=... */ hint, or outside the transaction" : "");
   else if (!in_tx && !co_await release_idle_server())
     why = "this statement spans several shards, which is not possible inside a transaction "
           "or on a session-pooled connection";

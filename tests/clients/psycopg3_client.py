@@ -20,8 +20,6 @@ from driver_harness import Harness
 # fail where listed; one that passes is reported, so fixed bugs get their entry removed.
 KNOWN_FAILURES = {
     "listen_notify": "LISTEN is refused (0A000) in transaction pooling: the proxy cannot deliver notifications there",
-    "proxy-2shard:executemany_across_tenants": "Bind/Execute x N + one Sync across shards is one implicit "
-                                               "transaction: refused with 0A000 (a Sync per tenant works)",
     "with_hold_cursor": "DECLARE ... WITH HOLD is refused (0A000) with pool.mode: transaction: the cursor "
                         "would outlive its transaction on a server that goes back to the pool (README)",
 }
@@ -114,6 +112,26 @@ def executemany_across_tenants():
                     held = sorted(r[0] for r in d.execute("SELECT tenant_id FROM pg3_items WHERE id = 8000"))
                 h.check(f"shard s{i} holds the rows of exactly its tenants",
                         sorted(t for t in TENANTS if HOME[t] == i), held)
+        # One batch is one transaction: a duplicate key in the middle leaves no row anywhere.
+        rows = [(t,) for t in TENANTS]
+        rows.insert(len(rows) // 2, (TENANTS[0],))
+        try:
+            cur.executemany("INSERT INTO pg3_items (tenant_id, id, name, qty) VALUES (%s, 8001, 'many', 0)", rows)
+            h.check("a duplicate key in the middle fails the batch", "UniqueViolation", None)
+        except psycopg.errors.UniqueViolation:
+            h.check("a duplicate key in the middle fails the batch with 23505", True, True)
+        h.check("the failed batch left no row on any shard", 0, count("id = 8001"))
+    # Outside autocommit psycopg sends BEGIN in the batch's pipeline: commit() and rollback() end it.
+    with connect(autocommit=False) as c, c.cursor() as cur:
+        cur.executemany("INSERT INTO pg3_items (tenant_id, id, name, qty) VALUES (%s, 8002, 'tx', 0)",
+                        [(t,) for t in TENANTS])
+        h.check("the batch's rows are not visible before commit()", 0, count("id = 8002"))
+        c.commit()
+        h.check("committed: a row for each tenant", len(TENANTS), count("id = 8002"))
+        cur.executemany("INSERT INTO pg3_items (tenant_id, id, name, qty) VALUES (%s, 8003, 'tx', 0)",
+                        [(t,) for t in TENANTS])
+        c.rollback()
+        h.check("rolled back: no row", 0, count("id = 8003"))
 
 
 def pipeline_errors():

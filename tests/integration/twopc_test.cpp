@@ -15,11 +15,11 @@
 
 #include <fmt/format.h>
 
-#include "router/sharding/shard_key.hpp"
 #include "tests/integration/support/cluster_fixture.hpp"
 #include "tests/integration/support/pg_connection.hpp"
 #include "tests/integration/support/proxy_config.hpp"
 #include "tests/integration/support/raw_client.hpp"
+#include "tests/integration/support/two_shard_tenants.hpp"
 
 namespace {
 
@@ -37,7 +37,6 @@ namespace raw = shardline::testing::raw;
 using shardline::testing::ShardedTableSpec;
 using Clock = std::chrono::steady_clock;
 
-constexpr int kLogicalShards = 1024;
 constexpr int kShards = 2;
 
 LocalCluster& cluster() {
@@ -70,13 +69,7 @@ PgConnection connect_shard(int i) {
   return c;
 }
 
-int shard_of(std::int64_t tenant) {
-  return shardline::router::logical_shard_of_int(tenant, kLogicalShards) * kShards / kLogicalShards;
-}
-std::int64_t tenant_on(int shard, int skip = 0) {
-  for (std::int64_t t = 1;; ++t)
-    if (shard_of(t) == shard && skip-- == 0) return t;
-}
+std::int64_t tenant_on(int shard, int skip = 0) { return shardline::testing::two_shard_tenant(shard, skip); }
 
 std::string sqlstate(const PgResult& r) {
   const char* s = r ? PQresultErrorField(r.get(), PG_DIAG_SQLSTATE) : nullptr;
@@ -97,11 +90,7 @@ std::string insert_both(std::int64_t txn) {
   return fmt::format("INSERT INTO tp_rows VALUES ({}, {}, 'a'), ({}, {}, 'b')", tenant_on(0), txn, tenant_on(1), txn);
 }
 
-std::int64_t next_txn() {
-  static std::int64_t n = std::chrono::duration_cast<std::chrono::milliseconds>(
-                              std::chrono::system_clock::now().time_since_epoch()).count() % 1000000000 * 100;
-  return ++n;
-}
+std::int64_t next_txn() { return shardline::testing::next_run_id(); }
 
 class TwoPhaseCommit : public ::testing::Test {
  protected:

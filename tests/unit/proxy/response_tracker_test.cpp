@@ -141,6 +141,26 @@ TEST(ResponseTracker, MessagesSentAfterAnErrorBeforeTheirSyncGetNoReply) {
   EXPECT_TRUE(t.empty());
 }
 
+// A unit whose implicit transaction spans shards: the proxy ends it at the Sync, so the server's
+// ReadyForQuery (its transaction's state, 'E' after an error) is seen but not sent on.
+TEST(ResponseTracker, ProxyEndedSyncReportsItsStatusWithoutSendingIt) {
+  ResponseTracker t;
+  Hooks h;
+  t.bind_hooks(h);
+  t.push(Pending{Expect::Bind});
+  t.push(Pending{Expect::Execute});
+  std::string got = run(t, h, {msg('2'), error()});
+  EXPECT_EQ(got, "2E");
+  Pending sync{Expect::Sync};
+  sync.proxy_ready = true;
+  t.push(sync);  // ends the discarding the error started
+  t.push(Pending{Expect::Bind});
+  got = run(t, h, {ready('E'), msg('2')});
+  EXPECT_EQ(got, "2");
+  EXPECT_NE(std::find(h.events.begin(), h.events.end(), "ready E"), h.events.end());
+  EXPECT_TRUE(t.empty());
+}
+
 TEST(ResponseTracker, StalePlanErrorOfAnExecuteIsReported) {
   for (bool stale : {true, false}) {
     ResponseTracker t;
