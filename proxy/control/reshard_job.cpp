@@ -46,13 +46,15 @@ void with_lock_retries(F&& f) {
   }
 }
 
-/// Waits (at most `timeout`) until every proxy seen in the last 3 s routes with epoch >= `epoch`;
+/// Waits (at most `timeout`) until every proxy seen in the last 10 s routes with epoch >= `epoch`;
+/// a proxy whose watcher is slow to check (a loaded machine: seen taking seconds) still counts,
+/// so cleanup does not delete rows it may still read from the source;
 /// returns how many still lag behind.
 int wait_for_proxies(pqxx::connection& cat, std::int64_t epoch, std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
   for (;;) {
     const int behind = std::stoi(text(exec_sql(cat, fmt::format("SELECT count(*) FROM shardline.proxy_epochs WHERE "
-                                                                "seen_at > now() - interval '3 s' AND epoch < {}",
+                                                                "seen_at > now() - interval '10 s' AND epoch < {}",
                                                                 epoch))));
     if (behind == 0 || Clock::now() > deadline) return behind;
     sleep_for(std::chrono::milliseconds(2));

@@ -118,7 +118,14 @@ void ReshardService::work() {
     }
     try {
       if (!lock || !lock->is_open()) lock = std::make_unique<pqxx::connection>(catalog_);
-      if (!query(*lock, fmt::format("SELECT pg_try_advisory_lock({})", kJobLockKey))[0][0].as<bool>()) {
+      // Another proxy holds the lock briefly every second to look for a job to recover: a
+      // request waits that out (2 s) before it is refused.
+      bool locked = false;
+      for (int attempt = 0; !locked && attempt < (p ? 20 : 1); ++attempt) {
+        if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        locked = query(*lock, fmt::format("SELECT pg_try_advisory_lock({})", kJobLockKey))[0][0].as<bool>();
+      }
+      if (!locked) {
         if (p) p->reply.set_value({"55006", "another proxy is running a reshard job (see SHOW RESHARDS)"});
         continue;
       }

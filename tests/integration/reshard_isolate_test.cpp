@@ -15,6 +15,7 @@
 #include <array>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <thread>
 #include <vector>
@@ -161,6 +162,8 @@ TEST_F(ReshardIsolateTest, IsolateUnderTrafficOfTwoProxiesThenThePinRoutesEveryw
   EXPECT_NE(rows_on(0, neighbour), "0") << "the rest of logical shard L stays on s0";
   EXPECT_EQ(rows_on(1, neighbour), "0");
 
+  if (HasFailure() || std::getenv("RESHARD_TEST_LOG"))
+    for (const ProxyProcess* p : {&a, &b}) std::fprintf(stderr, "---- proxy log ----\n%s\n", p->log().c_str());
   check_pin_routes(a, hot, neighbour, 9000000001);
   check_pin_routes(b, hot, neighbour, 9100000001);
 
