@@ -20,6 +20,7 @@
 
 #include "config/config.hpp"
 #include "proxy/admin/tenant_tracker.hpp"
+#include "proxy/control/reshard_status.hpp"
 
 namespace shardline::proxy::admin {
 
@@ -75,12 +76,7 @@ class ErrorCounters {
 };
 
 /// Progress of one reshard job as the job runner publishes it (read by /metrics and the API).
-struct ReshardProgress {
-  std::int64_t id = 0;
-  std::string kind, tenant, source, target, phase, started_at, finished_at, error;
-  int logical = -1;
-  std::int64_t rows_copied = 0, rows_total = 0, lag_bytes = 0;
-};
+using ReshardProgress = shardline::control::ReshardStatus;
 
 class MetricsRegistry {
  public:

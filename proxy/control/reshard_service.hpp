@@ -21,6 +21,7 @@
 
 #include "config/config.hpp"
 #include "proxy/control/reshard_job.hpp"
+#include "proxy/control/reshard_status.hpp"
 
 namespace shardline::control {
 
@@ -36,14 +37,6 @@ struct ReshardReply {
   std::string sqlstate;
   std::string message;
   std::int64_t job = 0;
-};
-
-/// One job as SHOW RESHARDS lists it.
-struct ReshardStatus {
-  std::int64_t id = 0;
-  std::string kind, tenant, source, target, phase, started_at, finished_at, error;
-  int logical = -1;
-  std::int64_t rows_copied = 0, rows_total = 0, lag_bytes = 0;
 };
 
 class ReshardService {

@@ -99,12 +99,6 @@ using ClientWrite = std::function<boost::asio::awaitable<bool>(std::string_view)
 boost::asio::awaitable<ScatterOutcome> run_scatter(boost::asio::any_io_executor ex, ScatterRequest& req,
                                                    ClientWrite write);
 
-/// Sends a CancelRequest for the query `server` runs (on a new connection to its endpoint) and
-/// completes when the server has taken it (it closes that connection: true) or it could not be
-/// sent or was not confirmed within 10 s (false: the signal may still come).
-boost::asio::awaitable<bool> send_cancel_request(config::Endpoint endpoint, std::int32_t backend_pid,
-                                                 std::int32_t backend_secret);
-
 /// A plan run by run_scatter: a scatter read, merged by its MergePlan or concatenated (the
 /// older aggregate-only plans without a MergePlan are merged from whole replies).
 inline bool streams_as_scatter(const router::Plan& p) {

@@ -1,3 +1,8 @@
+// SCRAM-SHA-256 (RFC 5802, RFC 7677) as PostgreSQL speaks it: secrets, the server side (clients
+// logging in to the proxy) and the client side (the proxy logging in to a shard). Longer than our
+// usual ~500 lines because both sides share the message grammar and its validation (attributes,
+// nonces, saslnames, base64) in the anonymous namespace below, which no other file needs.
+
 #include "proxy/protocol/scram.hpp"
 
 #include <openssl/crypto.h>

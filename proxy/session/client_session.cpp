@@ -12,6 +12,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "proxy/admin/admin_console.hpp"
+#include "proxy/exec/cancel_request.hpp"
 #include "proxy/protocol/message_writer.hpp"
 #include "proxy/control/lsn.hpp"
 #include "router/parser/literal_normalizer.hpp"

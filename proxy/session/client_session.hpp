@@ -137,6 +137,9 @@ class ClientSession final : private TrackerHooks {
   // server_attach.cpp: taking, switching and releasing the server, and its reply pump
   asio::awaitable<bool> ensure_server(int shard, int replica);
   asio::awaitable<void> pump();
+  /// The pump's server connection died (or spoke something that is not the protocol): a
+  /// replica read nobody has seen a byte of runs again on the primary, else the client is told.
+  asio::awaitable<void> on_server_lost(backend::ServerConnection& server, bool malformed);
   /// Relays the complete messages in the server's input; false on a malformed one.
   bool relay_server_input(backend::ServerConnection& server, std::size_t& used);
   asio::awaitable<bool> flush_to_server();

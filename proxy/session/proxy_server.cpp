@@ -130,11 +130,7 @@ void ProxyServer::bootstrap_catalog() {
   reshard_ = std::make_unique<control::ReshardService>(
       cfg, control::Catalog::default_conninfo(*cfg),
       [this](std::vector<control::ReshardStatus> jobs) {
-        auto out = std::make_shared<std::vector<admin::ReshardProgress>>();
-        for (auto& j : jobs)
-          out->push_back({j.id, j.kind, j.tenant, j.source, j.target, j.phase, j.started_at, j.finished_at, j.error,
-                          j.logical, j.rows_copied, j.rows_total, j.lag_bytes});
-        services_.metrics.publish_reshards(std::move(out));
+        services_.metrics.publish_reshards(std::make_shared<const std::vector<control::ReshardStatus>>(std::move(jobs)));
       },
       options);
   services_.reshard = [this](control::ReshardRequest r) { return reshard(std::move(r)); };

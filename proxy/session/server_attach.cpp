@@ -275,8 +275,14 @@ asio::awaitable<void> ClientSession::pump() {
       break;
     }
   }
-  if (lost && server_ && replica_ >= 0) pool_->note_failure();
-  if (lost && server_ && replica_retry_ && reading_client_ && !client_gone_) {
+  if (lost && server_) co_await on_server_lost(*server, malformed);
+  pump_running_ = false;
+  pump_state_.notify();
+}
+
+asio::awaitable<void> ClientSession::on_server_lost(backend::ServerConnection& server, bool malformed) {
+  if (replica_ >= 0) pool_->note_failure();
+  if (replica_retry_ && reading_client_ && !client_gone_) {
     // Nothing of the reply reached the client and it waits for it: the client loop runs the
     // read again, and the replica is avoided meanwhile.
     spdlog::info("client {}: server {} was lost before replying; the read goes to the primary", peer_,
@@ -286,8 +292,8 @@ asio::awaitable<void> ClientSession::pump() {
     detach_server(true);
     boost::system::error_code ignored;
     stream_.socket().cancel(ignored);
-  } else if (lost && server_) {
-    server->broken = true;
+  } else {
+    server.broken = true;
     if (!client_gone_) {
       to_client_.clear();
       // A query_timeout whose cancel went unanswered closed the server on purpose: say so.
@@ -296,7 +302,7 @@ asio::awaitable<void> ClientSession::pump() {
                        : SqlError::fatal(
                              malformed ? sqlstate::kProtocolViolation : sqlstate::kConnectionFailure,
                              fmt::format("server connection to shard {} {} ({}:{}) {}", pool_->shard(), pool_->role(),
-                                         server->endpoint().host, server->endpoint().port,
+                                         server.endpoint().host, server.endpoint().port,
                                          malformed ? "sent a message that is not PostgreSQL's protocol; it was closed"
                                                    : "was lost"));
       std::string out;
@@ -307,8 +313,6 @@ asio::awaitable<void> ClientSession::pump() {
     detach_server(true);
     stream_.close();
   }
-  pump_running_ = false;
-  pump_state_.notify();
 }
 
 void ClientSession::detach_server(bool broken) {

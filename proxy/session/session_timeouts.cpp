@@ -14,7 +14,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-#include "proxy/exec/scatter_executor.hpp"
+#include "proxy/exec/cancel_request.hpp"
 #include "proxy/session/client_session.hpp"
 
 namespace shardline::proxy::session {

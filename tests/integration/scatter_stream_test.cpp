@@ -119,6 +119,8 @@ struct Stream {
   bool ordered = true;  ///< the first column strictly increased row by row
   std::string command_tag, error_sqlstate, error_message, error_detail;
   std::int64_t max_rss_kb = 0;  ///< the proxy's RSS, sampled while reading
+  std::int64_t longest_wait_ms = 0;  ///< the longest the client waited for the proxy's next bytes
+  int waits_over_100ms = 0;
 };
 
 std::string field(std::string_view body, char code) {
@@ -138,7 +140,11 @@ Stream read_slowly(const std::string& sql, pid_t proxy_pid, std::size_t stop_aft
   std::unique_ptr<PGconn, decltype(&PQfinish)> conn(PQconnectdb(conninfo().c_str()), &PQfinish);
   if (PQstatus(conn.get()) != CONNECTION_OK) throw std::runtime_error(PQerrorMessage(conn.get()));
   const int fd = PQsocket(conn.get());
-  const int small = 16 * 1024;
+  // A small receive buffer, so the proxy meets a full socket early and often. Not smaller than
+  // a few loopback segments (MSS ~64 KB): with 16 KB the kernel announced the reopened window
+  // late, and the proxy's sends waited for TCP's 200 ms persist probe (2,137 such waits made one
+  // 1.5M-row read take 470 s).
+  const int small = 256 * 1024;
   setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
   const std::string q = raw::query(sql);
   if (::send(fd, q.data(), q.size(), MSG_NOSIGNAL) != ssize_t(q.size())) throw std::runtime_error("send failed");
@@ -150,7 +156,11 @@ Stream read_slowly(const std::string& sql, pid_t proxy_pid, std::size_t stop_aft
   std::this_thread::sleep_for(500ms);  // the shards produce while the client reads nothing
   for (int reads = 0;; ++reads) {
     pollfd p{fd, POLLIN, 0};
+    const auto waited_from = std::chrono::steady_clock::now();
     if (::poll(&p, 1, 60'000) != 1) throw std::runtime_error("no reply from the proxy within 60 s");
+    const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - waited_from).count();
+    if (reads > 0 && waited > 100) ++st.waits_over_100ms;
+    if (reads > 0) st.longest_wait_ms = std::max<std::int64_t>(st.longest_wait_ms, waited);
     const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
     if (n <= 0) throw std::runtime_error("the proxy closed the connection mid-reply");
     in.append(buf, std::size_t(n));
@@ -210,9 +220,10 @@ Stream measured_read(const std::string& sql) {
   Stream st = read_slowly(sql, pid);
   const std::int64_t peak = status_kb(pid, "VmHWM");
   const std::int64_t growth = std::max(peak, st.max_rss_kb) - before;
-  std::printf("%s: %lld rows; proxy VmRSS before %lld kB, peak %lld kB (VmHWM%s), sampled max %lld kB: growth %lld kB\n",
+  std::printf("%s: %lld rows; proxy VmRSS before %lld kB, peak %lld kB (VmHWM%s), sampled max %lld kB: growth %lld kB; "
+              "longest wait for the proxy %lld ms, %d waits over 100 ms\n",
               sql.c_str(), (long long)st.rows, (long long)before, (long long)peak, peak_reset ? " reset before" : "",
-              (long long)st.max_rss_kb, (long long)growth);
+              (long long)st.max_rss_kb, (long long)growth, (long long)st.longest_wait_ms, st.waits_over_100ms);
   EXPECT_LT(growth, kMaxGrowthKb) << "the proxy's RSS grew by " << growth << " kB reading " << sql;
   return st;
 }
