@@ -112,10 +112,17 @@ Table show_replicas(session::Services& svc) {
 }
 
 Table show_directory(session::Services& svc) {
-  Table t{{"logical_first", "logical_last", "shard", "epoch"}, {}, {"logical_first", "logical_last", "epoch"}};
+  // Ranges of logical shards, then one row per pinned tenant (its pin outranks the hash; a
+  // tenant an isolate's cutover holds right now is listed as `held`).
+  Table t{{"logical_first", "logical_last", "shard", "epoch", "tenant", "state"},
+          {},
+          {"logical_first", "logical_last", "epoch"}};
   const auto& d = *svc.directory;
   for (const auto& [first, last, shard] : d.ranges())
-    t.rows.push_back({std::to_string(first), std::to_string(last), d.shard_name(shard), std::to_string(d.epoch())});
+    t.rows.push_back({std::to_string(first), std::to_string(last), d.shard_name(shard), std::to_string(d.epoch()), "", ""});
+  for (const auto& p : d.tenants())
+    t.rows.push_back({"", "", d.shard_name(p.shard), std::to_string(d.epoch()), p.tenant,
+                      p.held ? (p.pinned ? "pinned, held" : "held") : "pinned"});
   return t;
 }
 
@@ -174,7 +181,9 @@ Table show_tenants(session::Services& svc, std::size_t limit) {
     const std::string shard = r.shard >= 0 && r.shard < svc.cluster.shard_count()
                                   ? svc.cluster.config().shards[std::size_t(r.shard)].name
                                   : "";
-    t.rows.push_back({r.tenant, shard, std::to_string(r.logical), std::to_string(r.queries),
+    // A pinned tenant routes by its own id past the hash's range: no logical shard to show.
+    const bool pinned = r.logical >= svc.directory->logical_shards();
+    t.rows.push_back({r.tenant, shard, pinned ? "" : std::to_string(r.logical), std::to_string(r.queries),
                       fmt::format("{:.3f}", r.total_ms), fmt::format("{:.4f}", r.share)});
   }
   return t;

@@ -119,6 +119,7 @@ function renderChart(shards){
 }
 
 function renderMap(dir,shards){
+  dir=dir.filter(r=>!r.tenant);
   const n=dir.length?dir[dir.length-1].logical_last+1:0,map=$("map");
   const cols=Math.min(64,Math.max(8,Math.ceil(Math.sqrt(n*4))));map.style.gridTemplateColumns="repeat("+cols+",1fr)";
   if(map.childElementCount!==n){map.replaceChildren();for(let i=0;i<n;i++)map.append(el("div"));}

@@ -41,15 +41,24 @@ auto guarded(const std::string& where, std::string_view step, F&& body) {
 }
 
 /// Reads the directory in the caller's transaction; nullopt epoch means no epoch row.
-std::pair<std::optional<std::uint64_t>, std::vector<DirectoryRow>> read_directory(pqxx::transaction_base& tx) {
-  const pqxx::result r = tx.exec(std::string(kReadDirectorySql));
+struct DirectoryRead {
   std::optional<std::uint64_t> epoch;
   std::vector<DirectoryRow> rows;
+  std::vector<TenantRow> tenants;
+};
+
+DirectoryRead read_directory(pqxx::transaction_base& tx) {
+  const pqxx::result r = tx.exec(std::string(kReadDirectorySql));
+  DirectoryRead out;
   for (const auto& row : r) {
-    epoch = row.at(0).as<std::uint64_t>();
-    if (!row.at(1).is_null()) rows.push_back({row.at(1).as<int>(), row.at(2).as<std::string>(), row.at(3).as<bool>()});
+    out.epoch = row.at(0).as<std::uint64_t>();
+    if (!row.at(1).is_null())
+      out.rows.push_back({row.at(1).as<int>(), row.at(2).as<std::string>(), row.at(3).as<bool>()});
+    else if (!row.at(4).is_null())
+      out.tenants.push_back({row.at(4).as<std::string>(), row.at(2).as<std::string>(), row.at(3).as<bool>(),
+                             row.at(5).as<bool>()});
   }
-  return {epoch, std::move(rows)};
+  return out;
 }
 
 void require_schema(pqxx::transaction_base& tx) {
@@ -60,10 +69,9 @@ void require_schema(pqxx::transaction_base& tx) {
   throw CatalogError("the catalog schema shardline is missing; run the catalog migrations first");
 }
 
-std::shared_ptr<const router::DirectorySnapshot> snapshot_of(
-    std::pair<std::optional<std::uint64_t>, std::vector<DirectoryRow>> read, const config::Config& cfg) {
-  if (!read.first) throw CatalogError("shardline.directory_epoch has no row (was it deleted by hand?)");
-  return directory_from_rows(*read.first, std::move(read.second), cfg);
+std::shared_ptr<const router::DirectorySnapshot> snapshot_of(DirectoryRead read, const config::Config& cfg) {
+  if (!read.epoch) throw CatalogError("shardline.directory_epoch has no row (was it deleted by hand?)");
+  return directory_from_rows(*read.epoch, std::move(read.rows), cfg, std::move(read.tenants));
 }
 
 }  // namespace
@@ -133,7 +141,7 @@ std::shared_ptr<const router::DirectorySnapshot> Catalog::load_or_seed(const con
     // an empty catalog, exactly one seeds and the others then read its rows.
     tx.exec("LOCK TABLE shardline.directory IN SHARE ROW EXCLUSIVE MODE");
     auto read = read_directory(tx);
-    if (read.first && read.second.empty()) {
+    if (read.epoch && read.rows.empty()) {
       for (const auto& r : cfg.directory)
         tx.exec_params("INSERT INTO shardline.directory (logical, shard) "
                        "SELECT g, $3 FROM generate_series($1::int, $2::int) g",

@@ -16,12 +16,15 @@
 namespace shardline::control {
 
 /// One statement, so the epoch and the rows come from the same snapshot: one row per logical
-/// shard, or a single row with NULL logical/shard when the directory is empty. The fourth
-/// column says whether a reshard cutover holds the logical shard.
+/// shard, or a single row with NULL logical/shard when the directory is empty; then one row per
+/// pinned or held tenant (logical NULL, tenant set). The fourth column says whether a reshard
+/// cutover holds the logical shard (or tenant), the sixth whether the tenant is pinned.
 inline constexpr std::string_view kReadDirectorySql =
-    "SELECT e.epoch, d.logical, d.shard, h.logical IS NOT NULL FROM shardline.directory_epoch e "
+    "SELECT e.epoch, d.logical, d.shard, h.logical IS NOT NULL, NULL::text, false FROM shardline.directory_epoch e "
     "LEFT JOIN shardline.directory d ON true LEFT JOIN shardline.directory_holds h ON h.logical = d.logical "
-    "ORDER BY d.logical";
+    "UNION ALL SELECT e.epoch, NULL, coalesce(t.shard, p.shard), t.tenant IS NOT NULL, coalesce(p.tenant, t.tenant), "
+    "p.tenant IS NOT NULL FROM shardline.directory_epoch e CROSS JOIN (shardline.pins p FULL JOIN "
+    "shardline.tenant_holds t ON t.tenant = p.tenant) ORDER BY 2";
 inline constexpr std::string_view kReadEpochSql = "SELECT epoch FROM shardline.directory_epoch";
 /// The channel the directory trigger notifies (payload: the new epoch).
 inline constexpr std::string_view kDirectoryChannel = "shardline_directory";

@@ -10,7 +10,8 @@ namespace shardline::control {
 
 std::shared_ptr<const router::DirectorySnapshot> directory_from_rows(std::uint64_t epoch,
                                                                      std::vector<DirectoryRow> rows,
-                                                                     const config::Config& cfg) {
+                                                                     const config::Config& cfg,
+                                                                     std::vector<TenantRow> tenants) {
   const int logical_shards = cfg.sharding.logical_shards;
   std::vector<std::string> names;
   for (const auto& s : cfg.shards) names.push_back(s.name);
@@ -45,8 +46,17 @@ std::shared_ptr<const router::DirectorySnapshot> directory_from_rows(std::uint64
     next = row.logical + 1;
   }
   if (next < logical_shards) fail(next, "has no owner");
+  std::vector<router::TenantPlacement> placed;
+  for (auto& t : tenants) {
+    const auto it = std::find(names.begin(), names.end(), t.shard);
+    if (it == names.end())
+      throw CatalogError(fmt::format("catalog directory (epoch {}): tenant '{}' is pinned to shard '{}', which is not "
+                                     "configured (shards: {})",
+                                     epoch, t.tenant, t.shard, known()));
+    placed.push_back({std::move(t.tenant), static_cast<int>(it - names.begin()), t.held, t.pinned});
+  }
   return std::make_shared<const router::DirectorySnapshot>(epoch, std::move(names), std::move(owner),
-                                                          std::move(held));
+                                                          std::move(held), std::move(placed));
 }
 
 }  // namespace shardline::control

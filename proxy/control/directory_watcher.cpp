@@ -228,16 +228,21 @@ void DirectoryWatcher::check(Session& session) {
   const Result r = session.exec(kReadDirectorySql);
   std::uint64_t read_epoch = epoch;
   std::vector<DirectoryRow> rows;
+  std::vector<TenantRow> tenants;
   for (int i = 0; i < PQntuples(r.get()); ++i) {
     read_epoch = std::stoull(PQgetvalue(r.get(), i, 0));
-    if (PQgetisnull(r.get(), i, 1)) continue;
-    rows.push_back({std::stoi(PQgetvalue(r.get(), i, 1)), PQgetvalue(r.get(), i, 2),
-                    PQgetvalue(r.get(), i, 3)[0] == 't'});
+    if (!PQgetisnull(r.get(), i, 1))
+      rows.push_back({std::stoi(PQgetvalue(r.get(), i, 1)), PQgetvalue(r.get(), i, 2),
+                      PQgetvalue(r.get(), i, 3)[0] == 't'});
+    else if (!PQgetisnull(r.get(), i, 4))
+      tenants.push_back({std::string(PQgetvalue(r.get(), i, 4), std::size_t(PQgetlength(r.get(), i, 4))),
+                         PQgetvalue(r.get(), i, 2), PQgetvalue(r.get(), i, 3)[0] == 't',
+                         PQgetvalue(r.get(), i, 5)[0] == 't'});
   }
   if (read_epoch == epoch_.load()) return;
   std::shared_ptr<const router::DirectorySnapshot> snapshot;
   try {
-    snapshot = directory_from_rows(read_epoch, std::move(rows), cfg_);
+    snapshot = directory_from_rows(read_epoch, std::move(rows), cfg_, std::move(tenants));
   } catch (const CatalogError& e) {
     refused_epoch_ = read_epoch;
     has_refused_ = true;

@@ -48,13 +48,15 @@ void with_lock_retries(F&& f) {
   }
 }
 
-/// Waits (at most `timeout`) until every proxy seen in the last 3 s routes with epoch >= `epoch`;
+/// Waits (at most `timeout`) until every proxy seen in the last 10 s routes with epoch >= `epoch`;
+/// a proxy whose watcher is slow to check (a loaded machine: seen taking seconds) still counts,
+/// so cleanup does not delete rows it may still read from the source;
 /// returns how many still lag behind.
 int wait_for_proxies(pqxx::connection& cat, std::int64_t epoch, std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
   for (;;) {
     const int behind = std::stoi(text(exec_sql(cat, fmt::format("SELECT count(*) FROM shardline.proxy_epochs WHERE "
-                                                                "seen_at > now() - interval '3 s' AND epoch < {}",
+                                                                "seen_at > now() - interval '10 s' AND epoch < {}",
                                                                 epoch))));
     if (behind == 0 || Clock::now() > deadline) return behind;
     sleep_for(std::chrono::milliseconds(2));
@@ -74,7 +76,11 @@ ReshardJob::ReshardJob(const config::Config& cfg, std::string catalog_conninfo, 
       row_(std::move(row)),
       options_(options),
       tables_(std::move(tables)),
-      name_(job_object_name(row_.id)) {}
+      name_(job_object_name(row_.id)) {
+  // A table whose key type cannot hold the tenant has none of its rows: it stays out of the job.
+  if (isolating())
+    std::erase_if(tables_, [&](const ReshardTable& t) { return tenants_of_type(t, {*row_.tenant}).empty(); });
+}
 
 std::string ReshardJob::shard_conninfo(const std::string& shard) const {
   const config::Shard* s = cfg_.find_shard(shard);
@@ -83,7 +89,60 @@ std::string ReshardJob::shard_conninfo(const std::string& shard) const {
 }
 
 std::string ReshardJob::filter(const ReshardTable& t) const {
-  return row_.tenant ? tenant_filter_sql(t, *row_.tenant) : logical_filter_sql(t, cfg_.sharding.logical_shards, row_.logical);
+  return row_.tenant ? tenant_filter_sql(t, *row_.tenant)
+                     : move_filter_sql(t, cfg_.sharding.logical_shards, row_.logical, row_.pinned);
+}
+
+std::string ReshardJob::what() const {
+  return isolating() ? "tenant " + sql_literal(*row_.tenant) : "logical shard " + std::to_string(row_.logical);
+}
+
+std::string ReshardJob::hold_sql() const {
+  if (isolating())
+    return fmt::format("INSERT INTO shardline.tenant_holds (tenant, shard, job) VALUES ({}, {}, {}) ON CONFLICT "
+                       "(tenant) DO NOTHING",
+                       sql_literal(*row_.tenant), sql_literal(row_.source), row_.id);
+  return fmt::format("INSERT INTO shardline.directory_holds (logical, job) VALUES ({0}, {1}) ON CONFLICT (logical) DO "
+                     "NOTHING",
+                     row_.logical, row_.id);
+}
+
+std::string ReshardJob::fence_lock_sql() const {
+  if (isolating())
+    return fmt::format("SELECT pg_advisory_lock({}, hashtext({}))", kTenantFenceLockClass, sql_literal(*row_.tenant));
+  return fmt::format("SELECT pg_advisory_lock({}, {})", kFenceLockClass, row_.logical);
+}
+
+std::string ReshardJob::flip_source_sql() const {
+  if (isolating())
+    return fmt::format("INSERT INTO shardline.tenant_fence (tenant, fenced, job) VALUES ({0}, true, {1}) ON CONFLICT "
+                       "(tenant) DO UPDATE SET fenced = true, job = EXCLUDED.job",
+                       sql_literal(*row_.tenant), row_.id);
+  return fmt::format("INSERT INTO shardline.fence (logical, job) VALUES ({0}, {1}) ON CONFLICT (logical) DO UPDATE SET "
+                     "job = EXCLUDED.job",
+                     row_.logical, row_.id);
+}
+
+std::string ReshardJob::flip_target_sql() const {
+  // A tenant pinned here is exempt from the fence of its hash's logical shard (if that moved away).
+  if (isolating())
+    return fmt::format("INSERT INTO shardline.tenant_fence (tenant, fenced, job) VALUES ({0}, false, {1}) ON CONFLICT "
+                       "(tenant) DO UPDATE SET fenced = false, job = EXCLUDED.job",
+                       sql_literal(*row_.tenant), row_.id);
+  return fmt::format("DELETE FROM shardline.fence WHERE logical = {}", row_.logical);
+}
+
+std::string ReshardJob::flip_catalog_sql() const {
+  const std::string done = fmt::format("DELETE FROM shardline.directory_holds WHERE job = {0}; DELETE FROM "
+                                       "shardline.tenant_holds WHERE job = {0}; UPDATE shardline.reshard_jobs SET "
+                                       "state = 'cleanup', updated_at = now() WHERE id = {0}",
+                                       row_.id);
+  if (isolating())
+    return fmt::format("INSERT INTO shardline.pins (tenant, shard) VALUES ({}, {}) ON CONFLICT (tenant) DO UPDATE SET "
+                       "shard = EXCLUDED.shard; {}",
+                       sql_literal(*row_.tenant), sql_literal(row_.target), done);
+  return fmt::format("UPDATE shardline.directory SET shard = {} WHERE logical = {}; {}", sql_literal(row_.target),
+                     row_.logical, done);
 }
 
 void ReshardJob::pause_for_tests() {
@@ -141,14 +200,16 @@ void ReshardJob::setup() {
   pqxx::connection dst(shard_conninfo(row_.target));
   run_in_transaction(src, fence_schema_sql());
   run_in_transaction(dst, fence_schema_sql());
-  exec_sql(src, fence_check_sql({row_.logical}));
+  if (isolating()) exec_sql(src, fence_check_sql({}, {*row_.tenant}));
+  else exec_sql(src, fence_check_sql({row_.logical}));
   for (const auto& t : tables_) {
+    exec_sql(src, fence_function_sql(t, cfg_.sharding.logical_shards));
     const bool has = text(exec_sql(src, fmt::format("SELECT count(*) FROM pg_trigger WHERE tgrelid = {}::regclass AND "
                                                "tgname = 'shardline_fence'",
                                                sql_literal(t.qualified())))) != "0";
     if (has) continue;
     // CREATE TRIGGER waits for the table's running writers: bounded, retried.
-    with_lock_retries([&] { run_in_transaction(src, "SET LOCAL lock_timeout = '500ms';" + fence_trigger_sql(t, cfg_.sharding.logical_shards)); });
+    with_lock_retries([&] { run_in_transaction(src, "SET LOCAL lock_timeout = '500ms';" + fence_trigger_sql(t)); });
   }
   exec_sql(src, fmt::format("INSERT INTO shardline.reshard_marker (job, token) VALUES ({}, 0) ON CONFLICT (job) DO NOTHING",
                        row_.id));
@@ -168,9 +229,7 @@ void ReshardJob::setup() {
   exec_sql(dst, fmt::format("CREATE SUBSCRIPTION {0} CONNECTION {1} PUBLICATION {0} WITH (copy_data = true, "
                        "slot_name = '{0}')",
                        name_, sql_literal(shard_conninfo(row_.source))));
-  spdlog::info("reshard job {}: copying {} rows of {} from {} to {}", row_.id, total,
-               row_.tenant ? "tenant " + *row_.tenant : "logical shard " + std::to_string(row_.logical), row_.source,
-               row_.target);
+  spdlog::info("reshard job {}: copying {} rows of {} from {} to {}", row_.id, total, what(), row_.source, row_.target);
 }
 
 void ReshardJob::update_progress() {
@@ -242,15 +301,13 @@ void ReshardJob::wait_catchup() {
 
 std::optional<std::chrono::milliseconds> ReshardJob::barrier(pqxx::connection& cat, pqxx::connection& fence,
                                                             pqxx::connection& dst, const std::string& phase) {
-  // 1. Every proxy holds new transactions on the rows (the hold is part of the directory: a new
-  // epoch, notified).
-  run_in_transaction(cat, fmt::format("INSERT INTO shardline.directory_holds (logical, job) VALUES ({0}, {1}) "
-                                      "ON CONFLICT (logical) DO NOTHING; UPDATE shardline.reshard_jobs SET state = "
-                                      "{2}, updated_at = now() WHERE id = {1}",
-                                      row_.logical, row_.id, sql_literal(phase)));
+  // 1. Every proxy holds new transactions on the logical shard or tenant (the hold is part of
+  // the directory: a new epoch, notified).
+  run_in_transaction(cat, fmt::format("{}; UPDATE shardline.reshard_jobs SET state = {}, updated_at = now() WHERE id = {}",
+                                      hold_sql(), sql_literal(phase), row_.id));
   const auto held_from = Clock::now();
   row_.phase = phase;
-  spdlog::info("reshard job {}: phase {} (logical shard {} held)", row_.id, phase, row_.logical);
+  spdlog::info("reshard job {}: phase {} ({} held)", row_.id, phase, what());
   pause_for_tests();
   // Proxies that have not seen the hold yet would send writes the fence refuses: wait for them
   // (bounded: a proxy that lags longer still cannot write on the wrong side).
@@ -260,13 +317,11 @@ std::optional<std::chrono::milliseconds> ReshardJob::barrier(pqxx::connection& c
   // 2. Fence the source: the exclusive advisory lock waits for transactions that wrote the moved
   // rows (they hold it shared, taken by the fence trigger) and then refuses new such writes.
   try {
-    exec_sql(fence, fmt::format("SET lock_timeout = {}; SELECT pg_advisory_lock({}, {})", options_.drain_timeout.count(),
-                                kFenceLockClass, row_.logical));
+    exec_sql(fence, fmt::format("SET lock_timeout = {}; {}", options_.drain_timeout.count(), fence_lock_sql()));
   } catch (const pqxx::sql_error& e) {
     if (e.sqlstate() != "55P03") throw;
-    spdlog::warn("reshard job {}: in-flight transactions on logical shard {} did not finish within {} ms; {} "
-                 "abandoned, retrying",
-                 row_.id, row_.logical, options_.drain_timeout.count(), phase);
+    spdlog::warn("reshard job {}: in-flight transactions on {} did not finish within {} ms; {} abandoned, retrying",
+                 row_.id, what(), options_.drain_timeout.count(), phase);
     release_hold(cat, true);
     return std::nullopt;
   }
@@ -299,11 +354,17 @@ std::optional<std::chrono::milliseconds> ReshardJob::barrier(pqxx::connection& c
 }
 
 void ReshardJob::unfence(pqxx::connection& fence) {
-  exec_sql(fence, fmt::format("SELECT pg_advisory_unlock({}, {})", kFenceLockClass, row_.logical));
+  if (isolating())
+    exec_sql(fence, fmt::format("SELECT pg_advisory_unlock({}, hashtext({}))", kTenantFenceLockClass,
+                                sql_literal(*row_.tenant)));
+  else
+    exec_sql(fence, fmt::format("SELECT pg_advisory_unlock({}, {})", kFenceLockClass, row_.logical));
 }
 
 void ReshardJob::release_hold(pqxx::connection& cat, bool abandoned) {
-  exec_sql(cat, fmt::format("DELETE FROM shardline.directory_holds WHERE job = {0}{1}", row_.id,
+  exec_sql(cat, fmt::format("DELETE FROM shardline.directory_holds WHERE job = {0}; DELETE FROM shardline.tenant_holds "
+                            "WHERE job = {0}{1}",
+                            row_.id,
                             abandoned ? fmt::format("; UPDATE shardline.reshard_jobs SET cutover_attempts = "
                                                     "cutover_attempts + 1 WHERE id = {}",
                                                     row_.id)
@@ -352,17 +413,12 @@ bool ReshardJob::try_cutover() {
   const auto flip_from = Clock::now();
   // The flip: the source refuses the moved rows for good (stale routers, direct writers), the
   // target accepts them, the directory names the target (one epoch: the hold goes too).
-  exec_sql(fence, fmt::format("INSERT INTO shardline.fence (logical, job) VALUES ({0}, {1}) ON CONFLICT (logical) DO "
-                              "UPDATE SET job = EXCLUDED.job",
-                              row_.logical, row_.id));
-  exec_sql(dst, fmt::format("DELETE FROM shardline.fence WHERE logical = {}", row_.logical));
-  run_in_transaction(cat, fmt::format("UPDATE shardline.directory SET shard = {0} WHERE logical = {1}; DELETE FROM "
-                                      "shardline.directory_holds WHERE job = {2}; UPDATE shardline.reshard_jobs SET "
-                                      "state = 'cleanup', updated_at = now() WHERE id = {2}",
-                                      sql_literal(row_.target), row_.logical, row_.id));
+  exec_sql(fence, flip_source_sql());
+  exec_sql(dst, flip_target_sql());
+  run_in_transaction(cat, flip_catalog_sql());
   row_.phase = "cleanup";
-  spdlog::info("reshard job {}: logical shard {} now on {} (directory flipped); writes to it were held {} ms", row_.id,
-               row_.logical, row_.target,
+  spdlog::info("reshard job {}: {} now on {} (directory flipped{}); its writes were held {} ms", row_.id, what(),
+               row_.target, isolating() ? ", tenant pinned" : "",
                (*held + std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - flip_from)).count());
   return true;  // closing `fence` releases the advisory lock
 }
@@ -442,21 +498,28 @@ void ReshardJob::roll_back(const std::string& state, const std::string& error) {
     return;
   }
   spdlog::warn("reshard job {}: rolling back ({}): {}", row_.id, state, error);
-  exec_sql(cat, fmt::format("DELETE FROM shardline.directory_holds WHERE job = {}", row_.id));
+  exec_sql(cat, fmt::format("DELETE FROM shardline.directory_holds WHERE job = {0}; DELETE FROM shardline.tenant_holds "
+                            "WHERE job = {0}",
+                            row_.id));
   drop_replication();
+  // The fence rows of this job (a flip that wrote them but not the catalog) go too.
+  const std::string tenant_fence =
+      isolating() ? fmt::format("DELETE FROM shardline.tenant_fence WHERE tenant = {} AND job = {};",
+                                sql_literal(*row_.tenant), row_.id)
+                  : "";
   {
     pqxx::connection src(shard_conninfo(row_.source));
     if (text(exec_sql(src, "SELECT to_regclass('shardline.fence') IS NOT NULL")) == "t") {
       exec_sql(src, fence_check_sql({}));
-      exec_sql(src, fmt::format("DELETE FROM shardline.fence WHERE logical = {0} AND job = {1}; DELETE FROM "
+      exec_sql(src, fmt::format("{2} DELETE FROM shardline.fence WHERE logical = {0} AND job = {1}; DELETE FROM "
                            "shardline.reshard_marker WHERE job = {1}",
-                           row_.logical, row_.id));
+                           row_.logical, row_.id, tenant_fence));
     }
   }
   {
     pqxx::connection dst(shard_conninfo(row_.target));
     if (text(exec_sql(dst, "SELECT to_regclass('shardline.reshard_marker') IS NOT NULL")) == "t")
-      exec_sql(dst, fmt::format("DELETE FROM shardline.reshard_marker WHERE job = {}", row_.id));
+      exec_sql(dst, fmt::format("{} DELETE FROM shardline.reshard_marker WHERE job = {}", tenant_fence, row_.id));
   }
   delete_rows(row_.target);  // the target had none of these rows when the job started
   exec_sql(cat, fmt::format("UPDATE shardline.reshard_jobs SET state = {}, error = {}, finished_at = now(), updated_at = "

@@ -31,6 +31,8 @@ struct ReshardJobRow {
   int logical = 0;
   std::optional<std::string> tenant;
   std::string source, target, phase;
+  /// Tenants pinned when the job started (a move leaves their rows where their pins say).
+  std::vector<std::string> pinned;
 };
 
 struct ReshardOptions {
@@ -70,6 +72,18 @@ class ReshardJob {
   std::string filter(const ReshardTable& t) const;
 
  private:
+  bool isolating() const { return row_.tenant.has_value(); }
+  /// "logical shard 7" or "tenant '42'", for messages.
+  std::string what() const;
+  /// SQL run in the catalog: the hold of a cutover (directory_holds or tenant_holds).
+  std::string hold_sql() const;
+  /// SQL run on the source: the exclusive fence lock that drains the moved rows' writers.
+  std::string fence_lock_sql() const;
+  /// The flip's SQL: on the source (refuse the moved rows), on the target (accept them), in
+  /// the catalog (the directory row or the pin; the hold goes in the same transaction).
+  std::string flip_source_sql() const;
+  std::string flip_target_sql() const;
+  std::string flip_catalog_sql() const;
   std::string shard_conninfo(const std::string& shard) const;
   void set_phase(const std::string& phase);
   bool abort_requested();

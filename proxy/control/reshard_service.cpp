@@ -4,9 +4,14 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <optional>
+#include <set>
 #include <pqxx/pqxx>
 
 #include "proxy/control/reshard_checks.hpp"
+#include "router/sharding/key_type.hpp"
+#include "router/sharding/shard_key.hpp"
+#include "router/sharding/tenant_key.hpp"
 
 namespace shardline::control {
 
@@ -35,6 +40,12 @@ ReshardJobRow job_row(const pqxx::row& r) {
 }
 
 constexpr std::string_view kJobColumns = "id, kind, logical, tenant, source, target, state";
+
+std::vector<std::string> pinned_tenants(pqxx::connection& c) {
+  std::vector<std::string> out;
+  for (const auto& r : query(c, "SELECT tenant FROM shardline.pins ORDER BY tenant")) out.push_back(r[0].c_str());
+  return out;
+}
 
 }  // namespace
 
@@ -107,7 +118,14 @@ void ReshardService::work() {
     }
     try {
       if (!lock || !lock->is_open()) lock = std::make_unique<pqxx::connection>(catalog_);
-      if (!query(*lock, fmt::format("SELECT pg_try_advisory_lock({})", kJobLockKey))[0][0].as<bool>()) {
+      // Another proxy holds the lock briefly every second to look for a job to recover: a
+      // request waits that out (2 s) before it is refused.
+      bool locked = false;
+      for (int attempt = 0; !locked && attempt < (p ? 20 : 1); ++attempt) {
+        if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        locked = query(*lock, fmt::format("SELECT pg_try_advisory_lock({})", kJobLockKey))[0][0].as<bool>();
+      }
+      if (!locked) {
         if (p) p->reply.set_value({"55006", "another proxy is running a reshard job (see SHOW RESHARDS)"});
         continue;
       }
@@ -135,24 +153,98 @@ void ReshardService::recover() {
   const auto r = query(c, fmt::format("SELECT {} FROM shardline.reshard_jobs WHERE {}", kJobColumns, kRunning));
   if (r.empty()) return;
   ReshardJobRow row = job_row(r[0]);
+  row.pinned = pinned_tenants(c);
   spdlog::warn("reshard job {} was left in phase {} by a proxy that stopped: {}", row.id, row.phase,
                row.phase == "cleanup" ? "finishing its cleanup" : "rolling it back");
   ReshardJob job(*cfg_, catalog_, row, options_, reshard_tables(*cfg_));
   job.run(/*recovering=*/true);
 }
 
+namespace {
+
+/// The shard that owns logical shard `l` in the catalog's directory.
+std::string owner_of(pqxx::connection& c, int l) {
+  const auto owner = query(c, fmt::format("SELECT shard FROM shardline.directory WHERE logical = {}", l));
+  if (owner.empty()) throw ReshardRefused("55000", fmt::format("logical shard {} has no owner in the directory", l));
+  return owner[0][0].c_str();
+}
+
+/// RESHARD MOVE: the logical shard's source, and the checked tables.
+std::vector<ReshardTable> plan_move(const config::Config& cfg, pqxx::connection& c, const ReshardRequest& q,
+                                    ReshardJobRow& row) {
+  const int modulus = cfg.sharding.logical_shards;
+  if (q.logical < 0 || q.logical >= modulus)
+    throw ReshardRefused("22023", fmt::format("logical shard {} does not exist: sharding.logical_shards is {}, so "
+                                              "logical shards are 0..{}",
+                                              q.logical, modulus, modulus - 1));
+  row.kind = "move";
+  row.logical = q.logical;
+  row.source = owner_of(c, q.logical);
+  if (row.source == row.target)
+    throw ReshardRefused("22023", fmt::format("logical shard {} is already on shard {}", q.logical, q.target));
+  return check_reshard(cfg, row.source, row.target, [&](const ReshardTable& t) {
+    return move_filter_sql(t, modulus, q.logical, row.pinned);
+  });
+}
+
+/// RESHARD ISOLATE TENANT: the tenant in its canonical text (the same for every key type that
+/// can hold it), the one shard all its rows live on, and the checked tables.
+std::vector<ReshardTable> plan_isolate(const config::Config& cfg, pqxx::connection& c, const ReshardRequest& q,
+                                       ReshardJobRow& row) {
+  const std::vector<ReshardTable> tables = reshard_tables(cfg);
+  if (tables.empty()) throw ReshardRefused("55000", "no sharded table exists yet: there is nothing to move");
+  std::optional<std::string> canonical;
+  std::string sqlstate = "22P02", error;
+  std::set<int> logicals;
+  for (const auto& t : tables) {
+    const auto type = router::key_type_from_name(t.key_type);
+    std::string st, err;
+    const auto k = type ? router::canonical_key_of_text(*type, q.tenant, &st, &err) : std::nullopt;
+    if (!k) {
+      if (error.empty()) {
+        sqlstate = st.empty() ? std::string("22P02") : st;
+        error = fmt::format("{} ({})", err, t.qualified());
+      }
+      continue;
+    }
+    if (canonical && *canonical != *k)
+      throw ReshardRefused("22023", fmt::format("tenant '{}' reads as '{}' for one sharding key and '{}' for {}; "
+                                                "give it in one canonical form",
+                                                q.tenant, *canonical, *k, t.qualified()));
+    canonical = *k;
+    logicals.insert(*router::logical_shard_of_text(*type, *k, cfg.sharding.logical_shards, nullptr));
+  }
+  if (!canonical)
+    throw ReshardRefused(sqlstate, fmt::format("tenant '{}' is not a key of any sharded table: {}", q.tenant, error));
+  row.kind = "isolate";
+  row.tenant = *canonical;
+  row.logical = *logicals.begin();
+  const auto pin = query(c, fmt::format("SELECT shard FROM shardline.pins WHERE tenant = {}", sql_literal(*canonical)));
+  if (!pin.empty()) {
+    row.source = pin[0][0].c_str();
+  } else {
+    for (int l : logicals) {
+      const std::string owner = owner_of(c, l);
+      if (!row.source.empty() && owner != row.source)
+        throw ReshardRefused("55000", fmt::format("tenant '{}' has rows on shards {} and {} (its key types hash it to "
+                                                  "different logical shards); it cannot be isolated in one job",
+                                                  *canonical, row.source, owner));
+      row.source = owner;
+    }
+  }
+  if (row.source == row.target)
+    throw ReshardRefused("22023", fmt::format("tenant '{}' is already on shard {}", *canonical, row.target));
+  return check_reshard(cfg, row.source, row.target,
+                       [&](const ReshardTable& t) { return tenant_filter_sql(t, *row.tenant); });
+}
+
+}  // namespace
+
 void ReshardService::start_job(Pending& p) {
   const ReshardRequest& q = p.request;
   ReshardJobRow row;
   std::vector<ReshardTable> tables;
   try {
-    if (q.kind == ReshardRequest::Kind::Isolate)
-      throw ReshardRefused("0A000", "RESHARD ISOLATE TENANT is not available in this build yet; move the tenant's "
-                                    "logical shard with RESHARD MOVE");
-    if (q.logical < 0 || q.logical >= cfg_->sharding.logical_shards)
-      throw ReshardRefused("22023", fmt::format("logical shard {} does not exist: sharding.logical_shards is {}, so "
-                                                "logical shards are 0..{}",
-                                                q.logical, cfg_->sharding.logical_shards, cfg_->sharding.logical_shards - 1));
     if (cfg_->find_shard(q.target) == nullptr) {
       std::string names;
       for (const auto& s : cfg_->shards) names += (names.empty() ? "" : ", ") + s.name;
@@ -163,29 +255,23 @@ void ReshardService::start_job(Pending& p) {
     if (!running.empty())
       throw ReshardRefused("55006", fmt::format("reshard job {} is still running (phase {}); wait for it or RESHARD ABORT",
                                                 running[0][0].c_str(), running[0][1].c_str()));
-    const auto owner = query(c, fmt::format("SELECT shard FROM shardline.directory WHERE logical = {}", q.logical));
-    if (owner.empty()) throw ReshardRefused("55000", fmt::format("logical shard {} has no owner in the directory", q.logical));
-    row.kind = "move";
-    row.logical = q.logical;
-    row.source = owner[0][0].c_str();
     row.target = q.target;
-    if (row.source == row.target)
-      throw ReshardRefused("22023", fmt::format("logical shard {} is already on shard {}", q.logical, q.target));
-    const int modulus = cfg_->sharding.logical_shards;
-    tables = check_reshard(*cfg_, row.source, row.target,
-                           [&](const ReshardTable& t) { return logical_filter_sql(t, modulus, q.logical); });
-    const auto id = query(c, fmt::format("INSERT INTO shardline.reshard_jobs (kind, logical, source, target, state) "
-                                         "VALUES ('move', {}, {}, {}, 'copy') RETURNING id",
-                                         q.logical, sql_literal(row.source), sql_literal(row.target)));
+    row.pinned = pinned_tenants(c);
+    tables = q.kind == ReshardRequest::Kind::Isolate ? plan_isolate(*cfg_, c, q, row) : plan_move(*cfg_, c, q, row);
+    const auto id = query(c, fmt::format("INSERT INTO shardline.reshard_jobs (kind, logical, tenant, source, target, "
+                                         "state) VALUES ({}, {}, {}, {}, {}, 'copy') RETURNING id",
+                                         sql_literal(row.kind), row.logical,
+                                         row.tenant ? sql_literal(*row.tenant) : "NULL", sql_literal(row.source),
+                                         sql_literal(row.target)));
     row.id = id[0][0].as<std::int64_t>();
     row.phase = "copy";
   } catch (const ReshardRefused& e) {
     p.reply.set_value({e.sqlstate, e.what()});
     return;
   }
-  p.reply.set_value({"", fmt::format("job {}: moving logical shard {} from {} to {}", row.id, row.logical, row.source,
-                                     row.target),
-                     row.id});
+  const std::string what = row.tenant ? fmt::format("tenant '{}' (logical shard {})", *row.tenant, row.logical)
+                                      : fmt::format("logical shard {}", row.logical);
+  p.reply.set_value({"", fmt::format("job {}: moving {} from {} to {}", row.id, what, row.source, row.target), row.id});
   ReshardJob job(*cfg_, catalog_, row, options_, std::move(tables));
   job.run(/*recovering=*/false);
 }

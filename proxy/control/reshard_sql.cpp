@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include "router/sharding/key_type.hpp"
+#include "router/sharding/tenant_key.hpp"
+
 namespace shardline::control {
 
 namespace {
@@ -52,7 +55,35 @@ std::string logical_filter_sql(const ReshardTable& t, int modulus, int logical) 
 }
 
 std::string tenant_filter_sql(const ReshardTable& t, std::string_view tenant) {
+  // A tenant that is no value of this key type (or not in its canonical text) has no rows here.
+  if (tenants_of_type(t, {std::string(tenant)}).empty()) return "(false)";
   return fmt::format("({} = {}::{})", sql_ident(t.key), sql_literal(tenant), t.key_type);
+}
+
+std::vector<std::string> tenants_of_type(const ReshardTable& t, const std::vector<std::string>& pinned) {
+  std::vector<std::string> out;
+  const auto type = router::key_type_from_name(t.key_type);
+  if (!type) return out;
+  for (const auto& p : pinned)
+    if (auto c = router::canonical_key_of_text(*type, p, nullptr, nullptr); c && *c == p) out.push_back(*c);
+  return out;
+}
+
+std::string move_filter_sql(const ReshardTable& t, int modulus, int logical, const std::vector<std::string>& pinned) {
+  const std::vector<std::string> tenants = tenants_of_type(t, pinned);
+  if (tenants.empty()) return logical_filter_sql(t, modulus, logical);
+  std::string array = "{";
+  for (const auto& v : tenants) {
+    array += array.size() > 1 ? ",\"" : "\"";
+    for (char c : v) {
+      if (c == '"' || c == '\\') array += '\\';
+      array += c;
+    }
+    array += '"';
+  }
+  array += "}";
+  return fmt::format("({} AND NOT ({} = ANY ({}::{}[])))", logical_filter_sql(t, modulus, logical), sql_ident(t.key),
+                     sql_literal(array), t.key_type);
 }
 
 std::string checksum_sql(const ReshardTable& t, std::string_view filter) {
@@ -69,15 +100,39 @@ std::string fence_schema_sql() {
          "GRANT USAGE ON SCHEMA shardline TO PUBLIC;"
          "CREATE TABLE IF NOT EXISTS shardline.fence (logical int PRIMARY KEY, job bigint NOT NULL);"
          "GRANT SELECT ON shardline.fence TO PUBLIC;"
+         "CREATE TABLE IF NOT EXISTS shardline.tenant_fence (tenant text PRIMARY KEY, fenced bool NOT NULL, "
+         "job bigint NOT NULL);"
+         "GRANT SELECT ON shardline.tenant_fence TO PUBLIC;"
          "CREATE TABLE IF NOT EXISTS shardline.reshard_marker (job bigint PRIMARY KEY, token bigint NOT NULL);";
 }
 
-std::string fence_check_sql(const std::vector<int>& moving) {
+std::string fence_check_sql(const std::vector<int>& moving, const std::vector<std::string>& moving_tenants) {
   std::string list;
   for (int l : moving) list += (list.empty() ? "" : ",") + std::to_string(l);
+  std::string tenants = "ARRAY[]::text[]";
+  if (!moving_tenants.empty()) {
+    tenants = "ARRAY[";
+    for (std::size_t i = 0; i < moving_tenants.size(); ++i) tenants += (i ? "," : "") + sql_literal(moving_tenants[i]);
+    tenants += "]::text[]";
+  }
+  // A tenant pinned here (tenant_fence.fenced false) is exempt from the logical shard's rules:
+  // a move of its hash's logical shard leaves it where it is.
   return fmt::format(
-      "CREATE OR REPLACE FUNCTION shardline.fence_check(l int) RETURNS void LANGUAGE plpgsql AS $f$\n"
+      "CREATE OR REPLACE FUNCTION shardline.fence_check(l int, k text) RETURNS void LANGUAGE plpgsql AS $f$\n"
+      "DECLARE is_fenced bool;\n"
       "BEGIN\n"
+      "  IF k = ANY ({2}) AND NOT pg_try_advisory_xact_lock_shared({3}, hashtext(k)) THEN\n"
+      "    RAISE EXCEPTION USING ERRCODE = '40001', MESSAGE = format('shardline: tenant %s is being moved to "
+      "another shard right now (reshard cutover); retry the transaction', k);\n"
+      "  END IF;\n"
+      "  SELECT f.fenced INTO is_fenced FROM shardline.tenant_fence f WHERE f.tenant = k;\n"
+      "  IF FOUND THEN\n"
+      "    IF is_fenced THEN\n"
+      "      RAISE EXCEPTION USING ERRCODE = '40001', MESSAGE = format('shardline: tenant %s has moved to another "
+      "shard; this write reached its old shard (the router''s directory is stale): retry', k);\n"
+      "    END IF;\n"
+      "    RETURN;\n"
+      "  END IF;\n"
       "  IF l = ANY ('{{{0}}}'::int[]) AND NOT pg_try_advisory_xact_lock_shared({1}, l) THEN\n"
       "    RAISE EXCEPTION USING ERRCODE = '40001', MESSAGE = format('shardline: logical shard %s is being moved "
       "to another shard right now (reshard cutover); retry the transaction', l);\n"
@@ -86,25 +141,34 @@ std::string fence_check_sql(const std::vector<int>& moving) {
       "    RAISE EXCEPTION USING ERRCODE = '40001', MESSAGE = format('shardline: logical shard %s has moved to "
       "another shard; this write reached its old shard (the router''s directory is stale): retry', l);\n"
       "  END IF;\n"
-      "END\n$f$",
-      list, kFenceLockClass);
+      "END\n$f$;\n"
+      // Trigger functions of an older shardline call the one-argument form.
+      "CREATE OR REPLACE FUNCTION shardline.fence_check(l int) RETURNS void LANGUAGE sql AS "
+      "$f$ SELECT shardline.fence_check(l, NULL::text) $f$",
+      list, kFenceLockClass, tenants, kTenantFenceLockClass);
 }
 
-std::string fence_trigger_sql(const ReshardTable& t, int modulus) {
+std::string fence_function_sql(const ReshardTable& t, int modulus) {
   const std::string fn = sql_ident("fence_" + t.schema + "_" + t.table);
   const std::string key = sql_ident(t.key);
   return fmt::format(
       "CREATE OR REPLACE FUNCTION shardline.{0}() RETURNS trigger LANGUAGE plpgsql AS $f$\n"
       "BEGIN\n"
-      "  IF TG_OP <> 'INSERT' THEN PERFORM shardline.fence_check(({1})::int); END IF;\n"
-      "  IF TG_OP <> 'DELETE' THEN PERFORM shardline.fence_check(({2})::int); RETURN NEW; END IF;\n"
+      "  IF TG_OP <> 'INSERT' THEN PERFORM shardline.fence_check(({1})::int, (OLD.{3})::text); END IF;\n"
+      "  IF TG_OP <> 'DELETE' THEN PERFORM shardline.fence_check(({2})::int, (NEW.{3})::text); RETURN NEW; END IF;\n"
       "  RETURN OLD;\n"
-      "END\n$f$;\n"
-      "DROP TRIGGER IF EXISTS shardline_fence ON {3};\n"
-      "CREATE TRIGGER shardline_fence BEFORE INSERT OR UPDATE OR DELETE ON {3} FOR EACH ROW "
-      "EXECUTE FUNCTION shardline.{0}()",
+      "END\n$f$",
       fn, logical_shard_sql("OLD." + key, t.key_type, modulus), logical_shard_sql("NEW." + key, t.key_type, modulus),
-      t.qualified());
+      key);
+}
+
+std::string fence_trigger_sql(const ReshardTable& t) {
+  const std::string fn = sql_ident("fence_" + t.schema + "_" + t.table);
+  return fmt::format(
+      "DROP TRIGGER IF EXISTS shardline_fence ON {1};\n"
+      "CREATE TRIGGER shardline_fence BEFORE INSERT OR UPDATE OR DELETE ON {1} FOR EACH ROW "
+      "EXECUTE FUNCTION shardline.{0}()",
+      fn, t.qualified());
 }
 
 std::string job_object_name(std::int64_t job) { return fmt::format("shardline_reshard_{}", job); }

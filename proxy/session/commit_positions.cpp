@@ -22,12 +22,12 @@ void WriteMarks::commit_at(std::span<const int> logical, std::uint64_t lsn) {
   raise(all_, lsn);
   bool confined = per_logical_ && !logical.empty();
   for (int l : logical)
-    if (l < 0 || l >= logical_shards_) confined = false;
+    if (l < 0) confined = false;
   if (!confined) {
     raise(shard_wide_, lsn);
     return;
   }
-  for (int l : logical) raise(per_logical_[std::size_t(l)], lsn);
+  for (int l : logical) raise(per_logical_[slot(l)], lsn);
 }
 
 void WriteMarks::commit_unknown(Clock::time_point now) {
@@ -48,10 +48,10 @@ std::optional<std::uint64_t> WriteMarks::required(std::span<const int> logical, 
   }
   bool confined = per_logical_ && !logical.empty();
   for (int l : logical)
-    if (l < 0 || l >= logical_shards_) confined = false;
+    if (l < 0) confined = false;
   if (!confined) return all_.load(std::memory_order_relaxed);
   std::uint64_t need = shard_wide_.load(std::memory_order_relaxed);
-  for (int l : logical) need = std::max(need, per_logical_[std::size_t(l)].load(std::memory_order_relaxed));
+  for (int l : logical) need = std::max(need, per_logical_[slot(l)].load(std::memory_order_relaxed));
   return need;
 }
 

@@ -83,6 +83,10 @@ class WriteMarks {
 
  private:
   static void raise(std::atomic<std::uint64_t>& slot, std::uint64_t lsn);
+  /// The slot of logical shard `l`. A pinned tenant's routing id (past the hash's range, see
+  /// DirectorySnapshot) shares a slot with a logical shard: its reads then wait for that
+  /// logical shard's writes too, never for less than its own.
+  std::size_t slot(int l) const { return std::size_t(l % logical_shards_); }
 
   int logical_shards_;
   std::unique_ptr<std::atomic<std::uint64_t>[]> per_logical_;

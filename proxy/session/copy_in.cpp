@@ -16,7 +16,9 @@
 #include "proxy/exec/server_io.hpp"
 #include "proxy/protocol/message_writer.hpp"
 #include "proxy/session/client_session.hpp"
+#include "router/planner/key_resolver.hpp"
 #include "router/sharding/key_datum.hpp"
+#include "router/sharding/tenant_key.hpp"
 #include "router/sharding/shard_key.hpp"
 
 namespace shardline::proxy::session {
@@ -101,7 +103,7 @@ struct ClientSession::CopyIn {
     } else {
       // A field is read by the key type's input function, exactly as COPY does on the server;
       // a bad one fails the COPY with the server's SQLSTATE and message.
-      const auto o = router::KeyDatum::unknown_text(*key).outcome(*key_type, router::KeyUse::Assign, modulus);
+      const auto o = router::resolve_text(*key, *key_type, router::KeyUse::Assign, directory);
       if (o.kind != router::KeyOutcome::Kind::Logical) {
         route_error = SqlError::error(o.sqlstate.empty() ? std::string("22P02") : o.sqlstate, o.message);
         route_error->detail = fmt::format("COPY {}, line {}, column {}: \"{}\"", st.copy_table, line, st.copy_key, *key);
@@ -112,23 +114,27 @@ struct ClientSession::CopyIn {
     pending[std::size_t(directory.physical(logical))].append(row);
   }
 
-  /// Binary format: the key field in its type's binary form.
+  /// Binary format: the key field in its type's binary form. The target is the physical shard.
   exec::BinaryCopySplitter::KeyRoute binary_key(std::optional<std::string_view> key) const {
-    exec::BinaryCopySplitter::KeyRoute route{router::logical_shard_of_null(modulus), {}, {}};
+    router::KeyOutcome o{router::KeyOutcome::Kind::Logical, router::logical_shard_of_null(modulus)};
+    exec::BinaryCopySplitter::KeyRoute route{0, {}, {}};
     if (key) {
-      auto l = router::logical_shard_of_column_binary(*key_type, std::as_bytes(std::span<const char>(key->data(), key->size())),
-                                                      modulus, &route.sqlstate, &route.message);
-      if (l) route.target = *l;
+      const auto bytes = std::as_bytes(std::span<const char>(key->data(), key->size()));
+      auto l = router::logical_shard_of_column_binary(*key_type, bytes, modulus, &route.sqlstate, &route.message);
+      if (l) o.logical = *l;
+      if (directory.has_tenants()) o.key = router::canonical_key_of_binary(*key_type, bytes);
     }
+    router::place_tenant(o, directory);
+    route.target = directory.physical(o.logical);
     return route;
   }
 
-  void binary_tuple(std::string_view tuple, int logical, bool header) {
+  void binary_tuple(std::string_view tuple, int shard, bool header) {
     if (header) {
       for (auto& p : pending) p.append(tuple);
       return;
     }
-    pending[std::size_t(directory.physical(logical))].append(tuple);
+    pending[std::size_t(shard)].append(tuple);
   }
 
   void binary_error(const std::optional<exec::CopyDataError>& e) {
@@ -271,8 +277,8 @@ asio::awaitable<std::optional<bool>> ClientSession::stream_copy_rows(CopyIn& c) 
                                                 bool header) { c.text_row(row, key, header); };
   exec::BinaryCopySplitter binary(int(c.columns.size()), c.key_index,
                                   [&c](std::optional<std::string_view> key) { return c.binary_key(key); });
-  const exec::BinaryCopySplitter::Sink binary_sink = [&c](std::string_view tuple, int logical, bool header) {
-    c.binary_tuple(tuple, logical, header);
+  const exec::BinaryCopySplitter::Sink binary_sink = [&c](std::string_view tuple, int shard, bool header) {
+    c.binary_tuple(tuple, shard, header);
   };
   for (;;) {
     protocol::Frame f;

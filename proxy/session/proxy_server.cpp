@@ -113,6 +113,12 @@ void ProxyServer::bootstrap_catalog() {
         asio::post(io_, [this, snap] {
           if (!services_.directory || snap->epoch() > services_.directory->epoch()) {
             spdlog::info("directory changed: epoch {}", snap->epoch());
+            // Rows that moved onto a shard reached its primary by replication from another
+            // shard: no write this proxy acknowledged there covers them, so its replicas serve
+            // reads again only once a primary sample taken after the flip shows them caught up.
+            if (services_.directory && services_.commits)
+              for (int s : snap->shards_gaining_from(*services_.directory))
+                if (s < services_.commits->shards()) services_.commits->shard(s).commit_unknown(WriteMarks::Clock::now());
             services_.directory = snap;
           }
         });

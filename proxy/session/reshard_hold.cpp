@@ -1,4 +1,5 @@
-// Holding requests for a logical shard whose reshard cutover is under way (SPEC.md section 8):
+// Holding requests for a logical shard (or a tenant: its routing id, DirectorySnapshot) whose
+// reshard cutover is under way (SPEC.md section 8):
 // the cutover puts a hold into the directory; requests that touch the held logical shard and
 // are not inside a transaction already running on a server wait here until the directory
 // releases it (the flip, or an abandoned cutover), then are routed again on the new directory.

@@ -149,22 +149,35 @@ KeyType key_or_guess(std::optional<KeyType> key, const KeyDatum& d, bool quoted)
 
 }  // namespace
 
+void place_tenant(KeyOutcome& o, const DirectorySnapshot& dir) {
+  if (o.kind != KeyOutcome::Kind::Logical || !o.key) return;
+  if (auto id = dir.tenant_id(*o.key)) o.logical = *id;
+}
+
+namespace {
+KeyOutcome placed(const KeyDatum& d, KeyType key, KeyUse use, const DirectorySnapshot& dir) {
+  KeyOutcome o = d.outcome(key, use, dir.logical_shards(), dir.has_tenants());
+  place_tenant(o, dir);
+  return o;
+}
+}  // namespace
+
 std::optional<KeyOutcome> resolve_key(const KeyValue& value, std::optional<KeyType> key, KeyUse use,
-                                      const BindValues* bind, int modulus, std::string* error) {
+                                      const BindValues* bind, const DirectorySnapshot& dir, std::string* error) {
   bool quoted = false;
   auto d = evaluate(value, bind, quoted, error);
   if (!d) return std::nullopt;
-  return d->outcome(key_or_guess(key, *d, quoted), use, modulus);
+  return placed(*d, key_or_guess(key, *d, quoted), use, dir);
 }
 
 std::optional<std::vector<KeyOutcome>> resolve_keys(const std::vector<KeyValue>& values, std::optional<KeyType> key,
-                                                    KeyUse use, const BindValues* bind, int modulus,
-                                                    std::string* error) {
+                                                    KeyUse use, const BindValues* bind,
+                                                    const DirectorySnapshot& dir, std::string* error) {
   std::vector<KeyOutcome> out;
   out.reserve(values.size());
   if (std::all_of(values.begin(), values.end(), [](const KeyValue& v) { return v.list == 0; })) {
     for (const auto& v : values) {  // no common types to find: one value at a time
-      auto o = resolve_key(v, key, use, bind, modulus, error);
+      auto o = resolve_key(v, key, use, bind, dir, error);
       if (!o) return std::nullopt;
       out.push_back(std::move(*o));
     }
@@ -182,13 +195,17 @@ std::optional<std::vector<KeyOutcome>> resolve_keys(const std::vector<KeyValue>&
   }
   coerce_lists(values, datums, key);
   for (std::size_t i = 0; i < datums.size(); ++i)
-    out.push_back(datums[i].outcome(key_or_guess(key, datums[i], string_literal[i]), use, modulus));
+    out.push_back(placed(datums[i], key_or_guess(key, datums[i], string_literal[i]), use, dir));
   return out;
 }
 
-KeyOutcome resolve_hint(std::string_view hint, std::optional<KeyType> key, int modulus) {
+KeyOutcome resolve_hint(std::string_view hint, std::optional<KeyType> key, const DirectorySnapshot& dir) {
   KeyDatum d = KeyDatum::unknown_text(hint);
-  return d.outcome(key ? *key : d.guess_key_type(), KeyUse::Assign, modulus);
+  return placed(d, key ? *key : d.guess_key_type(), KeyUse::Assign, dir);
+}
+
+KeyOutcome resolve_text(std::string_view text, KeyType key, KeyUse use, const DirectorySnapshot& dir) {
+  return placed(KeyDatum::unknown_text(text), key, use, dir);
 }
 
 }  // namespace shardline::router

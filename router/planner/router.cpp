@@ -45,12 +45,12 @@ std::optional<KeyTargets> shards_of(const KeySet& ks, std::optional<KeyType> typ
     }
   };
   if (ks.values.size() == 1) {  // the common case, without the list machinery
-    auto o = resolve_key(ks.values.front(), type, KeyUse::Compare, ctx.bind, ctx.schema.logical_shards(), error);
+    auto o = resolve_key(ks.values.front(), type, KeyUse::Compare, ctx.bind, ctx.directory, error);
     if (!o) return std::nullopt;
     add(*o);
     return out;
   }
-  auto outcomes = resolve_keys(ks.values, type, KeyUse::Compare, ctx.bind, ctx.schema.logical_shards(), error);
+  auto outcomes = resolve_keys(ks.values, type, KeyUse::Compare, ctx.bind, ctx.directory, error);
   if (!outcomes) return std::nullopt;
   for (auto& o : *outcomes) add(o);
   return out;
@@ -99,7 +99,7 @@ std::optional<int> hint_contradicted(const TemplateStatement& s, const RouteCont
   }
   for (const auto& k : s.insert_keys) {
     if (!k) continue;
-    auto o = resolve_key(*k, s.key_type, KeyUse::Assign, ctx.bind, ctx.schema.logical_shards(), &ignored);
+    auto o = resolve_key(*k, s.key_type, KeyUse::Assign, ctx.bind, ctx.directory, &ignored);
     if (o && o->kind == KeyOutcome::Kind::Logical && ctx.directory.physical(o->logical) != hinted)
       return ctx.directory.physical(o->logical);
   }
@@ -130,7 +130,7 @@ Plan route_query(const RouteTemplate& t, const TemplateStatement& s, const Route
   if (!s.has_sharded && !s.has_reference && !s.has_unsharded) {
     if (hint && s.info.kind != StatementKind::Transaction && s.info.kind != StatementKind::Set &&
         s.info.kind != StatementKind::Empty) {
-      if (auto o = resolve_hint(*hint, std::nullopt, ctx.schema.logical_shards()); o.kind == KeyOutcome::Kind::Logical) {
+      if (auto o = resolve_hint(*hint, std::nullopt, ctx.directory); o.kind == KeyOutcome::Kind::Logical) {
         p.kind = RouteKind::Single;
         p.shards = {ctx.directory.physical(o.logical)};
         if (ctx.explain) p.reason = "tenant hint " + *hint;
@@ -171,7 +171,7 @@ Plan route_query(const RouteTemplate& t, const TemplateStatement& s, const Route
   std::string error;
   if (hint) {
     // The proxy reads a hint itself, so it answers a bad one with PostgreSQL's SQLSTATE.
-    const KeyOutcome o = resolve_hint(*hint, s.key_type, ctx.schema.logical_shards());
+    const KeyOutcome o = resolve_hint(*hint, s.key_type, ctx.directory);
     if (o.kind != KeyOutcome::Kind::Logical)
       return refuse(o.sqlstate.empty() ? "22P02" : o.sqlstate, "shardline.tenant hint: " + o.message);
     const int l = o.logical;
@@ -186,7 +186,7 @@ Plan route_query(const RouteTemplate& t, const TemplateStatement& s, const Route
     p.logical = {l};
     p.tenant = *hint;
     if (ctx.explain) p.reason = std::string(ctx.session_tenant ? "SET shardline.tenant" : "comment hint") + " tenant=" + *hint +
-               " (logical " + std::to_string(l) + ")";
+               (l < ctx.directory.logical_shards() ? " (logical " + std::to_string(l) + ")" : std::string(" (pinned)"));
     return p;
   }
 
@@ -202,7 +202,7 @@ Plan route_query(const RouteTemplate& t, const TemplateStatement& s, const Route
     std::map<int, std::vector<int>> by_shard;
     std::set<int> logicals;
     for (std::size_t r = 0; r < s.insert_keys.size(); ++r) {
-      auto outcome = resolve_key(*s.insert_keys[r], s.key_type, KeyUse::Assign, ctx.bind, ctx.schema.logical_shards(), &error);
+      auto outcome = resolve_key(*s.insert_keys[r], s.key_type, KeyUse::Assign, ctx.bind, ctx.directory, &error);
       if (!outcome) return refuse("22P02", error);
       const KeyOutcome& o = *outcome;
       if (o.kind == KeyOutcome::Kind::Unconstrained)

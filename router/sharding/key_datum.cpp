@@ -4,6 +4,8 @@
 
 #include "router/sharding/key_datum.hpp"
 
+#include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -14,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "router/sharding/shard_key.hpp"
+#include "router/sharding/tenant_key.hpp"
 
 namespace shardline::router {
 namespace {
@@ -450,7 +453,19 @@ KeyType KeyDatum::guess_key_type() const {
   }
 }
 
-KeyOutcome KeyDatum::outcome(KeyType key, KeyUse use, int modulus) const {
+KeyOutcome KeyDatum::outcome(KeyType key, KeyUse use, int modulus, bool want_key) const {
+  // The canonical text of the value the hash was taken of, when asked for.
+  const auto keyed = [want_key](KeyOutcome o, auto&& text) {
+    if (want_key && o.kind == KeyOutcome::Kind::Logical) o.key = text();
+    return o;
+  };
+  const auto of_int = [](std::int64_t v) { return [v] { return canonical_int_key(v); }; };
+  const auto of_str = [this] { return str_; };
+  const auto of_uuid = [this] {
+    std::array<unsigned char, 16> b{};
+    std::memcpy(b.data(), str_.data(), std::min<std::size_t>(16, str_.size()));
+    return canonical_uuid_key(b);
+  };
   if (unsupported_) return KeyOutcome{KeyOutcome::Kind::Unconstrained, 0, {}, message_};
   if (failed_) return !certain_ && use == KeyUse::Compare ? no_match() : server_error(sqlstate_, message_);
   if (null_) return logical(logical_shard_of_null(modulus));
@@ -462,16 +477,17 @@ KeyOutcome KeyDatum::outcome(KeyType key, KeyUse use, int modulus) const {
     };
     if (is_int(k)) {
       auto v = parse_integer_key(key, str_, &code, &err);
-      return v ? logical(logical_shard_of_int(*v, modulus)) : rejected(code, err);
+      return v ? keyed(logical(logical_shard_of_int(*v, modulus)), of_int(*v)) : rejected(code, err);
     }
-    if (k == SqlType::Text) return hash_text(str_, modulus);
+    if (k == SqlType::Text) return keyed(hash_text(str_, modulus), of_str);
     auto l = logical_shard_of_text(KeyType::Uuid, str_, modulus, &err);
-    return l ? logical(*l) : rejected("22P02", err);
+    if (!l) return rejected("22P02", err);
+    return keyed(logical(*l), [this] { return canonical_uuid_key(*parse_uuid_key(str_, nullptr)); });
   }
   if (type_ == SqlType::Unknown) {  // binary: the key type's receive function
     KeyDatum d = *this;
     d.input(k);
-    return d.outcome(key, use, modulus);
+    return d.outcome(key, use, modulus, want_key);
   }
   const std::string_view key_name = key_type_name(key);
   const std::string_view value_name = type_name(type_);
@@ -482,12 +498,12 @@ KeyOutcome KeyDatum::outcome(KeyType key, KeyUse use, int modulus) const {
   };
   if (is_int(k)) {
     if (is_int(type_)) {
-      if (fits(k, int_)) return logical(logical_shard_of_int(int_, modulus));
+      if (fits(k, int_)) return keyed(logical(logical_shard_of_int(int_, modulus)), of_int(int_));
       return use == KeyUse::Compare ? no_match() : server_error("22003", std::string(key_name) + " out of range");
     }
     if (type_ == SqlType::Numeric && use == KeyUse::Compare) {
       auto v = num_.exact_int64();
-      return v && fits(k, *v) ? logical(logical_shard_of_int(*v, modulus)) : no_match();
+      return v && fits(k, *v) ? keyed(logical(logical_shard_of_int(*v, modulus)), of_int(*v)) : no_match();
     }
     if (is_float(type_) && use == KeyUse::Compare) {
       const double v = float_;
@@ -495,7 +511,7 @@ KeyOutcome KeyDatum::outcome(KeyType key, KeyUse use, int modulus) const {
       const double exact_below = type_ == SqlType::Float4 ? 16777216.0 : 9007199254740992.0;
       if (std::fabs(v) < exact_below) {
         const auto i = static_cast<std::int64_t>(v);
-        return fits(k, i) ? logical(logical_shard_of_int(i, modulus)) : no_match();
+        return fits(k, i) ? keyed(logical(logical_shard_of_int(i, modulus)), of_int(i)) : no_match();
       }
       if (type_ == SqlType::Float8 && k != SqlType::Int8) return no_match();  // beyond int2/int4
       return KeyOutcome{KeyOutcome::Kind::Unconstrained, 0, {},
@@ -504,23 +520,23 @@ KeyOutcome KeyDatum::outcome(KeyType key, KeyUse use, int modulus) const {
     if (type_ == SqlType::Numeric || is_float(type_)) {  // assignment: cast to the key type
       KeyDatum d = *this;
       d.cast(k);
-      return d.outcome(key, use, modulus);
+      return d.outcome(key, use, modulus, want_key);
     }
     return mismatch();
   }
   if (k == SqlType::Text) {
-    if (type_ == SqlType::Text) return hash_text(str_, modulus);
+    if (type_ == SqlType::Text) return keyed(hash_text(str_, modulus), of_str);
     if (use == KeyUse::Compare || !(is_int(type_) || type_ == SqlType::Numeric || is_float(type_) || type_ == SqlType::Uuid))
       return mismatch();
     KeyDatum d = *this;  // assignment to text: the value's output text
     d.cast(SqlType::Text);
-    return d.outcome(key, use, modulus);
+    return d.outcome(key, use, modulus, want_key);
   }
   if (type_ != SqlType::Uuid) return mismatch();
   std::string err;
   auto l = logical_shard_of_binary(KeyType::Uuid, std::as_bytes(std::span<const char>(str_.data(), str_.size())), modulus, &err);
   if (!l) return server_error("22P03", err);
-  return logical(*l);
+  return keyed(logical(*l), of_uuid);
 }
 
 }  // namespace shardline::router

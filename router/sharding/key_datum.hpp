@@ -43,6 +43,9 @@ struct KeyOutcome {
   int logical = 0;
   std::string sqlstate;  ///< ServerError: the SQLSTATE PostgreSQL raises (22003, 22P02, 42883...)
   std::string message;   ///< ServerError: its message; Unconstrained: why
+  /// Logical, when asked for (outcome's `want_key`) and the key is not NULL: the value's
+  /// canonical text (tenant_key.hpp), what a tenant pin is looked up by.
+  std::optional<std::string> key;
 };
 
 class KeyDatum {
@@ -72,7 +75,9 @@ class KeyDatum {
   /// elements with no common type).
   void reject(std::string sqlstate, std::string message) { fail(std::move(sqlstate), std::move(message)); }
 
-  [[nodiscard]] KeyOutcome outcome(KeyType key, KeyUse use, int modulus) const;
+  /// `want_key`: also give a Logical outcome its canonical text (only needed, and only paid
+  /// for, while the directory pins tenants).
+  [[nodiscard]] KeyOutcome outcome(KeyType key, KeyUse use, int modulus, bool want_key = false) const;
   /// The key type to assume when the column's type is not known yet.
   [[nodiscard]] KeyType guess_key_type() const;
   bool is_null() const { return null_; }

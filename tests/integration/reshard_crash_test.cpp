@@ -100,6 +100,50 @@ TEST_F(ReshardCrashTest, AbortRollsBack) {
   check_invariants(traffic, L, 0);
 }
 
+TEST_F(ReshardCrashTest, IsolateRollsBackOrFinishesAfterAKillAndAborts) {
+  auto proxy = start_proxy(1500);
+  create_items(*proxy);
+  const int L = logical_on_s0();
+  const std::vector<std::int64_t> tenants = tenants_for(L);
+  const std::string hot = std::to_string(tenants[0]);
+  const std::string moved = "tenant_id = " + hot;
+  Traffic traffic({proxy->conninfo()}, tenants);
+  traffic.start(8, 2);
+  // RESHARD ABORT in catchup: back to the start.
+  std::string id = start_isolate(admin(*proxy), hot, "s1");
+  ASSERT_EQ(wait_phase(admin(*proxy), id, {"catchup"}), "catchup");
+  {
+    PgConnection c(admin(*proxy));
+    auto r = c.exec("RESHARD ABORT");
+    EXPECT_TRUE(r.ok()) << r.describe();
+  }
+  EXPECT_EQ(wait_phase(admin(*proxy), id, {"done", "aborted", "failed"}), "aborted");
+  check_invariants(traffic, moved, 0, "tenant " + hot);
+  // Killed with the tenant held (verify): rolled back on restart; killed in cleanup: finished.
+  int owner = 0;
+  for (const std::string phase : {"verify", "cleanup"}) {
+    SCOPED_TRACE("killed in phase " + phase);
+    id = start_isolate(admin(*proxy), hot, "s1");
+    ASSERT_EQ(wait_phase(admin(*proxy), id, {phase}, std::chrono::seconds(30)), phase);
+    proxy->signal(SIGKILL);
+    ASSERT_NE(proxy->wait_exit(5s), -1);
+    proxy.reset();
+    proxy = start_proxy(0);
+    const std::string ended = wait_phase(admin(*proxy), id, {"done", "aborted", "failed"});
+    EXPECT_EQ(ended, phase == "cleanup" ? "done" : "aborted") << job_row(admin(*proxy), id)["error"];
+    if (ended == "done") owner = 1;
+    std::this_thread::sleep_for(300ms);
+    check_invariants(traffic, moved, owner, "tenant " + hot);
+    proxy.reset();
+    proxy = start_proxy(1500);
+  }
+  traffic.stop();
+  EXPECT_EQ(owner, 1);
+  check_invariants(traffic, moved, owner, "tenant " + hot);
+  std::printf("%zu acknowledged writes (%d refused), %d reads\n", traffic.acked_count(), traffic.errors(),
+              traffic.reads());
+}
+
 TEST_F(ReshardCrashTest, TwoProxiesShareTheCatalog) {
   auto a = start_proxy(0);
   create_items(*a);

@@ -111,6 +111,7 @@ std::int64_t tenant_on(int shard, int skip = 0) {
     if (shard_of(t) == shard && skip-- == 0) return t;
 }
 
+using shardline::testing::copy_from_stdin;
 using shardline::testing::must;
 
 std::string detail(const PgResult& r) {
@@ -345,22 +346,6 @@ TEST(Routing, DdlThatFailsOnOneShardIsUndoneEverywhereAndNamesTheShard) {
 
 // ---- COPY FROM STDIN ------------------------------------------------------------------------------
 
-/// Runs a COPY FROM STDIN with `data`, sent in chunks that cut rows at arbitrary bytes.
-PgResult copy_in(const PgConnection& c, const std::string& sql, const std::string& data) {
-  PgResult start(PQexec(c.get(), sql.c_str()));
-  if (start.status() != PGRES_COPY_IN) return start;
-  constexpr std::size_t kChunk = 8191;
-  for (std::size_t pos = 0; pos < data.size(); pos += kChunk) {
-    const std::size_t n = std::min(kChunk, data.size() - pos);
-    if (PQputCopyData(c.get(), data.data() + pos, static_cast<int>(n)) != 1)
-      throw std::runtime_error(std::string("PQputCopyData: ") + PQerrorMessage(c.get()));
-  }
-  if (PQputCopyEnd(c.get(), nullptr) != 1) throw std::runtime_error(std::string("PQputCopyEnd: ") + PQerrorMessage(c.get()));
-  PgResult result(PQgetResult(c.get()));
-  while (PGresult* extra = PQgetResult(c.get())) PQclear(extra);
-  return result;
-}
-
 constexpr int kCopyRows = 100000;
 
 struct CopyCase {
@@ -403,7 +388,7 @@ TEST(Routing, CopyOfAHundredThousandRowsSplitsByKeyInTextAndCsv) {
     data.reserve(3 * 1024 * 1024);
     for (int i = 0; i < kCopyRows; ++i) data += cc.row(i % kTenants + 1, i, i);
     const auto started = Clock::now();
-    const PgResult r = copy_in(c, cc.copy_sql, data);
+    const PgResult r = copy_from_stdin(c, cc.copy_sql, data);
     ASSERT_TRUE(r.ok()) << r.describe();
     EXPECT_STREQ(PQcmdStatus(r.get()), fmt::format("COPY {}", kCopyRows).c_str());
     std::cerr << "[routing_test] " << cc.table << ": COPY of " << kCopyRows << " rows took "
@@ -444,7 +429,7 @@ TEST(Routing, CopyWithABadKeyFailsWholeAndLeavesNothing) {
   for (int i = 0; i < 50000; ++i) data += fmt::format("{}\t{}\n", i % kTenants + 1, i);
   data += "not-a-number\t50000\n";
   for (int i = 50001; i < 60000; ++i) data += fmt::format("{}\t{}\n", i % kTenants + 1, i);
-  const PgResult r = copy_in(c, "COPY rt_copy_bad FROM STDIN", data);
+  const PgResult r = copy_from_stdin(c, "COPY rt_copy_bad FROM STDIN", data);
   EXPECT_EQ(r.status(), PGRES_FATAL_ERROR) << r.describe();
   EXPECT_EQ(r.sqlstate(), "22P02") << r.describe();
   for (int s = 0; s < kShards; ++s) EXPECT_EQ(count_on(s, "rt_copy_bad"), 0) << "rows remained on shard " << s;
@@ -453,7 +438,7 @@ TEST(Routing, CopyWithABadKeyFailsWholeAndLeavesNothing) {
   // A row that PostgreSQL itself refuses (a key out of range for bigint is refused by the
   // proxy too; a bad second column only by the shard) also fails the whole COPY.
   data = "1\t1\n2\tnot-an-id\n3\t3\n";
-  const PgResult r2 = copy_in(c, "COPY rt_copy_bad FROM STDIN", data);
+  const PgResult r2 = copy_from_stdin(c, "COPY rt_copy_bad FROM STDIN", data);
   EXPECT_EQ(r2.status(), PGRES_FATAL_ERROR) << r2.describe();
   EXPECT_EQ(r2.sqlstate(), "22P02") << r2.describe();
   for (int s = 0; s < kShards; ++s) EXPECT_EQ(count_on(s, "rt_copy_bad"), 0) << "rows remained on shard " << s;
@@ -468,7 +453,7 @@ TEST(Routing, CopyRightAfterCreateTableRoutesByTheKeyType) {
   must(c, "CREATE TABLE rt_copy_race (tenant_id bigint, id bigint)");
   std::string data;
   for (int t = 1; t <= kTenants; ++t) data += fmt::format("{}\t{}\n", t, t);
-  const PgResult r = copy_in(c, "COPY rt_copy_race FROM STDIN", data);
+  const PgResult r = copy_from_stdin(c, "COPY rt_copy_race FROM STDIN", data);
   ASSERT_TRUE(r.ok()) << r.describe();
   for (int s = 0; s < kShards; ++s) {
     int misplaced = 0, expected = 0;

@@ -1,5 +1,7 @@
 #include "tests/integration/support/pg_connection.hpp"
 
+#include <algorithm>
+
 #include <poll.h>
 
 #include <fmt/format.h>
@@ -85,6 +87,21 @@ std::string PgConnection::value(const std::string& sql) const {
     throw std::runtime_error(fmt::format("`{}` did not return one value: {} ({} row(s)) {}", sql, r.describe(),
                                          r.rows(), PQerrorMessage(get())));
   return r.value(0, 0);
+}
+
+PgResult copy_from_stdin(const PgConnection& c, const std::string& sql, const std::string& data) {
+  PgResult start(PQexec(c.get(), sql.c_str()));
+  if (start.status() != PGRES_COPY_IN) return start;
+  constexpr std::size_t kChunk = 8191;
+  for (std::size_t pos = 0; pos < data.size(); pos += kChunk) {
+    const std::size_t n = std::min(kChunk, data.size() - pos);
+    if (PQputCopyData(c.get(), data.data() + pos, static_cast<int>(n)) != 1)
+      throw std::runtime_error(std::string("PQputCopyData: ") + PQerrorMessage(c.get()));
+  }
+  if (PQputCopyEnd(c.get(), nullptr) != 1) throw std::runtime_error(std::string("PQputCopyEnd: ") + PQerrorMessage(c.get()));
+  PgResult result(PQgetResult(c.get()));
+  while (PGresult* extra = PQgetResult(c.get())) PQclear(extra);
+  return result;
 }
 
 void must(const PgConnection& c, const std::string& sql) {

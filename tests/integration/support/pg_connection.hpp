@@ -59,6 +59,10 @@ class PgConnection {
   std::unique_ptr<State> state_;
 };
 
+/// Runs a COPY ... FROM STDIN with `data`, sent in chunks that cut rows at arbitrary bytes;
+/// the COPY's result (or the failed start's).
+PgResult copy_from_stdin(const PgConnection& c, const std::string& sql, const std::string& data);
+
 /// Runs `sql` on `c`; throws std::runtime_error with the statement and the server's error if it
 /// fails (for setup steps, where a failure makes the rest of a test meaningless).
 void must(const PgConnection& c, const std::string& sql);

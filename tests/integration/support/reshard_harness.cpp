@@ -37,6 +37,14 @@ std::string start_move(const std::string& admin, int logical, const std::string&
   return r.value(0, 0);
 }
 
+std::string start_isolate(const std::string& admin, const std::string& tenant, const std::string& target) {
+  PgConnection c(admin);
+  EXPECT_TRUE(c.ok()) << c.error();
+  auto r = c.exec("RESHARD ISOLATE TENANT " + control::sql_literal(tenant) + " TO " + target);
+  if (!r.ok()) throw std::runtime_error("RESHARD ISOLATE TENANT: " + r.describe());
+  return r.value(0, 0);
+}
+
 /// Waits until job `id` reaches a terminal phase (or `phase`); returns the phase reached.
 std::string wait_phase(const std::string& admin, const std::string& id, const std::set<std::string>& phases,
                        std::chrono::seconds timeout) {
@@ -53,6 +61,11 @@ std::string wait_phase(const std::string& admin, const std::string& id, const st
 
 /// The invariants after a job ends, with `owner` the shard index owning `logical`.
 void check_invariants(Traffic& traffic, int logical, int owner) {
+  check_invariants(traffic, control::logical_filter_sql(items_table(), kModulus, logical), owner,
+                   "logical shard " + std::to_string(logical));
+}
+
+void check_invariants(Traffic& traffic, const std::string& moved, int owner, const std::string& what) {
   const auto acked = traffic.acked();  // before reading the shards: writers may still run
   std::multiset<std::pair<std::int64_t, std::int64_t>> stored;
   for (int s = 0; s < 2; ++s) {
@@ -64,10 +77,7 @@ void check_invariants(Traffic& traffic, int logical, int owner) {
     EXPECT_EQ(c.value("SELECT count(*) FROM pg_publication"), "0") << "shard " << s;
     EXPECT_EQ(c.value("SELECT count(*) FROM pg_subscription"), "0") << "shard " << s;
     if (s != owner) {
-      EXPECT_EQ(c.value("SELECT count(*) FROM items WHERE " +
-                        control::logical_filter_sql(items_table(), kModulus, logical)),
-                "0")
-          << "rows of logical shard " << logical << " left on shard s" << s;
+      EXPECT_EQ(c.value("SELECT count(*) FROM items WHERE " + moved), "0") << "rows of " << what << " left on shard s" << s;
     }
   }
   int wrong = 0;

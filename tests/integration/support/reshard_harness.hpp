@@ -144,12 +144,16 @@ control::ReshardTable items_table();
 std::map<std::string, std::string> job_row(const std::string& admin, const std::string& id);
 /// RESHARD MOVE through the admin console; returns the job id (throws on an error reply).
 std::string start_move(const std::string& admin, int logical, const std::string& target);
+/// RESHARD ISOLATE TENANT through the admin console; returns the job id (throws on an error reply).
+std::string start_isolate(const std::string& admin, const std::string& tenant, const std::string& target);
 /// Waits until job `id` reaches one of `phases`; returns the phase reached (or "timeout ...").
 std::string wait_phase(const std::string& admin, const std::string& id, const std::set<std::string>& phases,
                        std::chrono::seconds timeout = std::chrono::seconds(60));
 /// After a job: every acknowledged write stored exactly once on the two shards, no row of
 /// `logical` on the shard other than `owner`, no slot/publication/subscription, no read miss.
 void check_invariants(Traffic& traffic, int logical, int owner);
+/// The same for the rows of items that `moved` (an SQL predicate, `what` in messages) selects.
+void check_invariants(Traffic& traffic, const std::string& moved, int owner, const std::string& what);
 /// Tenants spread over many logical shards, 4 of them in `logical`.
 std::vector<std::int64_t> tenants_for(int logical);
 /// A logical shard of s0 (0-511) that tenant keys 1.. reach early.

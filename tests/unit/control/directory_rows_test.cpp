@@ -133,4 +133,27 @@ TEST(DirectoryRows, TheLowestBadLogicalShardIsReported) {
       << error_of(rows, cfg);
 }
 
+TEST(DirectoryRows, PinnedTenantsGetTheirShardAndUnknownShardsAreRefused) {
+  const auto cfg = three_shards();
+  const auto snap = directory_from_rows(9, rows_of(cfg), cfg,
+                                        {{"42", "s1", false, true}, {"7", "s2", true, false}});
+  ASSERT_EQ(snap->tenants().size(), 2u);
+  const auto id42 = snap->tenant_id("42");
+  ASSERT_TRUE(id42.has_value());
+  EXPECT_GE(*id42, snap->logical_shards());
+  EXPECT_EQ(snap->shard_name(snap->physical(*id42)), "s1");
+  EXPECT_FALSE(snap->held(*id42));
+  EXPECT_TRUE(snap->held(*snap->tenant_id("7")));
+  EXPECT_TRUE(snap->any_held());
+  EXPECT_FALSE(snap->tenant_id("43").has_value());
+  try {
+    directory_from_rows(9, rows_of(cfg), cfg, {{"42", "s9", false, true}});
+    ADD_FAILURE() << "a pin to an unknown shard was accepted";
+  } catch (const CatalogError& e) {
+    EXPECT_NE(std::string(e.what()).find("tenant '42' is pinned to shard 's9', which is not configured"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 }  // namespace

@@ -28,10 +28,17 @@ TEST(WriteMarks, ATenantsReadWaitsOnlyForItsOwnAndShardWideWrites) {
   m.commit_at(t5, 500);  // positions only rise
   EXPECT_EQ(m.required(t5, nullptr), 700u);
   EXPECT_EQ(m.highest(), 1000u);
-  // A logical shard outside the table counts as shard-wide, never as nothing.
-  const std::vector<int> bad{99};
-  m.commit_at(bad, 2000);
-  EXPECT_EQ(m.required(t5, nullptr), 2000u);
+  // A pinned tenant's routing id (past the 16 logical shards) shares logical shard 3's slot:
+  // its reads wait for its own writes and 3's, others' reads not for it.
+  const std::vector<int> pinned{16 + 3};
+  m.commit_at(pinned, 2000);
+  EXPECT_EQ(m.required(pinned, nullptr), 2000u);
+  EXPECT_EQ(m.required(t3, nullptr), 2000u);
+  EXPECT_EQ(m.required(t5, nullptr), 700u);
+  // A negative id counts as shard-wide, never as nothing.
+  const std::vector<int> bad{-1};
+  m.commit_at(bad, 3000);
+  EXPECT_EQ(m.required(t5, nullptr), 3000u);
 }
 
 TEST(WriteMarks, WithoutLogicalSlotsEverythingIsShardWide) {
